@@ -1,0 +1,1 @@
+"""Shared machinery every bot stands on. No module here imports a bot."""

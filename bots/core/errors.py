@@ -1,0 +1,137 @@
+"""The two kinds of trouble a bot can meet, and the families under them.
+
+Like UiPath's and Robocorp's business/system exception split: a
+``BusinessException`` means the rules cannot decide and a person must look
+(never retried); a ``SystemFault`` means something broke and trying again may
+help. Third-party errors (Playwright, SQLAlchemy, openpyxl) are translated into
+these at the boundary so nothing above a page object imports a library's
+private error types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "BotError",
+    "BusinessException",
+    "ExceptionRecord",
+    "SystemFault",
+    "PortalTimeout",
+    "PortalUnavailable",
+    "PortalError",
+    "SessionExpired",
+    "SelectorMissing",
+    "LoginFailed",
+    "CaptchaChallenge",
+    "VerificationFailed",
+    "ItemDeferred",
+    "ConfigError",
+    "InputError",
+]
+
+
+class BotError(Exception):
+    """Root of every error a bot raises on purpose."""
+
+
+@dataclass
+class ExceptionRecord:
+    """One row for the exception workbook, as a bot decided it.
+
+    ``detail`` feeds the deterministic Exception ID together with bot, rule,
+    claim and line, so the same finding on a rerun lands on the same row.
+    """
+
+    queue: str
+    rule_id: str
+    reason: str
+    rule_version: str = "1"
+    line_no: int | None = None
+    detail: str = ""
+    evidence: str = ""
+    evidence_file: str | None = None
+    review_level: str = "Entry"
+    priority: str = "Normal"
+    amount: float | None = None
+    claim_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BusinessException(BotError):
+    """The rules cannot decide: route to a person, never retry."""
+
+    def __init__(self, record: ExceptionRecord | list[ExceptionRecord]):
+        self.records = record if isinstance(record, list) else [record]
+        first = self.records[0]
+        super().__init__(f"{first.rule_id}: {first.reason}")
+
+
+class SystemFault(BotError):
+    """Something broke; the retry policy may try again.
+
+    ``retryable = False`` marks faults that no amount of retrying fixes
+    (a CAPTCHA needs a human): they go straight to Bot Failures.
+    ``screenshot`` is the evidence file captured when it happened, if any.
+    """
+
+    retryable: bool = True
+
+    def __init__(self, message: str, *, screenshot: str | None = None):
+        super().__init__(message)
+        self.screenshot = screenshot
+
+
+class PortalTimeout(SystemFault):
+    """A page or element did not answer in time."""
+
+
+class PortalUnavailable(SystemFault):
+    """The portal answered with an HTTP 5xx or could not be reached."""
+
+
+class PortalError(SystemFault):
+    """The portal reported a system or request error (X12 category E0-E4)."""
+
+
+class SessionExpired(SystemFault):
+    """The portal sent us back to its login page mid-session."""
+
+
+class SelectorMissing(SystemFault):
+    """An element the page object expects is not on the page (layout changed?)."""
+
+
+class LoginFailed(SystemFault):
+    """The portal refused the robot's credentials or locked the account."""
+
+    retryable = False
+
+
+class CaptchaChallenge(SystemFault):
+    """The portal asks to prove a human is there: a person must do this one."""
+
+    retryable = False
+
+
+class VerificationFailed(SystemFault):
+    """An update was written but reading it back did not show it."""
+
+
+class ItemDeferred(BotError):
+    """Not now, not a failure: e.g. a payer maintenance window. Retry next run
+    without spending an attempt."""
+
+    def __init__(self, reason: str, *, until: datetime | None = None):
+        super().__init__(reason)
+        self.until = until
+
+
+class ConfigError(BotError):
+    """A configuration file or setting is invalid; the message names file and key."""
+
+
+class InputError(BotError):
+    """Bad input from a user (a file, an argument); the message names where."""

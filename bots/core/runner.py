@@ -1,0 +1,397 @@
+"""The run loop every bot uses.
+
+claim items with a lease → process (retrying SystemFaults in-process) → record
+the outcome, its exceptions, status updates and audit records in one
+transaction → finish the run record. SIGINT/SIGTERM stop cleanly: the item in
+hand finishes, the rest stay claimable. Items of a crashed run are recovered
+at the start of the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ContextManager, Protocol
+
+from sqlalchemy import Connection
+
+from bots.core.claims import Claim, claim_key, load_claims
+from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred, SystemFault
+from bots.core.evidence import EvidenceFolder
+from bots.core.logging import get_logger, phi_values
+from bots.core.retrying import retry_policy
+from bots.core.settings import BotConfig, RetryConfig, Settings
+from bots.core.store import AuditEntry, ClaimedItem, ItemState, RunStatus, Store, WorkItemSpec, digest
+
+__all__ = [
+    "Bot", "ItemContext", "Outcome", "RunContext", "RunResult", "StatusUpdate",
+    "BOT_FAILURES", "run_bot", "queue_status_updates",
+]
+
+BOT_FAILURES = "Bot Failures"
+STATUS_SYNC = "status_sync"
+log = get_logger("bots.runner")
+
+
+@dataclass
+class StatusUpdate:
+    """A status the billing work queue should show, queued for status_sync."""
+
+    claim_id: str
+    payer_id: str
+    status: str
+    note: str
+    source_bot: str
+    run_id: str
+    exception_id: str | None = None
+    resolution: str | None = None
+
+    @property
+    def reference(self) -> str:
+        return f"{claim_key(self.payer_id, self.claim_id)}|{self.status}|{self.exception_id or ''}"
+
+
+@dataclass
+class Outcome:
+    """What processing one item decided. Exceptions make the item ``exception``."""
+
+    result: dict[str, Any] = field(default_factory=dict)
+    exceptions: list[ExceptionRecord] = field(default_factory=list)
+    status_updates: list[StatusUpdate] = field(default_factory=list)
+    writes: list[Callable[[Connection], None]] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    bot: str
+    status: str
+    counts: dict[str, int]
+    message: str = ""
+    workbook: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == RunStatus.SUCCEEDED
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "bot": self.bot, "status": self.status, **self.counts,
+                "message": self.message, "workbook": self.workbook, "seconds": round(self.seconds, 2)}
+
+
+class RunContext:
+    """What a bot gets for the whole run."""
+
+    def __init__(self, settings: Settings, store: Store, bot: str, run_id: str,
+                 only_refs: Sequence[str] | None, stop: threading.Event, options: dict[str, Any]):
+        self.settings = settings
+        self.store = store
+        self.bot = bot
+        self.run_id = run_id
+        self.only_refs = only_refs
+        self.stop = stop
+        self.options = options
+        self.config: BotConfig = settings.config.bot(bot)
+        self.evidence = EvidenceFolder(settings.evidence_dir, run_id)
+        self.log = get_logger(f"bots.{bot}", run_id=run_id, bot=bot)
+        self._claims: dict[str, Claim] = {}
+        self._lock = threading.Lock()
+
+    def prefetch_claims(self, keys: Sequence[str]) -> None:
+        missing = [k for k in keys if k and k not in self._claims]
+        if missing:
+            with self.store.read() as conn:
+                found = load_claims(conn, missing)
+            with self._lock:
+                self._claims.update(found)
+
+    def claim(self, key: str | None) -> Claim | None:
+        if not key:
+            return None
+        if key not in self._claims:
+            self.prefetch_claims([key])
+        return self._claims.get(key)
+
+    def forget_claims(self, keys: Sequence[str | None]) -> None:
+        with self._lock:
+            for k in keys:
+                self._claims.pop(k, None)  # type: ignore[arg-type]
+
+
+class ItemContext:
+    """What a bot gets for one item: its claim, a bound logger, evidence and audit helpers."""
+
+    def __init__(self, run: RunContext, item: ClaimedItem):
+        self.run = run
+        self.item = item
+        self.claim = run.claim(item.claim_key)
+        self.log = run.log.bind(item=item.reference, **({"claim_id": self.claim.claim_id} if self.claim else {}))
+        self.audit_entries: list[AuditEntry] = []
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    def audit(self, action: str, result: str, *, rule_id: str | None = None, rule_version: str | None = None,
+              input_digest: str | None = None, detail: dict[str, Any] | None = None,
+              evidence: Any = None) -> None:
+        """Record one decision; it is committed with the item's outcome (or failure)."""
+        self.audit_entries.append(AuditEntry(
+            action=action, result=result, run_id=self.run.run_id, bot=self.run.bot,
+            item_ref=self.item.reference, claim_id=self.claim.claim_id if self.claim else None,
+            rule_id=rule_id, rule_version=rule_version, input_digest=input_digest, detail=detail,
+            evidence_path=str(evidence.path) if evidence is not None else None,
+            evidence_sha256=evidence.sha256 if evidence is not None else None))
+
+
+class Bot(Protocol):
+    """What the runner needs from a bot."""
+
+    name: str
+
+    def enqueue(self, run: RunContext) -> int:
+        """Add the items this run should consider (idempotent). Return how many were added."""
+
+    def session(self, run: RunContext) -> ContextManager[Any]:
+        """Resources held for the whole run (a browser); entered once before the first item."""
+
+    def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
+        """Decide one item; raise BusinessException, SystemFault or ItemDeferred."""
+
+    def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
+        """The work-item references that belong to these claim ids (for ``--claim``/``--worklist``)."""
+
+
+@dataclass
+class _Done:
+    item: ClaimedItem
+    ctx: ItemContext
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+
+
+def queue_status_updates(store: Store, conn: Connection, updates: Sequence[StatusUpdate]) -> None:
+    specs = [
+        WorkItemSpec(reference=u.reference, claim_key=claim_key(u.payer_id, u.claim_id),
+                     payload={"claim_id": u.claim_id, "payer_id": u.payer_id, "status": u.status,
+                              "note": u.note, "source_bot": u.source_bot, "source_run": u.run_id,
+                              "exception_id": u.exception_id, "resolution": u.resolution},
+                     digest=digest([u.status, u.exception_id, u.resolution]),
+                     sort_key=datetime.now().strftime("%Y%m%d%H%M%S%f"))
+        for u in updates
+    ]
+    store.enqueue(STATUS_SYNC, specs, conn=conn)
+
+
+class _Run:
+    def __init__(self, bot: Bot, ctx: RunContext, retry: RetryConfig, progress: Callable[[int, int], None] | None):
+        self.bot = bot
+        self.ctx = ctx
+        self.store = ctx.store
+        self.retry = retry
+        self.progress = progress
+        self.counts = {"items": 0, "done": 0, "exceptions": 0, "failed": 0, "deferred": 0, "retried": 0, "retries": 0}
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[key] += n
+
+    def on_retry(self, _exc: BaseException, _attempt: int) -> None:
+        self._count("retries")
+        self.store.add_retries(self.ctx.run_id)
+
+    def process_one(self, item: ClaimedItem) -> _Done:
+        ictx = ItemContext(self.ctx, item)
+        claim = ictx.claim
+        with phi_values(claim.phi() if claim else ()):
+            try:
+                policy = retry_policy(self.retry, on_retry=self.on_retry, run_id=self.ctx.run_id,
+                                      bot=self.ctx.bot, item=item.reference)
+                outcome = policy(self.bot.process, item, ictx)
+                return _Done(item, ictx, outcome=outcome)
+            except (BusinessException, SystemFault, ItemDeferred) as exc:
+                return _Done(item, ictx, error=exc)
+            except Exception as exc:  # a bug or an untranslated library error: a system fault
+                ictx.log.exception("unexpected_error", error_type=type(exc).__name__)
+                return _Done(item, ictx, error=exc)
+
+    def commit(self, batch: Sequence[_Done]) -> None:
+        ctx, store = self.ctx, self.store
+        with store.begin() as conn:
+            audit: list[AuditEntry] = []
+            for d in batch:
+                item, claim = d.item, d.ctx.claim
+                summary = claim.summary() if claim else None
+                audit.extend(d.ctx.audit_entries)
+                err = d.error
+                if err is None and d.outcome is not None:
+                    out = d.outcome
+                    state = ItemState.EXCEPTION if out.exceptions else ItemState.DONE
+                    ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference, run_id=ctx.run_id,
+                                                  records=out.exceptions, claim=summary)
+                    store.set_item_state(conn, item, state, result=out.result)
+                    for w in out.writes:
+                        w(conn)
+                    if out.status_updates:
+                        queue_status_updates(store, conn, out.status_updates)
+                    audit.append(self._outcome_audit(d, state, {"exception_ids": ids} if ids else None))
+                    self._count("exceptions" if out.exceptions else "done")
+                    d.ctx.log.info("item_finished", state=state, exceptions=len(ids))
+                elif isinstance(err, BusinessException):
+                    ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference, run_id=ctx.run_id,
+                                                  records=err.records, claim=summary)
+                    store.set_item_state(conn, item, ItemState.EXCEPTION, error=err)
+                    audit.append(self._outcome_audit(d, ItemState.EXCEPTION, {"exception_ids": ids}))
+                    self._count("exceptions")
+                    d.ctx.log.info("item_finished", state=ItemState.EXCEPTION, rule_id=err.records[0].rule_id)
+                elif isinstance(err, ItemDeferred):
+                    store.set_item_state(conn, item, ItemState.NEW, error=err, not_before=err.until,
+                                         refund_attempt=True)
+                    audit.append(self._outcome_audit(d, "deferred", {"reason": str(err)}))
+                    self._count("deferred")
+                    d.ctx.log.info("item_deferred", reason=str(err))
+                else:
+                    assert err is not None
+                    retryable = not isinstance(err, SystemFault) or err.retryable
+                    if retryable and item.attempts < ctx.config.max_attempts:
+                        store.set_item_state(conn, item, ItemState.NEW, error=err)
+                        audit.append(self._outcome_audit(d, "fault", {"error": f"{type(err).__name__}: {err}",
+                                                                      "attempt": item.attempts}))
+                        self._count("retried")
+                        d.ctx.log.warning("item_will_retry_next_run", attempt=item.attempts,
+                                          of=ctx.config.max_attempts, error_type=type(err).__name__, error=str(err))
+                    else:
+                        shot = getattr(err, "screenshot", None)
+                        record = ExceptionRecord(
+                            queue=BOT_FAILURES, rule_id="BOT-FAILURE", rule_version="1",
+                            reason=f"{type(err).__name__}: {err}"[:500] + (
+                                f" (after {item.attempts} attempt(s)); please do this one by hand"),
+                            detail=item.reference, evidence=f"attempts={item.attempts}",
+                            evidence_file=str(shot) if shot else None, priority="High")
+                        ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference,
+                                                      run_id=ctx.run_id, records=[record], claim=summary)
+                        store.set_item_state(conn, item, ItemState.FAILED, error=err)
+                        audit.append(self._outcome_audit(d, ItemState.FAILED, {
+                            "error": f"{type(err).__name__}: {err}", "exception_ids": ids}, evidence=shot))
+                        self._count("failed")
+                        d.ctx.log.error("item_failed", attempts=item.attempts, error_type=type(err).__name__,
+                                        error=str(err))
+            store.append_audit(conn, audit)
+        ctx.forget_claims([d.item.claim_key for d in batch])
+
+    def _outcome_audit(self, d: _Done, result: str, detail: dict[str, Any] | None, evidence: Any = None) -> AuditEntry:
+        claim = d.ctx.claim
+        path = sha = None
+        if evidence:
+            from bots.core.evidence import sha256_file
+            from pathlib import Path
+            p = Path(str(evidence))
+            if p.exists():
+                path, sha = str(p), sha256_file(p)
+        return AuditEntry(action="item_outcome", result=result, run_id=self.ctx.run_id, bot=self.ctx.bot,
+                          item_ref=d.item.reference, claim_id=claim.claim_id if claim else None,
+                          detail=detail, evidence_path=path, evidence_sha256=sha)
+
+    def worker(self) -> None:
+        ctx, cfg = self.ctx, self.ctx.config
+        while not ctx.stop.is_set():
+            items = self.store.claim_items(ctx.bot, ctx.run_id, limit=cfg.batch_size,
+                                           lease_seconds=cfg.lease_seconds, only_refs=ctx.only_refs)
+            if not items:
+                return
+            self._count("items", len(items))
+            ctx.prefetch_claims([i.claim_key for i in items if i.claim_key])
+            done: list[_Done] = []
+            last_renew = time.monotonic()
+            for n, item in enumerate(items):
+                if ctx.stop.is_set():
+                    self.store.release_items(ctx.run_id, [i.id for i in items[n:]])
+                    self._count("items", -(len(items) - n))
+                    break
+                done.append(self.process_one(item))
+                if self.progress:
+                    with self._lock:
+                        self.total += 1
+                        self.progress(self.total, 0)
+                if time.monotonic() - last_renew > cfg.lease_seconds / 3:
+                    self.store.renew_leases(ctx.run_id, cfg.lease_seconds)
+                    last_renew = time.monotonic()
+            self.commit(done)
+
+
+@contextlib.contextmanager
+def _signals_stop(stop: threading.Event) -> Iterator[None]:
+    """In the main thread, SIGINT/SIGTERM set ``stop`` instead of killing mid-item."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        log.warning("stop_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def run_bot(bot: Bot, settings: Settings, store: Store, *, only_refs: Sequence[str] | None = None,
+            trigger: str = "manual", stop: threading.Event | None = None,
+            progress: Callable[[int, int], None] | None = None, options: dict[str, Any] | None = None,
+            write_workbook: bool = True) -> RunResult:
+    """One run of ``bot`` now. Never raises for item trouble; a broken run returns status ``failed``."""
+    started = time.monotonic()
+    stop = stop or threading.Event()
+    recovered = store.recover_abandoned(bot.name)
+    run_id = store.start_run(bot.name, trigger=trigger)
+    ctx = RunContext(settings, store, bot.name, run_id, only_refs, stop, options or {})
+    runner = _Run(bot, ctx, settings.config.retry_for(bot.name), progress)
+    status, message = RunStatus.SUCCEEDED, ""
+    ctx.log.info("run_started", trigger=trigger, recovered=recovered)
+    with _signals_stop(stop):
+        try:
+            added = bot.enqueue(ctx)
+            ctx.log.info("items_enqueued", added=added)
+            with bot.session(ctx):
+                workers = [threading.Thread(target=runner.worker, name=f"{bot.name}-{i}", daemon=True)
+                           for i in range(ctx.config.concurrency)]
+                for t in workers:
+                    t.start()
+                for t in workers:
+                    while t.is_alive():
+                        t.join(0.2)
+            if stop.is_set():
+                status, message = RunStatus.INTERRUPTED, "stopped on request; unfinished items stay queued"
+        except Exception as exc:
+            status, message = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
+            ctx.log.exception("run_failed", error_type=type(exc).__name__)
+    workbook_msg = ""
+    if write_workbook:
+        workbook_msg = _write_workbook(settings, store)
+    counts = dict(runner.counts)
+    store.finish_run(run_id, status=status, counts=counts, message=message, workbook=workbook_msg)
+    seconds = time.monotonic() - started
+    ctx.log.info("run_finished", status=status, seconds=round(seconds, 2), workbook=workbook_msg, **counts)
+    return RunResult(run_id, bot.name, status, counts, message, workbook_msg, seconds)
+
+
+def _write_workbook(settings: Settings, store: Store) -> str:
+    """Render the exception workbook; a busy or failed write leaves rows pending in the store."""
+    try:
+        from bots.core import workbook
+
+        return workbook.sync_workbook(settings, store).message
+    except Exception as exc:  # the rows stay pending; the next run writes them
+        log.exception("workbook_write_failed", error_type=type(exc).__name__)
+        return f"workbook not written ({type(exc).__name__}: {exc}); rows stay pending for the next run"

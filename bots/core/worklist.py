@@ -1,0 +1,355 @@
+"""Worklist loading (CSV or XLSX, one row per service line; DESIGN section 4).
+
+A malformed row never stops the load. Its claim is held back (a partial claim
+would be scanned wrongly) and an ``INPUT-FORMAT`` exception names the file, the
+row, the column and the value; every other claim loads. Loading the same file
+twice changes nothing: claims are keyed by payer and claim id, and a claim is
+rewritten only when its content digest changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from bots.core.claims import Claim, ServiceLine, claim_key, save_claims
+from bots.core.errors import ExceptionRecord, InputError
+from bots.core.logging import get_logger
+from bots.core.store import AuditEntry, Store, claims as claims_table, digest, utcnow
+from sqlalchemy import select
+
+__all__ = ["COLUMNS", "LoadResult", "WorklistRow", "load_worklist", "read_rows", "INPUT_FORMAT"]
+
+INPUT_FORMAT = "INPUT-FORMAT"
+LOADER_BOT = "worklist"
+log = get_logger("bots.worklist")
+
+COLUMNS = (
+    "claim_id", "payer_id", "member_id", "patient_name", "patient_dob", "date_of_service",
+    "provider_npi", "line_no", "procedure_code", "modifiers", "units", "charge", "diagnosis_codes",
+    "diagnosis_pointers", "prior_auth_number", "note_id", "note_signed", "note_date", "time_minutes",
+    "submitted_date", "expected_amount",
+)
+REQUIRED = ("claim_id", "payer_id", "member_id", "patient_name", "patient_dob", "date_of_service",
+            "line_no", "procedure_code", "units", "charge")
+# Claim-level columns must agree across a claim's rows.
+CLAIM_LEVEL = ("member_id", "patient_name", "patient_dob", "provider_npi", "diagnosis_codes",
+               "prior_auth_number", "submitted_date", "expected_amount")
+
+
+def _split(v: str) -> list[str]:
+    return [p.strip() for p in v.split(";") if p.strip()]
+
+
+class WorklistRow(BaseModel):
+    """One service line as validated at the edge; messages name the column."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    claim_id: str
+    payer_id: str
+    member_id: str
+    patient_name: str
+    patient_dob: date
+    date_of_service: date
+    provider_npi: str = ""
+    line_no: int
+    procedure_code: str
+    modifiers: list[str] = []
+    units: int
+    charge: float
+    diagnosis_codes: list[str] = []
+    diagnosis_pointers: list[int] = []
+    prior_auth_number: str = ""
+    note_id: str = ""
+    note_signed: bool = False
+    note_date: date | None = None
+    time_minutes: int | None = None
+    submitted_date: date | None = None
+    expected_amount: float | None = None
+
+    @field_validator("payer_id")
+    @classmethod
+    def _payer_lower(cls, v: str) -> str:
+        return v.lower()
+
+    @field_validator("procedure_code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        v = v.upper()
+        if not (len(v) == 5 and v.isalnum()):
+            raise ValueError("expected a 5-character CPT/HCPCS code")
+        return v
+
+    @field_validator("modifiers", "diagnosis_codes", mode="before")
+    @classmethod
+    def _list(cls, v: Any) -> list[str]:
+        return [p.upper() for p in _split(v)] if isinstance(v, str) else v
+
+    @field_validator("diagnosis_pointers", mode="before")
+    @classmethod
+    def _pointers(cls, v: Any) -> Any:
+        return _split(v) if isinstance(v, str) else v
+
+    @field_validator("note_signed", mode="before")
+    @classmethod
+    def _yn(cls, v: Any) -> bool:
+        s = str(v or "").strip().upper()
+        if s in ("Y", "YES", "TRUE", "1"):
+            return True
+        if s in ("", "N", "NO", "FALSE", "0"):
+            return False
+        raise ValueError("expected Y or N")
+
+    @field_validator("units", "line_no")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be a whole number of at least 1")
+        return v
+
+    @field_validator("charge", "expected_amount")
+    @classmethod
+    def _money(cls, v: float | None) -> float | None:
+        if v is not None and v < 0:
+            raise ValueError("must not be negative")
+        return None if v is None else round(v, 2)
+
+
+@dataclass
+class RowProblem:
+    row: int
+    column: str
+    value: Any
+    message: str
+
+
+@dataclass
+class LoadResult:
+    file: str
+    rows: int = 0
+    claims_new: int = 0
+    claims_updated: int = 0
+    claims_unchanged: int = 0
+    claims_rejected: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "rows": self.rows, "claims_new": self.claims_new,
+                "claims_updated": self.claims_updated, "claims_unchanged": self.claims_unchanged,
+                "claims_rejected": self.claims_rejected, "bad_rows": len(self.problems)}
+
+
+def _norm_header(h: Any) -> str:
+    return str(h or "").strip().lower().replace(" ", "_")
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, datetime):
+        return v.date().isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    return str(v).strip()
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(row number as a spreadsheet shows it, row as strings keyed by column)."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        yield from _read_xlsx(path)
+    elif suffix in (".csv", ".txt"):
+        yield from _read_csv(path)
+    else:
+        raise InputError(f"{path}: unsupported worklist type {suffix!r}; use .csv or .xlsx")
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise InputError(f"{path}: row 1 (header): missing required column(s) {', '.join(missing)}")
+
+
+def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252")  # Excel's "CSV" on Windows
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [_norm_header(h) for h in next(reader)]
+    except StopIteration:
+        raise InputError(f"{path}: empty file") from None
+    _check_header(path, header)
+    for n, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        yield n, {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header) if h}
+
+
+def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable xlsx workbook ({type(exc).__name__}: {exc})") from None
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        try:
+            header = [_norm_header(h) for h in next(rows)]
+        except StopIteration:
+            raise InputError(f"{path}: empty worksheet") from None
+        _check_header(path, header)
+        for n, values in enumerate(rows, start=2):
+            cells = [_cell(v) for v in values]
+            if not any(cells):
+                continue
+            yield n, {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header) if h}
+    finally:
+        wb.close()
+
+
+def _validate(n: int, raw: dict[str, str]) -> tuple[WorklistRow | None, list[RowProblem]]:
+    data: dict[str, Any] = {}
+    problems = []
+    for col in COLUMNS:
+        v = raw.get(col, "")
+        if v == "":
+            if col in REQUIRED:
+                problems.append(RowProblem(n, col, v, "required value is missing"))
+            continue
+        data[col] = v
+    if problems:
+        return None, problems
+    try:
+        return WorklistRow.model_validate(data), []
+    except ValidationError as exc:
+        for err in exc.errors():
+            col = str(err["loc"][0]) if err["loc"] else "?"
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(RowProblem(n, col, raw.get(col, ""), msg))
+        return None, problems
+
+
+def _to_claim(rows: list[tuple[int, WorklistRow]], source: str) -> Claim:
+    n0, first = rows[0]
+    lines = [
+        ServiceLine(
+            line_no=r.line_no, procedure_code=r.procedure_code, units=r.units, charge=r.charge,
+            modifiers=r.modifiers, diagnosis_pointers=r.diagnosis_pointers,
+            date_of_service=r.date_of_service.isoformat(), note_id=r.note_id, note_signed=r.note_signed,
+            note_date=r.note_date.isoformat() if r.note_date else "", time_minutes=r.time_minutes, source_row=n,
+        )
+        for n, r in sorted(rows, key=lambda x: x[1].line_no)
+    ]
+    return Claim(
+        claim_id=first.claim_id, payer_id=first.payer_id, member_id=first.member_id,
+        patient_name=first.patient_name, patient_dob=first.patient_dob.isoformat(),
+        date_of_service=min(r.date_of_service for _, r in rows).isoformat(),
+        provider_npi=first.provider_npi, diagnosis_codes=first.diagnosis_codes, lines=lines,
+        prior_auth_number=first.prior_auth_number,
+        submitted_date=first.submitted_date.isoformat() if first.submitted_date else "",
+        expected_amount=first.expected_amount, source_file=source, source_row=n0,
+    )
+
+
+def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = None,
+                  run_id: str | None = None) -> LoadResult:
+    """Load ``path`` into the store. Raises ``InputError`` only for a file that cannot be read at all."""
+    path = Path(path)
+    result = LoadResult(file=str(path))
+    by_claim: dict[tuple[str, str], list[tuple[int, WorklistRow]]] = {}
+    raw_by_claim: dict[tuple[str, str], dict[str, str]] = {}
+    bad: dict[tuple[str, str], list[RowProblem]] = {}
+    for n, raw in read_rows(path):
+        result.rows += 1
+        key = (raw.get("payer_id", "").strip().lower(), raw.get("claim_id", "").strip())
+        raw_by_claim.setdefault(key, raw)
+        row, problems = _validate(n, raw)
+        if row is not None and known_payers is not None and row.payer_id not in known_payers:
+            problems = [RowProblem(n, "payer_id", raw.get("payer_id"),
+                                   f"unknown payer; expected one of {', '.join(sorted(known_payers))}")]
+        if problems:
+            bad.setdefault(key, []).extend(problems)
+            continue
+        assert row is not None
+        group = by_claim.setdefault(key, [])
+        if group:
+            first = group[0][1]
+            for col in CLAIM_LEVEL:
+                if getattr(row, col) != getattr(first, col):
+                    bad.setdefault(key, []).append(RowProblem(
+                        n, col, raw.get(col, ""), f"differs from row {group[0][0]} of the same claim"))
+            if any(r.line_no == row.line_no for _, r in group):
+                bad.setdefault(key, []).append(RowProblem(n, "line_no", row.line_no, "line number repeated in this claim"))
+        group.append((n, row))
+
+    now = utcnow().isoformat(timespec="seconds")
+    good = {k: rows for k, rows in by_claim.items() if k not in bad}
+    loaded: list[tuple[Claim, str]] = []
+    audit: list[AuditEntry] = []
+    keys = [claim_key(p, c) for p, c in good]
+    with store.begin() as conn:
+        existing: dict[str, str] = {}
+        for i in range(0, len(keys), 500):
+            for k, d in conn.execute(select(claims_table.c.claim_key, claims_table.c.digest)
+                                     .where(claims_table.c.claim_key.in_(keys[i:i + 500]))):
+                existing[k] = d
+        for rows in good.values():
+            claim = _to_claim(rows, path.name)
+            d = digest(claim.content())
+            old = existing.get(claim.key)
+            if old == d:
+                result.claims_unchanged += 1
+            else:
+                loaded.append((claim, d))
+                if old is None:
+                    result.claims_new += 1
+                else:
+                    result.claims_updated += 1
+                audit.append(AuditEntry(action="claim_loaded", result="updated" if old else "new",
+                                        run_id=run_id, bot=LOADER_BOT, item_ref=claim.key,
+                                        claim_id=claim.claim_id, input_digest=d,
+                                        detail={"file": path.name, "rows": [n for n, _ in rows]}))
+            # A claim that loads cleanly clears its earlier INPUT-FORMAT rows.
+            store.clear_exceptions(conn, bot=LOADER_BOT, item_ref=claim.key)
+        save_claims(conn, loaded, now)
+        for key, problems in bad.items():
+            raw = raw_by_claim[key]
+            ref = claim_key(*key) if all(key) else f"{path.name}:row{problems[0].row}"
+            records = [
+                ExceptionRecord(
+                    queue="Claim Edits", rule_id=INPUT_FORMAT, rule_version="1", claim_id=key[1] or None,
+                    reason=f"{path.name} row {p.row}, column {p.column}: {p.message} (value: {p.value!r}). "
+                           f"The claim was not loaded; fix the worklist and load it again.",
+                    detail=f"{path.name}:{p.row}:{p.column}", evidence=f"{path.name} row {p.row}",
+                    extra={"payer_id": key[0] or None, "patient": raw.get("patient_name") or None,
+                           "dos": raw.get("date_of_service") or None})
+                for p in problems
+            ]
+            store.record_exceptions(conn, bot=LOADER_BOT, item_ref=ref, run_id=run_id, records=records,
+                                    clear_others=False)
+            audit.append(AuditEntry(action="row_rejected", result="exception", run_id=run_id, bot=LOADER_BOT,
+                                    item_ref=ref, claim_id=key[1] or None, rule_id=INPUT_FORMAT, rule_version="1",
+                                    detail={"file": path.name, "problems": [
+                                        {"row": p.row, "column": p.column, "message": p.message} for p in problems]}))
+            result.problems.extend(problems)
+            result.claims_rejected += 1
+        store.append_audit(conn, audit)
+    log.info("worklist_loaded", **result.as_dict())
+    return result
