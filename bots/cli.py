@@ -29,8 +29,8 @@ audit_app = typer.Typer(help="Check and read the audit trail.", no_args_is_help=
 app.add_typer(worklist_app, name="worklist")
 app.add_typer(audit_app, name="audit")
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 # Bot packages are imported by name so bots.core never depends on a bot.
 BOT_MODULES = {name: f"bots.{name}" for name in BOT_NAMES}
@@ -258,12 +258,14 @@ def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-
     if not trail:
         console.print(f"no audit records for {claim_id}")
         raise typer.Exit(1)
-    table = Table("seq", "time", "bot", "action", "rule", "result", "detail", "evidence")
     for r in trail:
-        rule = f"{r['rule_id']} v{r['rule_version']}" if r["rule_id"] else ""
-        table.add_row(str(r["seq"]), r["ts"][:19], r["bot"] or "", r["action"], rule, r["result"] or "",
-                      (r["detail"] or "")[:80], (r["evidence_path"] or "") + (f" sha256 {r['evidence_sha256'][:12]}…" if r["evidence_sha256"] else ""))
-    console.print(table)
+        rule = f" {r['rule_id']} v{r['rule_version']}" if r["rule_id"] else ""
+        line = f"#{r['seq']} {r['ts'][:19]} {r['bot'] or ''} {r['action']}{rule} -> {r['result'] or ''}"
+        if r["detail"]:
+            line += f"  {r['detail']}"
+        if r["evidence_path"]:
+            line += f"\n      evidence {r['evidence_path']} sha256 {r['evidence_sha256']}"
+        console.print(line, highlight=False, markup=False)
 
 
 @app.command("mock-portals")

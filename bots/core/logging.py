@@ -154,4 +154,4 @@ def configure_logging(logs_dir: Path | None, level: str = "INFO", *, console: bo
 def get_logger(name: str = "bots", **bound: Any) -> structlog.stdlib.BoundLogger:
     if not name.startswith("bots"):
         name = f"bots.{name}"
-    return structlog.get_logger(name).bind(**bound)
+    return structlog.get_logger(name, **bound)

@@ -61,9 +61,8 @@ def retry_policy(
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_retryable),
         stop=stop,
-        wait=tenacity.wait_exponential_jitter(
-            initial=config.wait_initial, max=config.wait_max, jitter=config.jitter
-        ),
+        wait=tenacity.wait_exponential(multiplier=config.wait_initial, max=config.wait_max)
+        + tenacity.wait_random(0, config.jitter),
         before_sleep=before_sleep,
         reraise=True,
         **kwargs,

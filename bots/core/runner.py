@@ -228,64 +228,69 @@ class _Run:
         with store.begin() as conn:
             audit: list[AuditEntry] = []
             for d in batch:
-                item, claim = d.item, d.ctx.claim
-                summary = claim.summary() if claim else None
-                audit.extend(d.ctx.audit_entries)
-                err = d.error
-                if err is None and d.outcome is not None:
-                    out = d.outcome
-                    state = ItemState.EXCEPTION if out.exceptions else ItemState.DONE
-                    ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference, run_id=ctx.run_id,
-                                                  records=out.exceptions, claim=summary)
-                    store.set_item_state(conn, item, state, result=out.result)
-                    for w in out.writes:
-                        w(conn)
-                    if out.status_updates:
-                        queue_status_updates(store, conn, out.status_updates)
-                    audit.append(self._outcome_audit(d, state, {"exception_ids": ids} if ids else None))
-                    self._count("exceptions" if out.exceptions else "done")
-                    d.ctx.log.info("item_finished", state=state, exceptions=len(ids))
-                elif isinstance(err, BusinessException):
-                    ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference, run_id=ctx.run_id,
-                                                  records=err.records, claim=summary)
-                    store.set_item_state(conn, item, ItemState.EXCEPTION, error=err)
-                    audit.append(self._outcome_audit(d, ItemState.EXCEPTION, {"exception_ids": ids}))
-                    self._count("exceptions")
-                    d.ctx.log.info("item_finished", state=ItemState.EXCEPTION, rule_id=err.records[0].rule_id)
-                elif isinstance(err, ItemDeferred):
-                    store.set_item_state(conn, item, ItemState.NEW, error=err, not_before=err.until,
-                                         refund_attempt=True)
-                    audit.append(self._outcome_audit(d, "deferred", {"reason": str(err)}))
-                    self._count("deferred")
-                    d.ctx.log.info("item_deferred", reason=str(err))
-                else:
-                    assert err is not None
-                    retryable = not isinstance(err, SystemFault) or err.retryable
-                    if retryable and item.attempts < ctx.config.max_attempts:
-                        store.set_item_state(conn, item, ItemState.NEW, error=err)
-                        audit.append(self._outcome_audit(d, "fault", {"error": f"{type(err).__name__}: {err}",
-                                                                      "attempt": item.attempts}))
-                        self._count("retried")
-                        d.ctx.log.warning("item_will_retry_next_run", attempt=item.attempts,
-                                          of=ctx.config.max_attempts, error_type=type(err).__name__, error=str(err))
-                    else:
-                        shot = getattr(err, "screenshot", None)
-                        record = ExceptionRecord(
-                            queue=BOT_FAILURES, rule_id="BOT-FAILURE", rule_version="1",
-                            reason=f"{type(err).__name__}: {err}"[:500] + (
-                                f" (after {item.attempts} attempt(s)); please do this one by hand"),
-                            detail=item.reference, evidence=f"attempts={item.attempts}",
-                            evidence_file=str(shot) if shot else None, priority="High")
-                        ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference,
-                                                      run_id=ctx.run_id, records=[record], claim=summary)
-                        store.set_item_state(conn, item, ItemState.FAILED, error=err)
-                        audit.append(self._outcome_audit(d, ItemState.FAILED, {
-                            "error": f"{type(err).__name__}: {err}", "exception_ids": ids}, evidence=shot))
-                        self._count("failed")
-                        d.ctx.log.error("item_failed", attempts=item.attempts, error_type=type(err).__name__,
-                                        error=str(err))
+                with phi_values(d.ctx.claim.phi() if d.ctx.claim else ()):
+                    self._record(conn, d, audit)
             store.append_audit(conn, audit)
         ctx.forget_claims([d.item.claim_key for d in batch])
+
+    def _record(self, conn: Connection, d: _Done, audit: list[AuditEntry]) -> None:
+        ctx, store = self.ctx, self.store
+        item, claim = d.item, d.ctx.claim
+        summary = claim.summary() if claim else None
+        audit.extend(d.ctx.audit_entries)
+        err = d.error
+        if err is None and d.outcome is not None:
+            out = d.outcome
+            state = ItemState.EXCEPTION if out.exceptions else ItemState.DONE
+            ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference, run_id=ctx.run_id,
+                                          records=out.exceptions, claim=summary)
+            store.set_item_state(conn, item, state, result=out.result)
+            for w in out.writes:
+                w(conn)
+            if out.status_updates:
+                queue_status_updates(store, conn, out.status_updates)
+            audit.append(self._outcome_audit(d, state, {"exception_ids": ids} if ids else None))
+            self._count("exceptions" if out.exceptions else "done")
+            d.ctx.log.info("item_finished", state=state, exceptions=len(ids))
+        elif isinstance(err, BusinessException):
+            ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference, run_id=ctx.run_id,
+                                          records=err.records, claim=summary)
+            store.set_item_state(conn, item, ItemState.EXCEPTION, error=err)
+            audit.append(self._outcome_audit(d, ItemState.EXCEPTION, {"exception_ids": ids}))
+            self._count("exceptions")
+            d.ctx.log.info("item_finished", state=ItemState.EXCEPTION, rule_id=err.records[0].rule_id)
+        elif isinstance(err, ItemDeferred):
+            store.set_item_state(conn, item, ItemState.NEW, error=err, not_before=err.until,
+                                 refund_attempt=True)
+            audit.append(self._outcome_audit(d, "deferred", {"reason": str(err)}))
+            self._count("deferred")
+            d.ctx.log.info("item_deferred", reason=str(err))
+        else:
+            assert err is not None
+            retryable = not isinstance(err, SystemFault) or err.retryable
+            if retryable and item.attempts < ctx.config.max_attempts:
+                store.set_item_state(conn, item, ItemState.NEW, error=err)
+                audit.append(self._outcome_audit(d, "fault", {"error": f"{type(err).__name__}: {err}",
+                                                              "attempt": item.attempts}))
+                self._count("retried")
+                d.ctx.log.warning("item_will_retry_next_run", attempt=item.attempts,
+                                  of=ctx.config.max_attempts, error_type=type(err).__name__, error=str(err))
+            else:
+                shot = getattr(err, "screenshot", None)
+                record = ExceptionRecord(
+                    queue=BOT_FAILURES, rule_id="BOT-FAILURE", rule_version="1",
+                    reason=f"{type(err).__name__}: {err}"[:500] + (
+                        f" (after {item.attempts} attempt(s)); please do this one by hand"),
+                    detail=item.reference, evidence=f"attempts={item.attempts}",
+                    evidence_file=str(shot) if shot else None, priority="High")
+                ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference,
+                                              run_id=ctx.run_id, records=[record], claim=summary)
+                store.set_item_state(conn, item, ItemState.FAILED, error=err)
+                audit.append(self._outcome_audit(d, ItemState.FAILED, {
+                    "error": f"{type(err).__name__}: {err}", "exception_ids": ids}, evidence=shot))
+                self._count("failed")
+                d.ctx.log.error("item_failed", attempts=item.attempts, error_type=type(err).__name__,
+                                error=str(err))
 
     def _outcome_audit(self, d: _Done, result: str, detail: dict[str, Any] | None, evidence: Any = None) -> AuditEntry:
         claim = d.ctx.claim

@@ -1,0 +1,46 @@
+# `make test` and `make demo` each set up from nothing: a virtualenv, the package with
+# its test extra, and a browser. Re-running skips whatever is already in place.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: test demo install browser bench clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# A configured path (BOTS_BROWSER_PATH), else a system Chromium, else Playwright's own.
+# When there is none and we are root on Debian, install Debian's chromium.
+browser: $(STAMP)
+	@if $(BIN)/python -m bots.core.browser; then :; \
+	elif [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+		echo "no browser found: installing Debian's chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && \
+		$(BIN)/python -m bots.core.browser; \
+	else \
+		echo "no browser: install Chromium or set BOTS_BROWSER_PATH (see README)"; exit 1; \
+	fi
+
+test: browser
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+demo: browser
+	$(BIN)/bots demo
+
+bench: browser
+	$(BIN)/python bench/workbook_bench.py
+	$(BIN)/python bench/edits_bench.py
+	$(BIN)/python bench/portal_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

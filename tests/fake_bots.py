@@ -1,0 +1,53 @@
+"""Small bots for testing the runner without a browser or rules."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Any
+
+from bots.core.errors import BusinessException, ExceptionRecord, PortalTimeout
+from bots.core.runner import ItemContext, Outcome, RunContext
+from bots.core.store import ClaimedItem, Store, WorkItemSpec
+
+
+class CountingBot:
+    """Processes ``n`` items named ``item-NNN``; appends each processed reference to
+    ``trace`` (a file) so a test can see what ran, and sleeps ``delay`` per item."""
+
+    def __init__(self, n: int = 20, *, delay: float = 0.0, trace: str | None = None,
+                 name: str = "claim_edits", fail: set[int] | None = None, business: set[int] | None = None):
+        self.name = name
+        self.n = n
+        self.delay = delay
+        self.trace = trace
+        self.fail = fail or set()
+        self.business = business or set()
+        self.calls: dict[str, int] = {}
+
+    def enqueue(self, run: RunContext) -> int:
+        return run.store.enqueue(self.name, [WorkItemSpec(reference=f"item-{i:03d}", digest="v1", sort_key=f"{i:03d}")
+                                             for i in range(self.n)])
+
+    def session(self, run: RunContext) -> Any:
+        return contextlib.nullcontext()
+
+    def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
+        i = int(item.reference.split("-")[1])
+        self.calls[item.reference] = self.calls.get(item.reference, 0) + 1
+        if self.delay:
+            time.sleep(self.delay)
+        if self.trace:
+            with open(self.trace, "a") as fh:
+                fh.write(f"{os.getpid()} {item.reference}\n")
+        ctx.audit("checked", "pass", rule_id="TEST-RULE", rule_version="1")
+        if i in self.fail:
+            raise PortalTimeout(f"portal did not answer for {item.reference}")
+        if i in self.business:
+            raise BusinessException(ExceptionRecord(queue="Claim Edits", rule_id="TEST-RULE",
+                                                    reason="test rule failed", claim_id=item.reference))
+        return Outcome(result={"i": i})
+
+    def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
+        return sorted(claim_ids)
