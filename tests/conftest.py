@@ -17,12 +17,8 @@ from bots.core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Canary values: if any of these ever shows up in a log file, PHI leaked.
-CANARY_NAME = "ZZCANARY, PATIENTA"
-CANARY_MEMBER = "MBRCANARY9931"
-CANARY_DOB = "1931-12-24"
-CANARY_PASSWORD = "pw-canary-Xy7!q"
-
+# The canaries live in tests/canaries.py (import them from there); re-exported for convenience.
+from canaries import CANARY_DOB, CANARY_MEMBER, CANARY_NAME, CANARY_PASSWORD, log_text  # noqa: E402,F401
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
@@ -51,7 +47,3 @@ def store(settings: Settings) -> Iterator[Store]:
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """pytest-playwright launches the same browser the bots find (system Chromium here)."""
     return {**browser_type_launch_args, **launch_kwargs()}
-
-
-def log_text(settings: Settings) -> str:
-    return "".join(p.read_text(errors="replace") for p in settings.logs_dir.glob("*"))

@@ -14,7 +14,7 @@ from bots.core.runner import ItemContext, Outcome, RunContext, run_bot
 from bots.core.settings import Settings
 from bots.core.store import ClaimedItem, Store, WorkItemSpec
 from bots.core.worklist import load_worklist
-from conftest import CANARY_DOB, CANARY_MEMBER, CANARY_NAME, CANARY_PASSWORD, log_text
+from canaries import CANARY_DOB, CANARY_MEMBER, CANARY_NAME, CANARY_PASSWORD, log_text
 from test_worklist import GOOD, write_csv
 
 

@@ -1,0 +1,477 @@
+"""Render the exception workbook from store rows into an xlsx file.
+
+openpyxl's write-only mode builds everything around the rows: styles, sheet
+protection, data-validation dropdowns, frozen header, autofilter, column
+widths and the Summary sheet. The data rows themselves are serialised here and
+spliced into each sheet's ``sheetData`` as the package is copied out, because
+openpyxl spends about 17 µs per cell on them (27 s for 60,000 rows without
+lxml) and this takes about 1 µs. The cells are plain SpreadsheetML: inline
+strings, numbers with a date or money format, and formulas.
+
+Choices that follow from that, and from how coders use the file:
+- Evidence File is a ``HYPERLINK()`` formula with a path relative to the
+  workbook's folder, not a hyperlink part: it needs no relationship per row
+  (Excel caps those at 65,530 a sheet), it moves with its row when coders sort,
+  and the file name is cached as the cell's value for readers that do not
+  calculate.
+- Coder columns carry an unlocked column style, so their empty cells (and
+  cells of rows a coder inserts) are editable on the protected sheet without
+  writing a cell for each; only cells with a value are written.
+- Bot-owned cells get the row's Review Level colour (grey once Cleared or
+  Synced); a row's cells are always written so the colour band is unbroken.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import IO, Any
+
+from openpyxl import Workbook
+from openpyxl.cell import Cell, WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill, Protection
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.protection import SheetProtection
+
+from bots.core.workbook_layout import (
+    COLUMNS, STATUSES, SUMMARY_SHEET, Column, WorkbookLayout, column_letter,
+)
+
+__all__ = ["SheetRows", "SummaryStats", "render_workbook", "summarize"]
+
+EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()
+MAX_ROW = 1_048_576
+MAX_TEXT = 32_767  # Excel's limit for one cell
+CLOSED_STATUSES = ("Cleared", "Synced")
+HEADER_FILL = {"bot": "1F4E78", "coder": "375623"}
+ROWS_PER_CHUNK = 2000  # rows joined and encoded at a time
+
+_SPECIAL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+@dataclass
+class SheetRows:
+    """One queue sheet: its title and its store rows in display order."""
+
+    title: str
+    queue: str
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class QueueStats:
+    open_entry: int = 0
+    open_senior: int = 0
+    oldest_open: str | None = None  # ISO timestamp (UTC) of the oldest open row
+    resolved_7d: int = 0
+    awaiting_sync: int = 0
+    bot_check: int = 0
+    cleared: int = 0
+    total: int = 0
+
+
+@dataclass
+class SummaryStats:
+    written_at: datetime  # UTC, naive
+    queues: dict[str, QueueStats] = field(default_factory=dict)
+
+    @property
+    def senior_backlog(self) -> int:
+        return sum(q.open_senior for q in self.queues.values())
+
+
+def _is_open(row: dict[str, Any]) -> bool:
+    """Still needs a person: the bots still report it and no coder has resolved it."""
+    return row["bot_status"] == "Open" and (row["status"] or "").strip().lower() != "resolved"
+
+
+def _resolved_day(row: dict[str, Any]) -> date | None:
+    for value in (row["resolved_on"], row["coder_updated_at"]):
+        if value:
+            try:
+                return date.fromisoformat(value[:10])
+            except ValueError:
+                continue
+    return None
+
+
+def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str]) -> SummaryStats:
+    """Counts for the Summary sheet. ``ready`` holds the Exception IDs status_sync may apply."""
+    stats = SummaryStats(written_at=now)
+    week_ago = (now - timedelta(days=7)).date()
+    for sheet in sheets:
+        q = stats.queues.setdefault(sheet.title, QueueStats())
+        for row in sheet.rows:
+            q.total += 1
+            if row["bot_check"]:
+                q.bot_check += 1
+            if row["bot_status"] == "Cleared":
+                q.cleared += 1
+            if row["exception_id"] in ready:
+                q.awaiting_sync += 1
+            if _is_open(row):
+                if row["review_level"] == "Senior":
+                    q.open_senior += 1
+                else:
+                    q.open_entry += 1
+                if q.oldest_open is None or row["first_seen"] < q.oldest_open:
+                    q.oldest_open = row["first_seen"]  # ISO timestamps order as text
+            elif (row["status"] or "").strip().lower() == "resolved":
+                day = _resolved_day(row)
+                if day is not None and day >= week_ago:
+                    q.resolved_7d += 1
+    return stats
+
+
+class _Palette:
+    """Cell styles registered with the workbook once; cells then refer to them by index."""
+
+    def __init__(self, ws: Any):
+        self.ws = ws  # any sheet of the workbook: the cells made here are never appended
+
+    def style(self, **attrs: Any) -> int:
+        cell = WriteOnlyCell(self.ws)
+        for name, value in attrs.items():
+            setattr(cell, name, value)
+        return cell.style_id
+
+
+_NUMBER_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm", "money": "#,##0.00", "int": "0"}
+
+
+@dataclass
+class _ColumnPlan:
+    column: Column
+    letter: str
+    styles: tuple[int, int, int]  # entry, senior, closed (one style for coder columns)
+
+
+def _plan_columns(palette: _Palette, layout: WorkbookLayout) -> list[_ColumnPlan]:
+    """Each column's cell styles: by Review Level and closed for bot-owned cells, one
+    unlocked style for coder-owned cells."""
+    colours = layout.colours
+    plans = []
+    for i, col in enumerate(COLUMNS, 1):
+        fmt = _NUMBER_FORMATS.get(col.kind, "General")
+        if col.coder:
+            sid = palette.style(protection=Protection(locked=False), number_format=fmt,
+                                alignment=Alignment(vertical="top"))
+            plans.append(_ColumnPlan(col, column_letter(i), (sid, sid, sid)))
+            continue
+        font = Font(color="0563C1", underline="single") if col.kind == "link" else (
+            Font(color="C00000", bold=True) if col.field == "bot_check" else Font())
+        styles = []
+        for colour, closed in ((colours.entry, False), (colours.senior, False), (colours.closed, True)):
+            styles.append(palette.style(
+                fill=PatternFill("solid", fgColor=colour), number_format=fmt,
+                font=Font(color="808080", underline=font.underline, bold=font.bold) if closed else font,
+                alignment=Alignment(vertical="top")))
+        plans.append(_ColumnPlan(col, column_letter(i), (styles[0], styles[1], styles[2])))
+    return plans
+
+
+def _esc(text: str) -> str:
+    if len(text) > MAX_TEXT:
+        text = text[: MAX_TEXT - 1] + "…"
+    if _SPECIAL.search(text):
+        text = _ILLEGAL.sub("", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
+
+
+def _inline_body(text: str) -> str:
+    if text[:1].isspace() or text[-1:].isspace():
+        return f'<is><t xml:space="preserve">{_esc(text)}</t></is>'
+    return f"<is><t>{_esc(text)}</t></is>"
+
+
+Emitter = Callable[[str, int, Any], str]
+CACHE_LIMIT = 100_000
+
+
+class _TextEmitter:
+    """Text as an inline string. Bodies are cached, since most columns repeat a few
+    values; :func:`_rows_xml` looks in ``cache`` itself before calling."""
+
+    def __init__(self, default: str | None = None):
+        self.default = default or ""
+        self.cache: dict[Any, str] = {}
+
+    def __call__(self, ref: str, style: int, value: Any) -> str:
+        text = str(value) if value not in (None, "") else self.default
+        body = self.cache.get(text)
+        if body is None:
+            body = _inline_body(text)
+            if len(self.cache) < CACHE_LIMIT:
+                self.cache[text] = body
+        return f'<c r="{ref}" s="{style}" t="inlineStr">{body}</c>'
+
+
+def _number_emitter() -> Emitter:
+    def emit(ref: str, style: int, value: Any) -> str:
+        return f'<c r="{ref}" s="{style}"><v>{value!r}</v></c>'
+
+    return emit
+
+
+def _date_emitter() -> Emitter:
+    """An ISO date as a date serial; anything else (text a coder typed) as text."""
+    cache: dict[str, str] = {}
+    as_text = _TextEmitter()
+
+    def emit(ref: str, style: int, value: Any) -> str:
+        serial = cache.get(value)
+        if serial is None:
+            try:
+                serial = str(date.fromisoformat(value[:10]).toordinal() - EXCEL_EPOCH_ORDINAL) \
+                    if len(value) >= 10 and value[10:11] in ("", "T", " ") else ""
+            except ValueError:
+                serial = ""
+            if len(cache) < CACHE_LIMIT:
+                cache[value] = serial
+        if not serial:
+            return as_text(ref, style, value)
+        return f'<c r="{ref}" s="{style}"><v>{serial}</v></c>'
+
+    return emit
+
+
+def _datetime_emitter(tz: tzinfo) -> Emitter:
+    """An ISO UTC timestamp as a date-time serial in the configured time zone.
+
+    The zone's offset is looked up once per minute of time (every zone changes
+    offset on a whole minute) instead of converting each value.
+    """
+    offsets: dict[str, float] = {}
+    as_text = _TextEmitter()
+
+    def emit(ref: str, style: int, value: Any) -> str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            return as_text(ref, style, value)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        minute = value[:16]
+        offset = offsets.get(minute)
+        if offset is None:
+            delta = moment.replace(tzinfo=UTC).astimezone(tz).utcoffset()
+            offset = offsets[minute] = delta.total_seconds() if delta else 0.0
+        seconds = moment.hour * 3600 + moment.minute * 60 + moment.second + offset
+        serial = moment.toordinal() - EXCEL_EPOCH_ORDINAL + seconds / 86400
+        return f'<c r="{ref}" s="{style}"><v>{round(serial, 6)!r}</v></c>'
+
+    return emit
+
+
+def _link_emitter(base_dir: Path) -> Emitter:
+    """A file path as ``HYPERLINK()``, relative to the workbook's folder when possible."""
+    base = os.path.abspath(base_dir)
+    folders: dict[str, str] = {}
+
+    def emit(ref: str, style: int, value: Any) -> str:
+        folder, name = os.path.split(str(value))
+        shown = folders.get(folder)
+        if shown is None:
+            try:
+                shown = os.path.relpath(os.path.abspath(folder), base)
+            except ValueError:  # another drive (Windows): keep the absolute path
+                shown = os.path.abspath(folder)
+            folders[folder] = shown
+        target = os.path.join(shown, name)
+        formula = 'HYPERLINK("{}","{}")'.format(target.replace('"', '""'), name.replace('"', '""'))
+        return f'<c r="{ref}" s="{style}" t="str"><f>{_esc(formula)}</f><v>{_esc(name)}</v></c>'
+
+    return emit
+
+
+def _emitter(col: Column, tz: tzinfo, base_dir: Path) -> Emitter:
+    if col.kind in ("int", "money"):
+        return _number_emitter()
+    if col.kind == "date":
+        return _date_emitter()
+    if col.kind == "datetime":
+        return _datetime_emitter(tz)
+    if col.kind == "link":
+        return _link_emitter(base_dir)
+    return _TextEmitter(STATUSES[0] if col.field == "status" else None)
+
+
+# What a blank value becomes: nothing (coder columns: their column style applies),
+# a styled empty cell (bot columns: keeps the row's colour), or the emitter's default.
+_SKIP, _STYLED, _DEFAULT = 0, 1, 2
+
+
+def _rows_xml(rows: Sequence[dict[str, Any]], plans: Sequence[_ColumnPlan], tz: tzinfo,
+              base_dir: Path) -> Iterator[bytes]:
+    """``<row>`` elements for the data rows (row 2 onward), in chunks of encoded XML."""
+    cols = []
+    for p in plans:
+        emit = _emitter(p.column, tz, base_dir)
+        cols.append((p.column.field, p.letter, p.styles, emit, emit.cache if isinstance(emit, _TextEmitter) else None,
+                     _DEFAULT if p.column.field == "status" else (_SKIP if p.column.coder else _STYLED)))
+    parts: list[str] = []
+    append = parts.append
+    for r, row in enumerate(rows, 2):
+        rs = str(r)
+        variant = 2 if row["bot_status"] in CLOSED_STATUSES else (1 if row["review_level"] == "Senior" else 0)
+        append(f'<row r="{rs}">')
+        for name, letter, styles, emit, cache, blank in cols:
+            value = row[name]
+            if (value is None or value == "") and blank != _DEFAULT:
+                if blank == _STYLED:
+                    append(f'<c r="{letter}{rs}" s="{styles[variant]}"/>')
+                continue
+            body = cache.get(value) if cache is not None else None
+            if body is not None:  # the common case, without a call
+                append(f'<c r="{letter}{rs}" s="{styles[variant]}" t="inlineStr">{body}</c>')
+            else:
+                append(emit(letter + rs, styles[variant], value))
+        append("</row>")
+        if r % ROWS_PER_CHUNK == 0:
+            yield "".join(parts).encode("utf-8")
+            parts.clear()
+    if parts:
+        yield "".join(parts).encode("utf-8")
+
+
+def _protect(ws: Any) -> None:
+    """Bot-owned cells locked, no password. Coders may filter, format, resize and insert
+    rows; Excel still refuses to sort a range with locked cells on a protected sheet,
+    so sorting needs Review > Unprotect Sheet. That is safe: rows are matched by
+    Exception ID, and the next write restores protection and every bot-owned cell."""
+    ws.protection = SheetProtection(
+        sheet=True, sort=False, autoFilter=False, formatCells=False, formatColumns=False, formatRows=False,
+        insertRows=False, deleteRows=True, insertColumns=True, deleteColumns=True,
+        selectLockedCells=False, selectUnlockedCells=False)
+
+
+def _validations(ws: Any, queue: str, layout: WorkbookLayout, plans: Sequence[_ColumnPlan]) -> None:
+    by_field = {p.column.field: p.letter for p in plans}
+
+    def whole(field_name: str) -> str:
+        letter = by_field[field_name]
+        return f"{letter}2:{letter}{MAX_ROW}"
+
+    status = DataValidation(type="list", formula1='"{}"'.format(",".join(STATUSES)), allow_blank=True,
+                            showErrorMessage=True, errorTitle="Status",
+                            error="Choose New, In Progress, Resolved or Escalated.")
+    status.add(whole("status"))
+    resolution = DataValidation(type="list", formula1='"{}"'.format(",".join(layout.choices(queue))),
+                                allow_blank=True, showErrorMessage=True, errorTitle="Resolution",
+                                error=f"Choose one of the {queue} resolutions from the list.")
+    resolution.add(whole("resolution"))
+    resolved_on = DataValidation(type="date", operator="between",
+                                 formula1=str(date(2000, 1, 1).toordinal() - EXCEL_EPOCH_ORDINAL),
+                                 formula2=str(date(2099, 12, 31).toordinal() - EXCEL_EPOCH_ORDINAL),
+                                 allow_blank=True, showErrorMessage=True, errorTitle="Resolved On",
+                                 error="Enter a date, e.g. 2026-11-03.")
+    resolved_on.add(whole("resolved_on"))
+    for dv in (status, resolution, resolved_on):
+        ws.data_validations.append(dv)
+
+
+def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: Sequence[_ColumnPlan]) -> Any:
+    ws = wb.create_sheet(sheet.title)
+    for plan in plans:
+        dim = ws.column_dimensions[plan.letter]
+        dim.width = plan.column.width
+        if plan.column.coder:  # empty cells, and rows a coder inserts, take the column's style
+            dim.protection = Protection(locked=False)
+            dim.number_format = _NUMBER_FORMATS.get(plan.column.kind, "General")
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{plans[-1].letter}{len(sheet.rows) + 1}"
+    _validations(ws, sheet.queue, layout, plans)
+    _protect(ws)
+    header = []
+    for plan in plans:
+        cell = WriteOnlyCell(ws, value=plan.column.header)
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor=HEADER_FILL["coder" if plan.column.coder else "bot"])
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+        header.append(cell)
+    ws.append(header)
+    return ws
+
+
+def _summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
+    ws = wb.create_sheet(SUMMARY_SHEET)
+    widths = (34, 12, 12, 10, 18, 20, 14, 18, 10, 10)
+    for i, width in enumerate(widths, 1):
+        ws.column_dimensions[column_letter(i)].width = width
+    ws.freeze_panes = "A8"
+
+    def cell(value: Any, *, bold: bool = False, size: float | None = None, fmt: str | None = None) -> Cell:
+        c = WriteOnlyCell(ws, value=value)
+        if bold or size:
+            c.font = Font(bold=bold, size=size)
+        if fmt:
+            c.number_format = fmt
+        return c
+
+    local = stats.written_at.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+    ws.append([cell("Exception workbook", bold=True, size=14)])
+    ws.append([cell("Last written"), cell(local, fmt="yyyy-mm-dd hh:mm"), cell(str(tz))])
+    ws.append([cell("Senior backlog (open Senior rows)"), cell(stats.senior_backlog, bold=True)])
+    ws.append([cell("Your columns"), cell("Assigned To … Resolved On (green headers). A Resolved row needs "
+                                          "Resolution, Resolution Note and Resolved By.")])
+    ws.append([cell("Sorting"), cell("Filter freely. To sort, use Review > Unprotect Sheet (no password); "
+                                     "the next write restores protection and keeps your order and entries.")])
+    ws.append([])
+    headers = ("Queue", "Open (Entry)", "Open (Senior)", "Open", "Oldest open (days)", "Resolved last 7 days",
+               "Awaiting sync", "Bot Check problems", "Cleared", "Rows")
+    ws.append([cell(h, bold=True) for h in headers])
+    total = QueueStats()
+
+    def age(oldest: str | None) -> int | None:
+        return (stats.written_at - datetime.fromisoformat(oldest)).days if oldest else None
+
+    for title, q in stats.queues.items():
+        ws.append([cell(title), q.open_entry, q.open_senior, q.open_entry + q.open_senior, age(q.oldest_open),
+                   q.resolved_7d, q.awaiting_sync, q.bot_check, q.cleared, q.total])
+        for name in ("open_entry", "open_senior", "resolved_7d", "awaiting_sync", "bot_check", "cleared", "total"):
+            setattr(total, name, getattr(total, name) + getattr(q, name))
+        if q.oldest_open and (total.oldest_open is None or q.oldest_open < total.oldest_open):
+            total.oldest_open = q.oldest_open
+    ws.append([cell("Total", bold=True), total.open_entry, total.open_senior, total.open_entry + total.open_senior,
+               age(total.oldest_open), total.resolved_7d, total.awaiting_sync, total.bot_check, total.cleared,
+               total.total])
+    ws.protection = SheetProtection(sheet=True, selectLockedCells=False, selectUnlockedCells=False,
+                                    formatColumns=False)
+    return ws
+
+
+def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: SummaryStats, layout: WorkbookLayout,
+                    *, tz: tzinfo, base_dir: Path) -> int:
+    """Write the whole workbook to ``dest`` (an open binary file); return the data rows written."""
+    wb = Workbook(write_only=True)
+    summary = _summary_sheet(wb, stats, tz)
+    plans = _plan_columns(_Palette(summary), layout)
+    queue_sheets = [(sheet, _queue_sheet(wb, sheet, layout, plans)) for sheet in sheets]
+    skeleton = io.BytesIO()
+    wb.save(skeleton)
+    parts = {ws.path.lstrip("/"): sheet for sheet, ws in queue_sheets}
+    written = 0
+    with zipfile.ZipFile(skeleton) as src, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=3) as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            sheet = parts.get(info.filename)
+            if sheet is None:
+                out.writestr(info.filename, data)
+                continue
+            head, sep, tail = data.partition(b"</sheetData>")
+            if not sep:
+                raise RuntimeError(f"unexpected sheet XML from openpyxl in {info.filename}")
+            with out.open(info.filename, "w") as fh:
+                fh.write(head)
+                for chunk in _rows_xml(sheet.rows, plans, tz, base_dir):
+                    fh.write(chunk)
+                fh.write(sep + tail)
+            written += len(sheet.rows)
+    return written
