@@ -10,15 +10,18 @@ at the start of the next one.
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ContextManager, Protocol
 
 from sqlalchemy import Connection
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from bots.core.claims import Claim, claim_key, load_claims
 from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred, SystemFault
@@ -26,7 +29,9 @@ from bots.core.evidence import EvidenceFolder
 from bots.core.logging import get_logger, phi_values
 from bots.core.retrying import retry_policy
 from bots.core.settings import BotConfig, RetryConfig, Settings
-from bots.core.store import AuditEntry, ClaimedItem, ItemState, RunStatus, Store, WorkItemSpec, digest
+from bots.core.store import (
+    AuditEntry, ClaimedItem, ExceptionBatchEntry, ItemState, ItemStateChange, RunStatus, Store, WorkItemSpec, digest,
+)
 
 __all__ = [
     "Bot", "ItemContext", "Outcome", "RunContext", "RunResult", "StatusUpdate",
@@ -131,8 +136,13 @@ class ItemContext:
         self.run = run
         self.item = item
         self.claim = run.claim(item.claim_key)
-        self.log = run.log.bind(item=item.reference, **({"claim_id": self.claim.claim_id} if self.claim else {}))
         self.audit_entries: list[AuditEntry] = []
+        self._claim_id = self.claim.claim_id if self.claim else None
+
+    @cached_property
+    def log(self) -> Any:
+        """The run's logger bound to this item; bound on first use (most items never log)."""
+        return self.run.log.bind(item=self.item.reference, **({"claim_id": self.claim.claim_id} if self.claim else {}))
 
     @property
     def run_id(self) -> str:
@@ -142,12 +152,14 @@ class ItemContext:
               input_digest: str | None = None, detail: dict[str, Any] | None = None,
               evidence: Any = None) -> None:
         """Record one decision; it is committed with the item's outcome (or failure)."""
-        self.audit_entries.append(AuditEntry(
-            action=action, result=result, run_id=self.run.run_id, bot=self.run.bot,
-            item_ref=self.item.reference, claim_id=self.claim.claim_id if self.claim else None,
-            rule_id=rule_id, rule_version=rule_version, input_digest=input_digest, detail=detail,
-            evidence_path=str(evidence.path) if evidence is not None else None,
-            evidence_sha256=evidence.sha256 if evidence is not None else None))
+        run = self.run
+        if evidence is None:  # positional: a scan records hundreds of thousands of these
+            entry = AuditEntry(action, result, run.run_id, run.bot, self.item.reference, self._claim_id, rule_id,
+                               rule_version, input_digest, detail)
+        else:
+            entry = AuditEntry(action, result, run.run_id, run.bot, self.item.reference, self._claim_id, rule_id,
+                               rule_version, input_digest, detail, str(evidence.path), evidence.sha256)
+        self.audit_entries.append(entry)
 
 
 class Bot(Protocol):
@@ -176,16 +188,37 @@ class _Done:
     error: BaseException | None = None
 
 
+@dataclass
+class _BatchWrites:
+    """A batch's store writes, collected item by item and written with a few executemany calls."""
+
+    states: list[ItemStateChange] = field(default_factory=list)
+    exceptions: list[ExceptionBatchEntry] = field(default_factory=list)
+    exception_sinks: list[dict[str, Any] | None] = field(default_factory=list)  # audit details awaiting ids
+    writes: list[Callable[[Connection], None]] = field(default_factory=list)
+    status_updates: list[StatusUpdate] = field(default_factory=list)
+
+    def record_exceptions(self, item_ref: str, records: Sequence[ExceptionRecord], claim: dict[str, Any] | None,
+                          sink: dict[str, Any] | None) -> None:
+        self.exceptions.append(ExceptionBatchEntry(item_ref, records, claim))
+        self.exception_sinks.append(sink)
+
+
 def queue_status_updates(store: Store, conn: Connection, updates: Sequence[StatusUpdate]) -> None:
-    specs = [
-        WorkItemSpec(reference=u.reference, claim_key=claim_key(u.payer_id, u.claim_id),
-                     payload={"claim_id": u.claim_id, "payer_id": u.payer_id, "status": u.status,
-                              "note": u.note, "source_bot": u.source_bot, "source_run": u.run_id,
-                              "exception_id": u.exception_id, "resolution": u.resolution},
-                     digest=digest([u.status, u.exception_id, u.resolution]),
-                     sort_key=datetime.now().strftime("%Y%m%d%H%M%S%f"))
-        for u in updates
-    ]
+    # One timestamp for the call: status_sync takes items by (sort_key, id), and ids follow this order.
+    sort_key = datetime.now().strftime("%Y%m%d%H%M%S%f")
+    digests: dict[tuple[str, str | None, str | None], str] = {}
+    specs = []
+    for u in updates:
+        key = (u.status, u.exception_id, u.resolution)
+        if key not in digests:
+            digests[key] = digest(list(key))
+        specs.append(WorkItemSpec(
+            reference=u.reference, claim_key=claim_key(u.payer_id, u.claim_id),
+            payload={"claim_id": u.claim_id, "payer_id": u.payer_id, "status": u.status, "note": u.note,
+                     "source_bot": u.source_bot, "source_run": u.run_id, "exception_id": u.exception_id,
+                     "resolution": u.resolution},
+            digest=digests[key], sort_key=sort_key))
     store.enqueue(STATUS_SYNC, specs, conn=conn)
 
 
@@ -199,6 +232,20 @@ class _Run:
         self.counts = {"items": 0, "done": 0, "exceptions": 0, "failed": 0, "deferred": 0, "retried": 0, "retries": 0}
         self._lock = threading.Lock()
         self.total = 0
+        # One retry policy for the run (tenacity keeps its state per thread); the item in hand
+        # reaches its log lines through structlog's context variables.
+        self.policy = retry_policy(retry, on_retry=self.on_retry, run_id=ctx.run_id, bot=ctx.bot)
+        # Per-item "finished" lines: info by default; a bot that finishes tens of thousands of items
+        # a run may declare ``item_log_level = "debug"``, and bots.toml
+        # ``[bots.<bot>.options] item_log_level`` overrides either.
+        level = str(ctx.config.options.get("item_log_level") or getattr(bot, "item_log_level", "info")).lower()
+        self.item_level = level if level in ("debug", "info") else "info"
+        self.item_logging = logging.getLogger(f"bots.{ctx.bot}").isEnabledFor(
+            logging.DEBUG if self.item_level == "debug" else logging.INFO)
+
+    def _item_event(self, ctx: ItemContext, event: str, **kw: Any) -> None:
+        if self.item_logging:
+            getattr(ctx.log, self.item_level)(event, **kw)
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -212,64 +259,79 @@ class _Run:
         ictx = ItemContext(self.ctx, item)
         claim = ictx.claim
         with phi_values(claim.phi() if claim else ()):
+            tokens = bind_contextvars(item=item.reference)
             try:
-                policy = retry_policy(self.retry, on_retry=self.on_retry, run_id=self.ctx.run_id,
-                                      bot=self.ctx.bot, item=item.reference)
-                outcome = policy(self.bot.process, item, ictx)
+                outcome = self.policy(self.bot.process, item, ictx)
                 return _Done(item, ictx, outcome=outcome)
             except (BusinessException, SystemFault, ItemDeferred) as exc:
                 return _Done(item, ictx, error=exc)
             except Exception as exc:  # a bug or an untranslated library error: a system fault
                 ictx.log.exception("unexpected_error", error_type=type(exc).__name__)
                 return _Done(item, ictx, error=exc)
+            finally:
+                reset_contextvars(**tokens)
 
     def commit(self, batch: Sequence[_Done]) -> None:
+        """Record a batch's outcomes in one transaction: item states, exceptions, the bots' own
+        writes, status updates, then the audit records, in that order (as item by item, but each
+        kind written in bulk)."""
         ctx, store = self.ctx, self.store
         with store.begin() as conn:
             audit: list[AuditEntry] = []
+            pending = _BatchWrites()
             for d in batch:
+                if d.error is None and not self.item_logging:  # nothing to log, so nothing to mask
+                    self._record(d, audit, pending)
+                    continue
                 with phi_values(d.ctx.claim.phi() if d.ctx.claim else ()):
-                    self._record(conn, d, audit)
+                    self._record(d, audit, pending)
+            ids = store.record_exceptions_many(conn, bot=ctx.bot, run_id=ctx.run_id, entries=pending.exceptions)
+            for sink, item_ids in zip(pending.exception_sinks, ids, strict=True):
+                if sink is not None:
+                    sink["exception_ids"] = item_ids
+            store.set_item_states(conn, pending.states)
+            for w in pending.writes:
+                w(conn)
+            if pending.status_updates:
+                queue_status_updates(store, conn, pending.status_updates)
             store.append_audit(conn, audit)
         ctx.forget_claims([d.item.claim_key for d in batch])
 
-    def _record(self, conn: Connection, d: _Done, audit: list[AuditEntry]) -> None:
-        ctx, store = self.ctx, self.store
+    def _record(self, d: _Done, audit: list[AuditEntry], pending: _BatchWrites) -> None:
+        ctx = self.ctx
         item, claim = d.item, d.ctx.claim
-        summary = claim.summary() if claim else None
+        summary = claim.summary() if claim and (d.error is not None or d.outcome and d.outcome.exceptions) else None
         audit.extend(d.ctx.audit_entries)
         err = d.error
         if err is None and d.outcome is not None:
             out = d.outcome
             state = ItemState.EXCEPTION if out.exceptions else ItemState.DONE
-            ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference, run_id=ctx.run_id,
-                                          records=out.exceptions, claim=summary)
-            store.set_item_state(conn, item, state, result=out.result)
-            for w in out.writes:
-                w(conn)
-            if out.status_updates:
-                queue_status_updates(store, conn, out.status_updates)
-            audit.append(self._outcome_audit(d, state, {"exception_ids": ids} if ids else None))
+            sink: dict[str, Any] | None = {"exception_ids": []} if out.exceptions else None  # ids: at flush
+            pending.record_exceptions(item.reference, out.exceptions, summary, sink)
+            pending.states.append(ItemStateChange(item, state, result=out.result))
+            pending.writes.extend(out.writes)
+            pending.status_updates.extend(out.status_updates)
+            audit.append(self._outcome_audit(d, state, sink))
             self._count("exceptions" if out.exceptions else "done")
-            d.ctx.log.info("item_finished", state=state, exceptions=len(ids))
+            self._item_event(d.ctx, "item_finished", state=state, exceptions=len(out.exceptions))
         elif isinstance(err, BusinessException):
-            ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference, run_id=ctx.run_id,
-                                          records=err.records, claim=summary)
-            store.set_item_state(conn, item, ItemState.EXCEPTION, error=err)
-            audit.append(self._outcome_audit(d, ItemState.EXCEPTION, {"exception_ids": ids}))
+            sink = {"exception_ids": []}
+            pending.record_exceptions(item.reference, err.records, summary, sink)
+            pending.states.append(ItemStateChange(item, ItemState.EXCEPTION, error=err))
+            audit.append(self._outcome_audit(d, ItemState.EXCEPTION, sink))
             self._count("exceptions")
-            d.ctx.log.info("item_finished", state=ItemState.EXCEPTION, rule_id=err.records[0].rule_id)
+            self._item_event(d.ctx, "item_finished", state=ItemState.EXCEPTION, rule_id=err.records[0].rule_id)
         elif isinstance(err, ItemDeferred):
-            store.set_item_state(conn, item, ItemState.NEW, error=err, not_before=err.until,
-                                 refund_attempt=True)
+            pending.states.append(ItemStateChange(item, ItemState.NEW, error=err, not_before=err.until,
+                                                  refund_attempt=True))
             audit.append(self._outcome_audit(d, "deferred", {"reason": str(err)}))
             self._count("deferred")
-            d.ctx.log.info("item_deferred", reason=str(err))
+            self._item_event(d.ctx, "item_deferred", reason=str(err))
         else:
             assert err is not None
             retryable = not isinstance(err, SystemFault) or err.retryable
             if retryable and item.attempts < ctx.config.max_attempts:
-                store.set_item_state(conn, item, ItemState.NEW, error=err)
+                pending.states.append(ItemStateChange(item, ItemState.NEW, error=err))
                 audit.append(self._outcome_audit(d, "fault", {"error": f"{type(err).__name__}: {err}",
                                                               "attempt": item.attempts}))
                 self._count("retried")
@@ -283,11 +345,10 @@ class _Run:
                         f" (after {item.attempts} attempt(s)); please do this one by hand"),
                     detail=item.reference, evidence=f"attempts={item.attempts}",
                     evidence_file=str(shot) if shot else None, priority="High")
-                ids = store.record_exceptions(conn, bot=ctx.bot, item_ref=item.reference,
-                                              run_id=ctx.run_id, records=[record], claim=summary)
-                store.set_item_state(conn, item, ItemState.FAILED, error=err)
-                audit.append(self._outcome_audit(d, ItemState.FAILED, {
-                    "error": f"{type(err).__name__}: {err}", "exception_ids": ids}, evidence=shot))
+                sink = {"error": f"{type(err).__name__}: {err}", "exception_ids": []}  # ids: at flush
+                pending.record_exceptions(item.reference, [record], summary, sink)
+                pending.states.append(ItemStateChange(item, ItemState.FAILED, error=err))
+                audit.append(self._outcome_audit(d, ItemState.FAILED, sink, evidence=shot))
                 self._count("failed")
                 d.ctx.log.error("item_failed", attempts=item.attempts, error_type=type(err).__name__,
                                 error=str(err))

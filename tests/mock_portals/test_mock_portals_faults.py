@@ -154,13 +154,14 @@ def test_latency_delays_portal_pages_without_serialising_them(portals: MockPorta
 
     one, twelve, admin = run_async(measure())
     assert one >= 0.29
-    assert twelve < 2.0  # serialised, twelve requests would take 3.6 s
-    assert admin < 0.25
+    # Serialised, twelve requests would take 12 x latency; allow half of that for a loaded CI box.
+    assert twelve < 6 * one
+    assert admin < one / 2, "admin requests are never delayed"
 
 
 def test_parallel_sessions_under_latency_each_read_their_own_claim(portals: MockPortals) -> None:
     """Like a bot with a dozen browser contexts: sign-ins and reads interleave safely."""
-    portals.set_faults("latency_ms=100")
+    portals.set_faults("latency_ms=300")
     claim_ids = [c["claim_id"] for c in portals.state["payers"]["acme"]["claims"][:12]]
 
     async def lookup(claim_id: str) -> str:
@@ -178,7 +179,7 @@ def test_parallel_sessions_under_latency_each_read_their_own_claim(portals: Mock
     for claim_id, html in zip(claim_ids, pages, strict=True):
         assert f'<dd id="claim-id">{claim_id}</dd>' in html
     assert portals.stats["logins"]["acme"] == 12
-    assert elapsed < 2.5  # 12 clients x 4 requests x 0.1 s = 4.8 s if serialised
+    assert elapsed < 7.2  # 12 clients x 4 requests x 0.3 s = 14.4 s if serialised
 
 
 def test_admin_endpoint_switches_faults_from_another_process(portals: MockPortals) -> None:

@@ -1,0 +1,116 @@
+"""The claim_edits bot: scan every unsubmitted claim with the configured rules.
+
+One work item per claim (reference ``payer:claim_id``), keyed on the claim's
+content digest: an unchanged claim is scanned once, a corrected and reloaded
+claim is scanned again. A clean claim queues "Ready to submit" for
+status_sync; every other claim gets one exception row per finding. Each rule
+evaluation, pass or fail, leaves an audit record naming the rule version, the
+claim digest and the edit-table version it used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bots.claim_edits.config import RULES_FILE, ClaimEditsConfig, load_rules
+from bots.claim_edits.engine import RuleEngine, audit_detail
+from bots.claim_edits.importer import active_versions, load_samples_if_missing
+from bots.claim_edits.reference import ReferenceData
+from bots.claim_edits.tables import MUE, PTP, ensure_tables
+from bots.core.errors import BusinessException, ExceptionRecord
+from bots.core.runner import ItemContext, Outcome, RunContext, StatusUpdate
+from bots.core.settings import Settings
+from bots.core.store import ClaimedItem, Store, WorkItemSpec, claims
+
+__all__ = ["ClaimEditsBot"]
+
+DENIAL_RULE = "REVIEW-DENIAL-PATTERN"
+
+
+@dataclass
+class _Session:
+    config: ClaimEditsConfig
+    engine: RuleEngine
+    note: str
+
+
+class ClaimEditsBot:
+    name = "claim_edits"
+    # A scan finishes tens of thousands of items per run: per-item log lines go to debug (the run
+    # summary and the audit trail tell each item's story). Override in bots.toml with
+    # [bots.claim_edits.options] item_log_level = "info".
+    item_log_level = "debug"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._sessions: dict[str, _Session] = {}
+
+    def enqueue(self, run: RunContext) -> int:
+        with run.store.read() as conn:
+            rows = conn.execute(select(claims.c.claim_key, claims.c.digest, claims.c.date_of_service)
+                                .where(claims.c.submitted_date.is_(None))).all()
+        # Oldest date of service first: it is closest to the payer's timely-filing limit.
+        specs = [WorkItemSpec(reference=key, claim_key=key, payload={"digest": dig}, digest=dig,
+                              sort_key=dos or "") for key, dig, dos in rows]
+        return run.store.enqueue(self.name, specs)
+
+    @contextlib.contextmanager
+    def session(self, run: RunContext) -> Iterator[_Session]:
+        """Rules and reference tables, loaded once per run (a config change applies from the next run)."""
+        settings, store = self.settings, run.store
+        config, rules = load_rules(settings.config_file(*RULES_FILE.parts))
+        ensure_tables(store)
+        for result in load_samples_if_missing(store, settings.config_file("reference")):
+            run.log.info("edit_table_sample_loaded", kind=result.kind, label=result.label)
+        versions = active_versions(store)
+        denial = next((r for r in rules if r.rule_id == DENIAL_RULE), None)
+        reference = ReferenceData.load(store, versions, settings.config_file("payers"),
+                                       (denial.params.days, denial.params.min_denials) if denial else None)
+        note = (f"claim_edits: {len(rules)} rules passed (NCCI PTP {versions[PTP][1]}; MUE {versions[MUE][1]})")
+        self._sessions[run.run_id] = _Session(config, RuleEngine(rules, reference), note)
+        run.log.info("rules_loaded", rules=len(rules), ptp_table=versions[PTP][1], mue_table=versions[MUE][1],
+                     denial_patterns=len(reference.denial_counts))
+        try:
+            yield self._sessions[run.run_id]
+        finally:
+            self._sessions.pop(run.run_id, None)
+            reference.close()
+
+    def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
+        session = self._sessions[ctx.run_id]
+        claim = ctx.claim
+        if claim is None:
+            raise BusinessException(ExceptionRecord(
+                queue="Claim Edits", rule_id="CLAIM-MISSING", rule_version="1", detail=item.reference,
+                reason=(f"Claim {item.reference} is no longer in the store, so it could not be scanned. "
+                        f"Reload the worklist that contains it.")))
+        claim_digest = item.payload.get("digest")
+        verdict = session.engine.evaluate(claim)
+        audit = ctx.audit
+        failed = []
+        for r, ev in verdict.results:
+            result = "fail" if ev.failed else "pass"
+            if result == "fail":
+                failed.append(r.rule_id)
+            audit("rule_evaluated", result, rule_id=r.rule_id, rule_version=r.version, input_digest=claim_digest,
+                  detail=audit_detail(ev))
+        if verdict.exceptions:
+            return Outcome(result={"failed_rules": failed}, exceptions=verdict.exceptions)
+        return Outcome(
+            result={"failed_rules": failed},  # an escalation-only rule may fail without a row
+            status_updates=[StatusUpdate(claim_id=claim.claim_id, payer_id=claim.payer_id,
+                                         status=session.config.ready_status, note=session.note,
+                                         source_bot=self.name, run_id=ctx.run_id)])
+
+    def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
+        ids = list(claim_ids)
+        refs: list[str] = []
+        with store.read() as conn:
+            for i in range(0, len(ids), 500):
+                refs.extend(k for (k,) in conn.execute(
+                    select(claims.c.claim_key).where(claims.c.claim_id.in_(ids[i:i + 500]))))
+        return refs

@@ -1,0 +1,458 @@
+"""Import CMS NCCI PTP and MUE tables (tab-delimited or CSV text as CMS publishes them, or xlsx).
+
+The file kind is detected from its header row (``Column 1 / Column 2`` for PTP,
+``HCPCS/CPT Code ... MUE`` for MUE) or, without a header, from the shape of the
+first data row. CMS splits the practitioner PTP table into several files
+(``ccipra-…-f1.txt`` to ``-f4.txt``): import them together and they form one
+table version.
+
+A table with malformed lines is rejected whole, listing the first problems
+(file, line, column, value); nothing changes. An edit table missing some of its
+rows would let bundled codes through unnoticed, so a half table is never made
+active. Fix the file (or re-download it) and import again.
+
+Replacing is atomic for scans: rows load under a new version id, one short
+transaction flips the active version, and the old rows are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, select, update
+
+from bots.claim_edits.tables import KINDS, MUE, PTP, edit_table_versions, ensure_tables, ncci_mue, ncci_ptp
+from bots.core.errors import InputError
+from bots.core.logging import get_logger
+from bots.core.store import Store, utcnow
+
+__all__ = [
+    "ImportProblem", "ImportResult", "TableRejected", "active_versions", "detect_kind", "import_tables",
+    "load_samples_if_missing", "SAMPLE_FILES",
+]
+
+log = get_logger("bots.claim_edits.import")
+
+MAX_LISTED_PROBLEMS = 20
+CHUNK_ROWS = 50_000
+# How far into a file the header (after the CMS copyright preamble) may start.
+MAX_PREAMBLE_ROWS = 200
+SAMPLE_FILES = {PTP: "ncci_ptp_sample.txt", MUE: "mue_sample.txt"}
+
+PTP_COLUMNS = ("Column 1", "Column 2", "*=in existence prior to 1996", "Effective Date", "Deletion Date",
+               "Modifier Indicator", "PTP Edit Rationale")
+MUE_COLUMNS = ("HCPCS/CPT Code", "MUE Value", "MUE Adjudication Indicator", "MUE Rationale")
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    file: str
+    line: int
+    column: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file} line {self.line}, column '{self.column}': {self.message} (value: {self.value!r})"
+
+
+class TableRejected(InputError):
+    """The file has malformed lines; the active table is unchanged."""
+
+    def __init__(self, kind: str, problems: list[ImportProblem], total: int):
+        self.kind = kind
+        self.problems = problems
+        self.total = total
+        shown = "\n  ".join(str(p) for p in problems)
+        more = f"\n  … and {total - len(problems)} more" if total > len(problems) else ""
+        super().__init__(
+            f"{KINDS.get(kind, kind)} table rejected: {total} malformed line(s); the active table is unchanged. "
+            f"Fix or re-download the file and import it again.\n  {shown}{more}")
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    label: str
+    rows: int
+    version_id: int
+    files: list[str]
+    seconds: float
+    replaced: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label, "rows": self.rows, "version_id": self.version_id,
+                "files": self.files, "seconds": round(self.seconds, 2), "replaced": self.replaced}
+
+
+# ---- reading rows ------------------------------------------------------------------------------
+
+def _text_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+        sample = fh.read(65536)
+        fh.seek(0)
+        delimiter = "\t" if "\t" in sample else ","
+        reader = csv.reader(fh, delimiter=delimiter)
+        for row in reader:
+            yield reader.line_num, row
+
+
+def _xlsx_cell(value: Any, col: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime | date):
+        return value.strftime("%Y%m%d")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        # Excel turns code 00100 into the number 100; codes are the first two columns.
+        return str(value).zfill(5) if col < 2 else str(value)
+    return str(value)
+
+
+def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable xlsx workbook ({type(exc).__name__}: {exc})") from None
+    try:
+        for n, values in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1):
+            yield n, [_xlsx_cell(v, i) for i, v in enumerate(values)]
+    finally:
+        wb.close()
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        return _xlsx_rows(path)
+    if suffix in (".txt", ".csv", ".tsv", ""):
+        return _text_rows(path)
+    raise InputError(f"{path}: unsupported file type {suffix!r}; use the CMS .txt/.csv file or .xlsx")
+
+
+# ---- recognising the layout ----------------------------------------------------------------------
+
+def _is_code(value: str) -> bool:
+    return len(value) == 5 and value.isascii() and value.isalnum()
+
+
+def _header_kind(cells: list[str]) -> str | None:
+    low = [c.strip().lower() for c in cells]
+    if any(c.startswith("column 1") for c in low) and any(c.startswith("column 2") for c in low):
+        return PTP
+    if low and ("hcpcs" in low[0] or "cpt" in low[0]) and any("mue" in c for c in low[1:]):
+        return MUE
+    return None
+
+
+def _data_kind(cells: list[str]) -> str | None:
+    c = [x.strip() for x in cells]
+    if len(c) >= 6 and _is_code(c[0].upper()) and _is_code(c[1].upper()) and c[5] in ("0", "1", "9"):
+        return PTP
+    if len(c) >= 3 and _is_code(c[0].upper()) and c[1].isdigit() and c[2][:1] in ("1", "2", "3"):
+        return MUE
+    return None
+
+
+@dataclass
+class _Layout:
+    kind: str
+    header_line: int | None  # None: no header; data starts at first_data_line
+    first_data_line: int = 0
+    columns: dict[str, int] = field(default_factory=dict)
+
+
+def _mue_columns(header: list[str]) -> dict[str, int]:
+    cols = {"code": 0, "value": 1, "mai": 2, "rationale": 3}
+    for i, cell in enumerate(c.strip().lower() for c in header):
+        if i == 0:
+            continue
+        if "adjudication" in cell or cell == "mai":
+            cols["mai"] = i
+        elif "rationale" in cell:
+            cols["rationale"] = i
+        elif "mue" in cell and "value" in cell:
+            cols["value"] = i
+    return cols
+
+
+def _layout(path: Path) -> _Layout:
+    for n, (line, cells) in enumerate(_rows(path)):
+        if n >= MAX_PREAMBLE_ROWS:
+            break
+        kind = _header_kind(cells)
+        if kind is not None:
+            return _Layout(kind, line, columns=_mue_columns(cells) if kind == MUE else {})
+        kind = _data_kind(cells)
+        if kind is not None:
+            return _Layout(kind, None, line, {"code": 0, "value": 1, "mai": 2, "rationale": 3} if kind == MUE else {})
+    raise InputError(
+        f"{path}: not a CMS NCCI PTP or MUE table: no 'Column 1 / Column 2' (PTP) or "
+        f"'HCPCS/CPT Code … MUE' header and no data row in the first {MAX_PREAMBLE_ROWS} lines")
+
+
+def detect_kind(path: Path) -> str:
+    """``"ptp"`` or ``"mue"`` for a CMS table file; ``InputError`` if it is neither."""
+    return _layout(Path(path)).kind
+
+
+def _data_rows(path: Path, layout: _Layout) -> Iterator[tuple[int, list[str]]]:
+    """Rows after the header (and its continuation lines), skipping blank lines."""
+    rows = _rows(path)
+    if layout.header_line is not None:
+        for line, _cells in rows:
+            if line >= layout.header_line:
+                break
+        started = False
+        for line, cells in rows:
+            if not started:
+                # CMS spreads some header cells over extra lines ("0=not allowed" …) with an empty first cell.
+                if not cells or not cells[0].strip():
+                    continue
+                started = True
+            if cells and (cells[0] or any(c.strip() for c in cells)):
+                yield line, cells
+    else:
+        for line, cells in rows:
+            if line >= layout.first_data_line and any(c.strip() for c in cells):
+                yield line, cells
+
+
+# ---- parsing ---------------------------------------------------------------------------------------
+
+class _Parser:
+    """Turns rows into insert tuples, collecting problems instead of raising."""
+
+    def __init__(self, version_id: int):
+        self.version_id = version_id
+        self.problems: list[ImportProblem] = []
+        self.total_problems = 0
+        self._dates: dict[str, str | None] = {}
+        self._mue_seen: dict[str, int] = {}
+        self.row_no = 0  # position across every file of the import
+
+    def problem(self, file: str, line: int, column: str, value: str, message: str) -> None:
+        self.total_problems += 1
+        if len(self.problems) < MAX_LISTED_PROBLEMS:
+            self.problems.append(ImportProblem(file, line, column, value, message))
+
+    def _date(self, value: str) -> str | None:
+        """YYYYMMDD → ISO, validated once per distinct value (a table has few distinct dates)."""
+        try:
+            return self._dates[value]
+        except KeyError:
+            iso = None
+            if len(value) == 8 and value.isdigit():
+                try:
+                    iso = date(int(value[:4]), int(value[4:6]), int(value[6:])).isoformat()
+                except ValueError:
+                    iso = None
+            self._dates[value] = iso
+            return iso
+
+    def ptp(self, file: str, rows: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[Any, ...]]:
+        vid = self.version_id
+        for line, row in rows:
+            if len(row) < 6:
+                self.problem(file, line, "(line)", "\t".join(row)[:80],
+                             f"expected 7 tab-separated columns ({', '.join(PTP_COLUMNS)}), found {len(row)}")
+                continue
+            c1, c2 = row[0].strip().upper(), row[1].strip().upper()
+            flag, eff, dele, mi = row[2].strip(), row[3].strip(), row[4].strip(), row[5].strip()
+            ok = True
+            if not _is_code(c1):
+                self.problem(file, line, PTP_COLUMNS[0], row[0], "expected a 5-character CPT/HCPCS code")
+                ok = False
+            if not _is_code(c2):
+                self.problem(file, line, PTP_COLUMNS[1], row[1], "expected a 5-character CPT/HCPCS code")
+                ok = False
+            if flag not in ("", "*"):
+                self.problem(file, line, PTP_COLUMNS[2], flag, "expected '*' or empty")
+                ok = False
+            if not eff and flag == "*":
+                eff_iso: str | None = "1996-01-01"  # pre-1996 edits: in force since NCCI began
+            else:
+                eff_iso = self._date(eff)
+                if eff_iso is None:
+                    self.problem(file, line, PTP_COLUMNS[3], eff, "expected a date as YYYYMMDD")
+                    ok = False
+            del_iso = None
+            if dele not in ("*", ""):
+                del_iso = self._date(dele)
+                if del_iso is None:
+                    self.problem(file, line, PTP_COLUMNS[4], dele, "expected a date as YYYYMMDD, or * for none")
+                    ok = False
+                elif eff_iso is not None and del_iso < eff_iso:
+                    self.problem(file, line, PTP_COLUMNS[4], dele, "deletion date is before the effective date")
+                    ok = False
+            if mi not in ("0", "1", "9"):
+                self.problem(file, line, PTP_COLUMNS[5], mi, "expected modifier indicator 0, 1 or 9")
+                ok = False
+            if ok:
+                self.row_no += 1
+                yield (vid, c1, c2, self.row_no, eff_iso, del_iso, mi, flag == "*",
+                       row[6].strip() if len(row) > 6 else "")
+
+    def mue(self, file: str, rows: Iterator[tuple[int, list[str]]], cols: dict[str, int]) -> Iterator[tuple[Any, ...]]:
+        vid = self.version_id
+        ci, vi, mi_, ri = cols["code"], cols["value"], cols["mai"], cols["rationale"]
+        width = max(ci, vi, mi_) + 1
+        for line, row in rows:
+            if len(row) < width:
+                self.problem(file, line, "(line)", ",".join(row)[:80],
+                             f"expected {len(MUE_COLUMNS)} columns ({', '.join(MUE_COLUMNS)}), found {len(row)}")
+                continue
+            code, value, mai_text = row[ci].strip().upper(), row[vi].strip(), row[mi_].strip()
+            ok = True
+            if not _is_code(code):
+                self.problem(file, line, MUE_COLUMNS[0], row[ci], "expected a 5-character CPT/HCPCS code")
+                ok = False
+            elif code in self._mue_seen:
+                self.problem(file, line, MUE_COLUMNS[0], code, f"code repeated (first on line {self._mue_seen[code]})")
+                ok = False
+            if not value.isdigit():
+                self.problem(file, line, MUE_COLUMNS[1], value, "expected a whole number of units (0 or more)")
+                ok = False
+            # CMS writes the indicator with its meaning: "3 Date of Service Edit: Clinical".
+            if mai_text[:1] not in ("1", "2", "3") or (len(mai_text) > 1 and mai_text[1].isdigit()):
+                self.problem(file, line, MUE_COLUMNS[2], mai_text, "expected MUE adjudication indicator 1, 2 or 3")
+                ok = False
+            if ok:
+                self._mue_seen[code] = line
+                yield (vid, code, int(value), int(mai_text[0]), row[ri].strip() if len(row) > ri else "")
+
+
+# ---- loading ---------------------------------------------------------------------------------------
+
+_PTP_COLS = ("version_id", "column1", "column2", "row_no", "effective", "deletion", "modifier_indicator",
+             "prior_1996", "rationale")
+_MUE_COLS = ("version_id", "code", "mue_value", "mai", "rationale")
+
+
+def _bulk_insert(store: Store, conn: Connection, table: Table, cols: Sequence[str],
+                 rows: list[tuple[Any, ...]]) -> None:
+    """executemany of plain tuples: on SQLite straight to the driver (no per-row ORM or dict work)."""
+    if not rows:
+        return
+    if store.is_sqlite:
+        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        conn.exec_driver_sql(sql, rows)
+    else:
+        conn.execute(table.insert(), [dict(zip(cols, r, strict=True)) for r in rows])
+
+
+def _sha256(paths: Sequence[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _label(paths: Sequence[Path], sha: str, rows: int) -> str:
+    name = paths[0].name + (f" (+{len(paths) - 1} more)" if len(paths) > 1 else "")
+    return f"{name} sha256:{sha[:12]} rows:{rows}"
+
+
+def active_versions(store: Store) -> dict[str, tuple[int, str]]:
+    """kind → (version id, label) of the active table versions."""
+    ensure_tables(store)
+    with store.read() as conn:
+        return {r.kind: (r.version_id, r.label) for r in conn.execute(
+            select(edit_table_versions.c.kind, edit_table_versions.c.version_id, edit_table_versions.c.label)
+            .where(edit_table_versions.c.active.is_(True)))}
+
+
+def import_tables(store: Store, paths: Sequence[Path], *, kind: str | None = None) -> ImportResult:
+    """Load one CMS table (one or more files of the same kind) and make it the active version."""
+    started = time.monotonic()
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError("no file given")
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"unknown table kind {kind!r}; use ptp or mue")
+    layouts = [_layout(p) for p in paths]
+    for p, lay in zip(paths, layouts, strict=True):
+        expected = kind or layouts[0].kind
+        if lay.kind != expected:
+            raise InputError(f"{p}: looks like a {KINDS[lay.kind]} table, expected {KINDS[expected]} "
+                             f"(import PTP and MUE files separately)")
+    kind = kind or layouts[0].kind
+    ensure_tables(store)
+    sha = _sha256(paths)
+    now = utcnow().isoformat(timespec="seconds")
+    files = ";".join(p.name for p in paths)
+
+    rows = 0
+    with store.begin() as conn:
+        version_id = conn.execute(edit_table_versions.insert().values(
+            kind=kind, label="(loading)", files=files, sha256=sha, rows=0, active=False, loaded_at=now,
+        )).inserted_primary_key[0]  # type: ignore[index]
+        parser = _Parser(version_id)
+        table, cols = (ncci_ptp, _PTP_COLS) if kind == PTP else (ncci_mue, _MUE_COLS)
+        for p, lay in zip(paths, layouts, strict=True):
+            data = _data_rows(p, lay)
+            tuples = parser.ptp(p.name, data) if kind == PTP else parser.mue(p.name, data, lay.columns)
+            chunk: list[tuple[Any, ...]] = []
+            for t in tuples:
+                chunk.append(t)
+                if len(chunk) >= CHUNK_ROWS:
+                    if not parser.total_problems:  # once a problem is found, only keep counting
+                        _bulk_insert(store, conn, table, cols, chunk)
+                    rows += len(chunk)
+                    chunk = []
+            if not parser.total_problems:
+                _bulk_insert(store, conn, table, cols, chunk)
+            rows += len(chunk)
+        if parser.total_problems:
+            raise TableRejected(kind, parser.problems, parser.total_problems)  # rolls the load back
+        if rows == 0:
+            raise InputError(f"{paths[0]}: the {KINDS[kind]} table has no data rows; the active table is unchanged")
+        label = _label(paths, sha, rows)
+        conn.execute(update(edit_table_versions).where(edit_table_versions.c.version_id == version_id)
+                     .values(label=label, rows=rows))
+
+    # The flip: scans starting after this commit use the new table.
+    with store.begin() as conn:
+        old = conn.execute(select(edit_table_versions.c.label).where(
+            edit_table_versions.c.kind == kind, edit_table_versions.c.active.is_(True))).scalar()
+        conn.execute(update(edit_table_versions).where(edit_table_versions.c.kind == kind)
+                     .values(active=edit_table_versions.c.version_id == version_id))
+    # Then drop every other version of this kind (the one just replaced, and any left by a crashed import).
+    with store.begin() as conn:
+        stale = [v for (v,) in conn.execute(select(edit_table_versions.c.version_id).where(
+            edit_table_versions.c.kind == kind, edit_table_versions.c.version_id != version_id))]
+        if stale:
+            conn.execute(delete(table).where(table.c.version_id.in_(stale)))
+            conn.execute(delete(edit_table_versions).where(edit_table_versions.c.version_id.in_(stale)))
+    result = ImportResult(kind, label, rows, version_id, [str(p) for p in paths], time.monotonic() - started, old)
+    log.info("edit_table_imported", kind=kind, label=label, rows=rows, seconds=round(result.seconds, 2),
+             replaced=old)
+    return result
+
+
+def load_samples_if_missing(store: Store, reference_dir: Path) -> list[ImportResult]:
+    """On first use, load the shipped sample tables for any kind never imported."""
+    active = active_versions(store)
+    loaded = []
+    for kind, name in SAMPLE_FILES.items():
+        if kind not in active:
+            path = reference_dir / name
+            if not path.is_file():
+                raise InputError(f"{path}: no {KINDS[kind]} table imported and the sample file is missing; "
+                                 f"run `bots edits import FILE`")
+            loaded.append(import_tables(store, [path], kind=kind))
+    return loaded

@@ -1,0 +1,195 @@
+"""The claim_edits bot through the real runner and a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bots.claim_edits import create_bot
+from bots.claim_edits.importer import active_versions, import_tables
+from bots.claim_edits.reference import EditTableReplaced
+from bots.core.errors import ConfigError
+from bots.core.runner import RunContext, run_bot
+from bots.core.settings import Settings
+from bots.core.store import Store, audit, claims, exceptions, work_items
+from bots.core.worklist import load_worklist
+from claim_edits.edits_helpers import GOOD_ROW, write_ptp, write_worklist
+
+RULES = 13
+
+
+@pytest.fixture
+def payer(settings: Settings) -> str:
+    folder = settings.config_dir / "payers"
+    folder.mkdir(exist_ok=True)
+    (folder / "testpayer.toml").write_text('display_name = "Test payer"\nprior_auth_codes = ["72148"]\n')
+    return "testpayer"
+
+
+def messy_claim() -> list[dict[str, str]]:
+    """One claim that breaks five rules: CODE-MOD25, NCCI-PTP (20610/99214), DOC-NOTE-SIGNED, MUE, CODE-NPI."""
+    return [
+        {**GOOD_ROW, "claim_id": "CLM-MESSY", "procedure_code": "99214", "note_signed": "N",
+         "provider_npi": "1234567890"},
+        {**GOOD_ROW, "claim_id": "CLM-MESSY", "line_no": "2", "procedure_code": "20610", "units": "2",
+         "note_id": "N-2", "provider_npi": "1234567890"},
+    ]
+
+
+def clean_claim(claim_id: str = "CLM-CLEAN") -> list[dict[str, str]]:
+    return [{**GOOD_ROW, "claim_id": claim_id}]
+
+
+def scan(settings: Settings, store: Store, rows: list[dict[str, str]], tmp_path: Path, name: str = "wl.csv"):
+    load_worklist(store, write_worklist(tmp_path / name, rows))
+    result = run_bot(create_bot(settings), settings, store, write_workbook=False)
+    assert result.ok, result.message
+    return result
+
+
+def open_exceptions(store: Store, claim_id: str) -> list[tuple[str, str, int]]:
+    with store.read() as conn:
+        return sorted(conn.execute(
+            select(exceptions.c.rule_id, exceptions.c.review_level, exceptions.c.times_seen)
+            .where(exceptions.c.claim_id == claim_id, exceptions.c.bot_status == "Open")).all())
+
+
+def test_claim_hitting_several_rules_gets_one_exception_per_rule_not_per_run(
+        settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
+    first = scan(settings, store, messy_claim(), tmp_path)
+    assert first.counts["exceptions"] == 1
+    expected = ["CODE-MOD25", "CODE-NPI", "DOC-NOTE-SIGNED", "MUE", "NCCI-PTP"]
+    assert [r for r, _, _ in open_exceptions(store, "CLM-MESSY")] == expected
+
+    again = run_bot(create_bot(settings), settings, store, write_workbook=False)
+    assert again.counts["items"] == 0, "an unchanged claim is not scanned again"
+    # A reload that changes the claim (the expected amount) rescans it: same findings, same rows.
+    rows = [{**r, "expected_amount": "99.00"} for r in messy_claim()]
+    third = scan(settings, store, rows, tmp_path, "wl2.csv")
+    assert third.counts["items"] == 1
+    after = open_exceptions(store, "CLM-MESSY")
+    assert [r for r, _, _ in after] == expected
+    assert {t for _, _, t in after} == {2}, "the rerun updated Times Seen on the same rows"
+    with store.read() as conn:
+        assert len(conn.execute(select(exceptions.c.exception_id)).all()) == len(expected)
+
+
+def test_exception_reasons_name_the_line_codes_and_next_step(
+        settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
+    scan(settings, store, messy_claim(), tmp_path)
+    with store.read() as conn:
+        rows = {r.rule_id: r for r in conn.execute(select(exceptions).where(exceptions.c.claim_id == "CLM-MESSY"))}
+    ncci = rows["NCCI-PTP"]
+    assert ncci.queue == "Claim Edits" and ncci.line_no == 1 and ncci.rule_version == "1"
+    assert "column 2 code 99214 is bundled into column 1 code 20610" in ncci.reason
+    assert "add modifier 25 to line 1" in ncci.reason and "ncci_ptp_sample.txt" in ncci.evidence
+    assert rows["DOC-NOTE-SIGNED"].queue == "Documentation Requests"
+    assert rows["CODE-MOD25"].queue == "Coding Queries"
+    assert rows["MUE"].line_no == 2 and "reduce to 1" in rows["MUE"].reason
+    assert ncci.payer_id == "testpayer" and ncci.dos == "2026-10-14" and ncci.amount == 290.0
+
+
+def test_clean_claim_queues_ready_to_submit_for_status_sync(
+        settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
+    result = scan(settings, store, clean_claim(), tmp_path)
+    assert result.counts["done"] == 1 and result.counts["exceptions"] == 0
+    with store.read() as conn:
+        queued = conn.execute(select(work_items.c.reference, work_items.c.payload, work_items.c.state)
+                              .where(work_items.c.bot == "status_sync")).all()
+    (ref, payload, state) = queued[0]
+    assert len(queued) == 1 and state == "new" and ref.startswith("testpayer:CLM-CLEAN|Ready to submit|")
+    body = json.loads(payload)
+    assert body["status"] == "Ready to submit" and body["source_bot"] == "claim_edits"
+    assert "13 rules passed" in body["note"]
+
+
+def test_every_rule_evaluation_is_audited_and_the_chain_verifies(
+        settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
+    scan(settings, store, clean_claim() + messy_claim(), tmp_path)
+    assert store.verify_audit() == []
+    with store.read() as conn:
+        digests = dict(conn.execute(select(claims.c.claim_id, claims.c.digest)).all())
+        trail = conn.execute(select(audit).where(audit.c.action == "rule_evaluated")).all()
+    assert len(trail) == 2 * RULES
+    for claim_id in ("CLM-CLEAN", "CLM-MESSY"):
+        mine = [r for r in trail if r.claim_id == claim_id]
+        assert len({r.rule_id for r in mine}) == RULES
+        assert {r.input_digest for r in mine} == {digests[claim_id]}
+        assert {r.rule_version for r in mine} == {"1"}
+    labels = {k: label for k, (_vid, label) in active_versions(store).items()}
+    details = {(r.claim_id, r.rule_id): json.loads(r.detail) if r.detail else None for r in trail}
+    assert details[("CLM-CLEAN", "NCCI-PTP")] == {"table": labels["ptp"]}
+    assert details[("CLM-CLEAN", "MUE")] == {"table": labels["mue"]}
+    messy = details[("CLM-MESSY", "NCCI-PTP")]
+    assert messy["table"] == labels["ptp"] and messy["failed_lines"] == [1] and messy["lines"] == [1, 2]
+    results = {(r.claim_id, r.rule_id): r.result for r in trail}
+    assert results[("CLM-MESSY", "MUE")] == "fail" and results[("CLM-CLEAN", "MUE")] == "pass"
+
+
+def test_corrected_and_reloaded_claim_is_rescanned_and_its_exceptions_cleared(
+        settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
+    scan(settings, store, messy_claim(), tmp_path)
+    fixed = [{**r, "note_signed": "Y", "provider_npi": "1234567893", "units": "1"} for r in messy_claim()]
+    fixed[0]["modifiers"] = "25"
+    scan(settings, store, fixed, tmp_path, "fixed.csv")
+    with store.read() as conn:
+        status = dict(conn.execute(select(exceptions.c.rule_id, exceptions.c.bot_status)).all())
+    # Modifier 25 bypasses the 20610/99214 edit: it stays, now for senior review; the rest cleared.
+    assert status == {"CODE-MOD25": "Cleared", "CODE-NPI": "Cleared", "DOC-NOTE-SIGNED": "Cleared",
+                      "MUE": "Cleared", "NCCI-PTP": "Open"}
+    assert open_exceptions(store, "CLM-MESSY") == [("NCCI-PTP", "Senior", 2)]
+
+
+def test_submitted_claims_are_not_scanned(settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
+    rows = clean_claim("CLM-SENT")
+    rows[0]["submitted_date"] = "2026-10-16"
+    result = scan(settings, store, rows + clean_claim("CLM-NEW"), tmp_path)
+    assert result.counts["items"] == 1
+    with store.read() as conn:
+        refs = conn.execute(select(work_items.c.reference).where(work_items.c.bot == "claim_edits")).scalars().all()
+    assert refs == ["testpayer:CLM-NEW"]
+
+
+def test_references_for_claims_are_claim_keys(settings: Settings, store: Store, tmp_path: Path) -> None:
+    load_worklist(store, write_worklist(tmp_path / "wl.csv", clean_claim("CLM-A") + clean_claim("CLM-B")))
+    refs = create_bot(settings).references_for_claims(store, {"CLM-A"})
+    assert refs == ["testpayer:CLM-A"]
+
+
+def test_sample_tables_load_on_first_run(settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
+    assert active_versions(store) == {}
+    scan(settings, store, clean_claim(), tmp_path)
+    labels = {k: label for k, (_v, label) in active_versions(store).items()}
+    assert labels["ptp"].startswith("ncci_ptp_sample.txt sha256:") and labels["mue"].startswith("mue_sample.txt")
+
+
+def test_bad_rules_config_fails_the_run_naming_file_and_key(
+        settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
+    path = settings.config_dir / "rules" / "claim_edits.toml"
+    path.write_text(path.read_text().replace("max_pointers = 4", "max_pointers = \"four\""))
+    load_worklist(store, write_worklist(tmp_path / "wl.csv", clean_claim()))
+    result = run_bot(create_bot(settings), settings, store, write_workbook=False)
+    assert result.status == "failed"
+    assert "claim_edits.toml: key 'rules.CODE-DX-POINTER.params.max_pointers'" in result.message
+    path.write_text(path.read_text().replace("[rules.MUE]", "[rules.NO-SUCH-RULE]"))
+    from bots.claim_edits.config import load_rules
+    with pytest.raises(ConfigError, match="key 'rules'.*unknown rule 'NO-SUCH-RULE'"):
+        load_rules(path)
+
+
+def test_table_replaced_mid_run_is_a_system_fault_retried_next_run(
+        settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
+    load_worklist(store, write_worklist(tmp_path / "wl.csv", messy_claim()))
+    bot = create_bot(settings)
+    run = RunContext(settings, store, bot.name, "run-x", None, threading.Event(), {})
+    bot.enqueue(run)
+    with bot.session(run) as session:
+        import_tables(store, [write_ptp(tmp_path / "new.txt", [("20610", "99214", "20100101", "*", "0")])])
+        claim = run.claim("testpayer:CLM-MESSY")
+        assert claim is not None
+        with pytest.raises(EditTableReplaced):
+            session.engine.evaluate(claim)
