@@ -418,3 +418,27 @@ def test_markup_control_characters_and_formula_like_text_are_written_as_plain_te
     sync_workbook(settings, store)
     assert stored(store)[ex_id]["resolution_note"] == "café <ok> & done 😀"
     assert rows_by_id(settings.workbook_path)[ex_id]["Resolution Note"] == "café <ok> & done 😀"
+
+
+def test_retry_by_bot_on_a_bot_failure_requeues_the_item_and_a_success_clears_the_row(
+        settings: Settings, store: Store) -> None:
+    from bots.core.runner import run_bot
+    from fake_bots import CountingBot
+
+    settings.config.retry.attempts = 1
+    settings.config.bots["claim_edits"].max_attempts = 1
+    run_bot(CountingBot(3, fail={1}), settings, store)
+    path = settings.workbook_path
+    failure = next(ex_id for ex_id, row in stored(store).items() if row["queue"] == "Bot Failures")
+    coder_edit(path, "Bot Failures", {failure: {"Status": "Resolved", "Resolution": "Retry by bot",
+                                                "Resolution Note": "portal back up", "Resolved By": "it-desk"}})
+    sync_workbook(settings, store)
+    assert stored(store)[failure]["bot_status"] == "Synced"
+    assert ready_resolutions(store) == [], "a retry is the bots' own job, not a billing update"
+    assert store.item_counts("claim_edits") == {"done": 2, "new": 1}
+
+    again = CountingBot(3)
+    run_bot(again, settings, store)
+    assert again.calls == {"item-001": 1}
+    assert stored(store)[failure]["bot_status"] == "Cleared"
+    assert rows_by_id(path)[failure]["Bot Status"] == "Cleared"

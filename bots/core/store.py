@@ -710,7 +710,11 @@ class Store:
             for chunk in _chunks(pairs, 200):
                 refs = [ref for ref, _ in chunk]
                 ids = [i for _, item_ids in chunk for i in item_ids]
-                cond = [exceptions.c.bot == bot, exceptions.c.item_ref.in_(refs), exceptions.c.bot_status == "Open"]
+                # Open rows that no longer occur are Cleared; so is a Bot Failures row a coder sent
+                # back with "Retry by bot" (Synced) once the retried item gets through.
+                still_there = (exceptions.c.bot_status == "Open") | (
+                    (exceptions.c.queue == "Bot Failures") & (exceptions.c.bot_status == "Synced"))
+                cond = [exceptions.c.bot == bot, exceptions.c.item_ref.in_(refs), still_there]
                 if ids:
                     cond.append(exceptions.c.exception_id.not_in(ids))
                 conn.execute(update(exceptions).where(*cond)

@@ -51,6 +51,8 @@ __all__ = [
 
 META_KEY = "workbook"
 RESOLVED = "Resolved"
+BOT_FAILURES = "Bot Failures"
+RETRY_RESOLUTION = "Retry by bot"  # a Bot Failures resolution the bots act on themselves
 EVIDENCE = (("resolution", "Resolution"), ("resolution_note", "Resolution Note"), ("resolved_by", "Resolved By"))
 # A coder changing any of these has re-worked the row, which answers bot checks
 # such as "recurred after it was resolved and synced"; Assigned To alone does not.
@@ -191,9 +193,30 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
     if check_updates:
         conn.execute(update(exceptions).where(key).values(bot_check=bindparam("b_check"), written_at=None),
                      check_updates)
-    store.append_audit(conn, audit)
     result.edits = len(audit)
+    _retry_requested(store, conn, [r for r in rows if r["coder_updated_at"] == now], audit, now)
+    store.append_audit(conn, audit)
     result.rows = rows
+
+
+def _retry_requested(store: Store, conn: Connection, touched: list[dict[str, Any]], audit: list[AuditEntry],
+                     now: str) -> None:
+    """A Bot Failures row resolved "Retry by bot" puts the failed work item back in its bot's queue.
+
+    The row turns Synced (the bots acted on it). If the retry succeeds, the next run Clears it;
+    if it fails again, the row reopens with a Bot Check saying it recurred.
+    """
+    for row in touched:
+        if (row["queue"] != BOT_FAILURES or row["resolution"] != RETRY_RESOLUTION or not _is_ready(row)):
+            continue
+        reopened = store.reopen(row["bot"], [row["item_ref"]], conn)
+        conn.execute(update(exceptions).where(exceptions.c.exception_id == row["exception_id"]).values(
+            bot_status="Synced", synced_at=now, written_at=None))
+        row.update(bot_status="Synced", synced_at=now, written_at=None)
+        audit.append(AuditEntry(action="retry_requested", bot=row["bot"], claim_id=row["claim_id"],
+                                item_ref=row["item_ref"], result="reopened" if reopened else "not_failed",
+                                detail={"exception_id": row["exception_id"], "resolved_by": row["resolved_by"]},
+                                ts=now))
 
 
 def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path) -> MergeResult:

@@ -109,7 +109,7 @@ _DEFAULT_RESOLUTIONS: dict[str, list[str]] = {
                 "Reconsideration requested", "Bill secondary payer"],
     "Payment Variances": ["Underpayment appeal", "Contract adjustment", "Posted as paid", "Refund requested",
                           "Write-off"],
-    "Bot Failures": ["Done by hand", "Retry by bot", "Claim not found", "Escalated to IT"],
+    "Bot Failures": ["Retry by bot", "Done by hand", "Claim not found", "Escalated to IT"],
 }
 
 
