@@ -21,6 +21,7 @@ from bots.claim_edits.engine import RuleEngine, audit_detail
 from bots.claim_edits.importer import active_versions, load_samples_if_missing
 from bots.claim_edits.reference import ReferenceData
 from bots.claim_edits.tables import MUE, PTP, ensure_tables
+from bots.core.claims import claim_keys_for_ids
 from bots.core.errors import BusinessException, ExceptionRecord
 from bots.core.runner import ItemContext, Outcome, RunContext, StatusUpdate
 from bots.core.settings import Settings
@@ -107,10 +108,4 @@ class ClaimEditsBot:
                                          source_bot=self.name, run_id=ctx.run_id)])
 
     def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
-        ids = list(claim_ids)
-        refs: list[str] = []
-        with store.read() as conn:
-            for i in range(0, len(ids), 500):
-                refs.extend(k for (k,) in conn.execute(
-                    select(claims.c.claim_key).where(claims.c.claim_id.in_(ids[i:i + 500]))))
-        return refs
+        return claim_keys_for_ids(store, claim_ids)  # items are keyed by claim

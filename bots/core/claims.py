@@ -12,9 +12,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
+from bots.core.store import Store
+
 from bots.core.store import claims, service_lines, _chunks
 
-__all__ = ["Claim", "ServiceLine", "claim_key", "load_claims", "save_claims"]
+__all__ = ["Claim", "ServiceLine", "claim_key", "claim_keys_for_ids", "load_claims", "save_claims"]
 
 
 def claim_key(payer_id: str, claim_id: str) -> str:
@@ -146,3 +148,14 @@ def load_claims(conn: Connection, keys: Iterable[str]) -> dict[str, Claim]:
                 source_row=r.source_row, status_category=r.status_category, status_word=r.status_word,
                 status_checked_at=r.status_checked_at, final=bool(r.final))
     return out
+
+
+def claim_keys_for_ids(store: Store, claim_ids: Iterable[str]) -> list[str]:
+    """The claim keys (``payer:claim_id``) of these claim ids: a run limited with
+    ``--claim``/``--worklist`` takes the work items of exactly these claims."""
+    ids = sorted(set(claim_ids))
+    keys: list[str] = []
+    with store.read() as conn:
+        for chunk in _chunks(ids, 500):
+            keys.extend(k for (k,) in conn.execute(select(claims.c.claim_key).where(claims.c.claim_id.in_(chunk))))
+    return keys
