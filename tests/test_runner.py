@@ -149,3 +149,17 @@ def test_business_exception_routes_to_store_and_failures_after_max_attempts(sett
     assert "PortalTimeout" in failure and "3 attempt" in failure
     runs = store.list_runs("claim_edits")
     assert sum(r["retries"] for r in runs) == 3, "one in-process retry per run for the faulting item"
+
+
+def test_a_broken_commit_fails_the_run_and_returns_its_items_to_the_queue(settings: Settings, store: Store,
+                                                                          monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store, "append_audit", broken)
+    result = run_bot(CountingBot(5), settings, store, write_workbook=False)
+    assert result.status == "failed" and "disk full" in result.message
+    assert store.item_counts("claim_edits") == {"abandoned": 5}, "nothing stays in_progress, nothing is lost"
+    monkeypatch.undo()
+    again = run_bot(CountingBot(5), settings, store, write_workbook=False)
+    assert again.ok and store.item_counts("claim_edits") == {"done": 5}

@@ -232,6 +232,7 @@ class _Run:
         self.counts = {"items": 0, "done": 0, "exceptions": 0, "failed": 0, "deferred": 0, "retried": 0, "retries": 0}
         self._lock = threading.Lock()
         self.total = 0
+        self.crash: BaseException | None = None
         # One retry policy for the run (tenacity keeps its state per thread); the item in hand
         # reaches its log lines through structlog's context variables.
         self.policy = retry_policy(retry, on_retry=self.on_retry, run_id=ctx.run_id, bot=ctx.bot)
@@ -366,9 +367,20 @@ class _Run:
                           item_ref=d.item.reference, claim_id=claim.claim_id if claim else None,
                           detail=detail, evidence_path=path, evidence_sha256=sha)
 
+    def guarded_worker(self) -> None:
+        """A worker that breaks (the store is gone, a bug in a bot's session) stops the whole run,
+        which then reports ``failed`` instead of succeeding with items left in hand."""
+        try:
+            self.worker()
+        except Exception as exc:
+            self.ctx.log.exception("worker_crashed", error_type=type(exc).__name__)
+            with self._lock:
+                if self.crash is None:
+                    self.crash = exc  # the other workers see it and stop after their item
+
     def worker(self) -> None:
         ctx, cfg = self.ctx, self.ctx.config
-        while not ctx.stop.is_set():
+        while not ctx.stop.is_set() and self.crash is None:
             items = self.store.claim_items(ctx.bot, ctx.run_id, limit=cfg.batch_size,
                                            lease_seconds=cfg.lease_seconds, only_refs=ctx.only_refs)
             if not items:
@@ -378,7 +390,7 @@ class _Run:
             done: list[_Done] = []
             last_renew = time.monotonic()
             for n, item in enumerate(items):
-                if ctx.stop.is_set():
+                if ctx.stop.is_set() or self.crash is not None:
                     self.store.release_items(ctx.run_id, [i.id for i in items[n:]])
                     self._count("items", -(len(items) - n))
                     break
@@ -430,18 +442,23 @@ def run_bot(bot: Bot, settings: Settings, store: Store, *, only_refs: Sequence[s
             added = bot.enqueue(ctx)
             ctx.log.info("items_enqueued", added=added)
             with bot.session(ctx):
-                workers = [threading.Thread(target=runner.worker, name=f"{bot.name}-{i}", daemon=True)
+                workers = [threading.Thread(target=runner.guarded_worker, name=f"{bot.name}-{i}", daemon=True)
                            for i in range(ctx.config.concurrency)]
                 for t in workers:
                     t.start()
                 for t in workers:
                     while t.is_alive():
                         t.join(0.2)
+            if runner.crash is not None:
+                raise runner.crash
             if stop.is_set():
                 status, message = RunStatus.INTERRUPTED, "stopped on request; unfinished items stay queued"
         except Exception as exc:
             status, message = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
-            ctx.log.exception("run_failed", error_type=type(exc).__name__)
+            ctx.log.error("run_failed", error_type=type(exc).__name__, error=str(exc))
+            returned = store.abandon_run_items(run_id, message)
+            if returned:
+                ctx.log.warning("items_returned_to_queue", count=returned)
     workbook_msg = ""
     if write_workbook:
         workbook_msg = _write_workbook(settings, store)

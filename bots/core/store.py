@@ -592,6 +592,16 @@ class Store:
                         attempts=work_items.c.attempts - 1, updated_at=_iso(utcnow()))
             )
 
+    def abandon_run_items(self, run_id: str, reason: str) -> int:
+        """Items a broken run still holds go back to the queue at once (the attempt counts)."""
+        with self.begin() as conn:
+            return conn.execute(
+                update(work_items)
+                .where(work_items.c.lease_owner == run_id, work_items.c.state == ItemState.IN_PROGRESS)
+                .values(state=ItemState.ABANDONED, lease_owner=None, lease_expires=None,
+                        last_error=reason[:2000], updated_at=_iso(utcnow()))
+            ).rowcount
+
     def set_item_state(self, conn: Connection, item: ClaimedItem, state: str, *,
                        error: BaseException | None = None, result: dict[str, Any] | None = None,
                        not_before: datetime | None = None, refund_attempt: bool = False) -> None:
