@@ -1,0 +1,230 @@
+"""The payer_portal bot: claim status lookups on the payers' web portals.
+
+Which claims: submitted ones without a final status, submitted at least
+``selection.min_age_days`` ago and not checked in the last ``selection.recheck_days``,
+oldest submission first. One work item per claim (reference ``payer:claim_id``); a claim
+due for another look starts a new cycle of its done/exception item. Claims named with
+``--claim``/``--worklist`` are looked up now, whatever their age or last check.
+
+Per claim: the payer's maintenance windows are checked first (inside one, the item is
+deferred to the window's end); then one lookup in the run's shared browser; the routing
+rules decide; the outcome carries the exception rows, the billing status to queue for
+status_sync, and the write of what was read to the claims table. Every lookup leaves an
+HTML snapshot and a ``status_read`` audit record pinned to its sha256; every exception
+row links a PNG screenshot, and every failure carries one to Bot Failures.
+
+Exceptions may queue a billing status too (``billing_status`` on a route): a rejected
+claim shows *Rejected*, an information request *Info requested* and a denial *Denied* in
+the work queue while the row waits for a coder; not-found, ambiguous, unmapped and
+finalized-other (F0/F3/F4) rows queue none, since only the coder can tell what the
+billing status should be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, or_, select, update
+
+from bots.core.browser import BrowserHost
+from bots.core.claims import Claim, claim_keys_for_ids
+from bots.core.errors import BusinessException, ConfigError, ExceptionRecord, ItemDeferred, PortalError
+from bots.core.runner import ItemContext, Outcome, RunContext, StatusUpdate
+from bots.core.settings import Settings
+from bots.core.store import ClaimedItem, ItemState, Store, WorkItemSpec, claims, digest, utcnow, work_items
+from bots.payer_portal.portal import Checked, PayerPortal
+from bots.payer_portal.profile import PayerCredentials, PayerProfile, load_profiles, payer_environment, resolve_credentials
+from bots.payer_portal.routing import Decision, DenialHistory, Lookup, Router, load_category_names
+from bots.payer_portal.rules import RULES_FILE, PortalRules, load_rules
+
+__all__ = ["PayerPortalBot"]
+
+CATEGORY_NAMES = ("reference", "x12_claim_status_category.csv")
+
+
+@dataclass
+class _Session:
+    """What one run holds: rules, profiles, credentials and the browser (started when there is work)."""
+
+    settings: Settings
+    run: RunContext
+    rules: PortalRules
+    router: Router
+    profiles: dict[str, PayerProfile]
+    credentials: dict[str, PayerCredentials]
+    host: BrowserHost | None = None
+    portals: dict[str, PayerPortal] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start_browser(self) -> BrowserHost:
+        with self.lock:
+            if self.host is None:
+                self.host = BrowserHost(self.settings.browser_path, headless=self.settings.headless,
+                                        evidence=self.run.evidence).start()
+            return self.host
+
+    def check(self, profile: PayerProfile, claim: Claim, decide: Callable[[Lookup], Decision]) -> Checked:
+        """One lookup in the run's browser, from a worker thread."""
+        host = self.start_browser()
+        with self.lock:
+            portal = self.portals.get(profile.id)
+            if portal is None:
+                portal = self.portals[profile.id] = PayerPortal(profile, self.credentials[profile.id], host)
+        # Generous: a lookup may wait for a free context, sign in again and retry a page load.
+        return host.run(portal.check(claim, decide), timeout=profile.timeout_ms / 1000 * 8 + 60)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.host is not None:
+                self.host.close()
+                self.host = None
+
+
+class PayerPortalBot:
+    name = "payer_portal"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._sessions: dict[str, _Session] = {}
+
+    # ---- which claims ---------------------------------------------------------------------------
+
+    def enqueue(self, run: RunContext) -> int:
+        rules = load_rules(self.settings.config_dir)
+        sel = rules.selection
+        zone = ZoneInfo(self.settings.config.timezone)
+        submitted_by = (datetime.now(zone).date() - timedelta(days=sel.min_age_days)).isoformat()
+        checked_by = (utcnow() - timedelta(days=sel.recheck_days)).isoformat(timespec="seconds")
+        c = claims.c
+        due = and_(c.submitted_date <= submitted_by,
+                   or_(c.status_checked_at.is_(None), c.status_checked_at <= checked_by))
+        if run.only_refs is not None:  # named on the command line: look now, whatever the age
+            due = or_(due, c.claim_key.in_(list(run.only_refs)))
+        with run.store.read() as conn:
+            rows = conn.execute(select(c.claim_key, c.digest, c.submitted_date)
+                                .where(c.submitted_date.is_not(None), c.final.is_(False), due)
+                                .order_by(c.submitted_date, c.claim_key)).all()
+        # Oldest submission first: the longer a claim waits, the closer it gets to the payer's
+        # timely-filing and follow-up limits.
+        specs = [WorkItemSpec(reference=key, claim_key=key, payload={}, digest=dig, sort_key=submitted)
+                 for key, dig, submitted in rows]
+        refs = [s.reference for s in specs]
+        with run.store.begin() as conn:
+            added = run.store.enqueue(self.name, specs, conn=conn)
+            again = [r for (r,) in conn.execute(select(work_items.c.reference).where(
+                work_items.c.bot == self.name, work_items.c.reference.in_(refs),
+                work_items.c.state.in_((ItemState.DONE, ItemState.EXCEPTION))))] if refs else []
+            reopened = run.store.reopen(self.name, again, conn) if again else 0
+        return added + reopened
+
+    def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
+        return claim_keys_for_ids(store, claim_ids)  # items are keyed by claim
+
+    # ---- the run ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def session(self, run: RunContext) -> Iterator[_Session]:
+        """Profiles, rules and credentials load once per run; the browser starts on the first lookup."""
+        settings = self.settings
+        rules = load_rules(settings.config_dir)
+        profiles = load_profiles(settings.config_file("payers"))
+        for profile in profiles.values():
+            for word, category in profile.status_map.items():
+                if rules.route_for(category) is None:
+                    raise ConfigError(f"config/payers/{profile.id}.toml: key 'status_map.{word}': category "
+                                      f"{category} has no route in config/{RULES_FILE}")
+        environ = payer_environment()
+        credentials = {pid: resolve_credentials(p, environ) for pid, p in profiles.items()}
+        history = DenialHistory.load(run.store, bot=self.name, days=rules.review.repeat_denial_days,
+                                     ignore=rules.review.pattern_ignore_codes)
+        router = Router(rules, load_category_names(settings.config_file(*CATEGORY_NAMES)), history)
+        session = self._sessions[run.run_id] = _Session(settings, run, rules, router, profiles, credentials)
+        run.log.info("payer_profiles_loaded", payers=sorted(profiles), rules_version=rules.version)
+        try:
+            counts = run.store.item_counts(self.name)
+            if any(counts.get(state, 0) for state in ItemState.CLAIMABLE):
+                # Started now, so a missing or broken browser fails the run with one clear message
+                # instead of every item; a run with nothing to do never launches one.
+                session.start_browser()
+            yield session
+        finally:
+            session.close()
+            self._sessions.pop(run.run_id, None)
+
+    def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
+        session = self._sessions[ctx.run_id]
+        claim = ctx.claim
+        if claim is None:
+            raise BusinessException(ExceptionRecord(
+                queue="Claim Edits", rule_id="CLAIM-MISSING", rule_version="1", detail=item.reference,
+                reason=f"Claim {item.reference} is no longer in the store; reload the worklist that contains it."))
+        profile = session.profiles.get(claim.payer_id)
+        if profile is None:
+            decision = session.router.no_profile(claim)
+            self._audit(ctx, decision, None)
+            return self._outcome(ctx, claim, None, decision, None)
+        window_end = profile.maintenance_end(datetime.now(UTC))
+        if window_end is not None:
+            raise ItemDeferred(f"{profile.display_name} is in its maintenance window until "
+                               f"{window_end:%Y-%m-%d %H:%M} UTC", until=window_end)
+        decide = functools.partial(session.router.decide, claim, profile, item_ref=item.reference)
+        checked = session.check(profile, claim, decide)
+        self._audit(ctx, checked.decision, checked)
+        if checked.decision.fault:
+            shot = checked.screenshot
+            raise PortalError(checked.decision.fault, screenshot=str(shot.path) if shot else None)
+        ctx.log.info("claim_status_read", claim_id=claim.claim_id, payer=profile.id, result=checked.decision.result,
+                     rule_id=checked.decision.rule_id, exceptions=len(checked.decision.exceptions))
+        return self._outcome(ctx, claim, profile, checked.decision, checked)
+
+    # ---- recording ----------------------------------------------------------------------------
+
+    def _audit(self, ctx: ItemContext, decision: Decision, checked: Checked | None) -> None:
+        detail = dict(decision.detail)
+        if checked is not None:
+            detail["page"] = checked.lookup.page
+            if checked.screenshot is not None:
+                detail["screenshot"] = {"path": str(checked.screenshot.path), "sha256": checked.screenshot.sha256}
+        ctx.audit("status_read", decision.result, rule_id=decision.rule_id, rule_version=decision.rule_version,
+                  input_digest=digest(detail), detail=detail, evidence=checked.snapshot if checked else None)
+
+    def _outcome(self, ctx: ItemContext, claim: Claim, profile: PayerProfile | None, decision: Decision,
+                 checked: Checked | None) -> Outcome:
+        checked_at = utcnow().isoformat(timespec="seconds")
+        for record in decision.exceptions:
+            if checked is not None:
+                snap = checked.snapshot
+                record.evidence = (f"{checked.lookup.page} page read {checked_at} UTC; HTML snapshot "
+                                   f"{snap.path.name} sha256 {snap.sha256}")
+                record.evidence_file = str(checked.screenshot.path) if checked.screenshot else str(snap.path)
+        updates = []
+        if decision.billing_status and profile is not None:
+            note = f"{profile.display_name} portal {checked_at[:10]}: {decision.word or 'not found'} (X12 {decision.category})"
+            if decision.paid is not None:
+                note += f", paid ${decision.paid:,.2f}"
+            updates.append(StatusUpdate(claim_id=claim.claim_id, payer_id=claim.payer_id, status=decision.billing_status,
+                                        note=note, source_bot=self.name, run_id=ctx.run_id))
+        values: dict[str, Any] = {"status_category": decision.category, "status_word": decision.word,
+                                  "status_checked_at": checked_at, "final": decision.final}
+        if decision.paid is not None:
+            values["paid_amount"] = decision.paid
+        return Outcome(result={"result": decision.result, "rule_id": decision.rule_id, "category": decision.category,
+                               "billing_status": decision.billing_status},
+                       exceptions=decision.exceptions, status_updates=updates,
+                       writes=[_record_status(claim.key, values)])
+
+
+def _record_status(claim_key: str, values: dict[str, Any]) -> Callable[[Connection], None]:
+    """What the portal showed, written to the claim inside the item's transaction."""
+
+    def write(conn: Connection) -> None:
+        conn.execute(update(claims).where(claims.c.claim_key == claim_key).values(**values))
+
+    return write

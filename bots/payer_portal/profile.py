@@ -1,0 +1,346 @@
+"""Payer profiles: ``config/payers/<payer_id>.toml``, validated, with credentials from the environment.
+
+A profile describes one payer's portal completely: where it is, how its search works, how
+fast the bot may go, when it is down for maintenance, every selector the page objects use
+(so a layout change is a config change), the mapping from the portal's own status words
+to X12 277 claim status categories, and how its adjustment reason codes are written.
+
+Credentials never live in a profile. The profile names the environment variables that hold
+them (by default ``BOTS_PAYER_<ID>_URL``, ``_USERNAME``, ``_PASSWORD``, ``_TOTP_SECRET``);
+their values come from the environment or the ``.env`` file, as ``SecretStr``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from bots.core.errors import ConfigError
+from bots.core.logging import register_secret
+from bots.core.settings import load_toml, load_toml_model
+
+__all__ = [
+    "PayerCredentials", "PayerProfile", "MaintenanceWindow", "X12_CATEGORY", "load_profiles",
+    "normalize_word", "payer_environment", "resolve_credentials",
+]
+
+# X12 277 claim status category codes (code list 507) the profiles may map words to.
+X12_CATEGORY = re.compile(r"^(A[0-8]|D0|E[0-4]|F[0-4]|P[0-5]|R(1[0-6]|[0-9]))$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SEARCH_FIELDS = frozenset({"claim_id", "member_id", "dos", "dos_us"})
+
+
+def normalize_word(word: str) -> str:
+    """How status words are compared: case and runs of whitespace do not matter."""
+    return " ".join(word.split()).casefold()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginSelectors(_Strict):
+    form: str
+    username: str
+    password: str
+    submit: str
+    error: str
+    locked: str
+    session_expired: str
+
+
+class OtpSelectors(_Strict):
+    code: str
+    submit: str
+    error: str
+
+
+class NavSelectors(_Strict):
+    user: str      # shown once signed in: how the bot knows a sign-in worked
+    logout: str
+
+
+class SearchSelectors(_Strict):
+    """The search form. The bot goes straight to the URL the form submits (``pages.search``);
+    the form's fields are listed so the profile describes the whole page."""
+
+    form: str | None = None
+    claim_number: str | None = None
+    member_id: str | None = None
+    dos: str | None = None
+    submit: str
+    not_found: str | None = None     # claim-number search: "no claim found"
+    no_results: str | None = None    # member + date search: "no matching claims"
+    error: str | None = None         # the portal rejected the search input
+
+
+class ResultsSelectors(_Strict):
+    table: str
+    row: str
+    claim_id: str     # these three are read inside each row
+    status: str
+    link: str
+
+
+class DetailSelectors(_Strict):
+    container: str
+    claim_id: str
+    patient_name: str
+    member_id: str
+    date_of_service: str
+    status: str
+    status_date: str
+    billed: str
+    paid: str
+    paid_date: str
+    check_number: str
+    payer_claim_number: str
+    remarks: str
+    carc_row: str
+    carc_code: str
+    carc_text: str
+    back: str
+
+
+class SystemSelectors(_Strict):
+    """Pages a portal shows instead of the one asked for; the same in every layout."""
+
+    maintenance: str = "#maintenance-notice"
+    unavailable: str = "#service-unavailable"
+    captcha: str = "#captcha-challenge"
+    not_found: str = "#page-not-found"
+
+
+class Selectors(_Strict):
+    login: LoginSelectors
+    otp: OtpSelectors | None = None
+    nav: NavSelectors
+    search: SearchSelectors
+    results: ResultsSelectors | None = None
+    detail: DetailSelectors
+    system: SystemSelectors = SystemSelectors()
+
+
+class CredentialNames(_Strict):
+    """Names of the environment variables holding the URL override and the credentials."""
+
+    url_env: str | None = None
+    username_env: str | None = None
+    password_env: str | None = None
+    totp_secret_env: str | None = None
+
+
+class Pages(_Strict):
+    """Paths under ``base_url``. ``search`` is the URL the search form submits (GET), with
+    ``{claim_id}``, ``{member_id}``, ``{dos}`` (ISO) or ``{dos_us}`` (MM/DD/YYYY) filled in."""
+
+    login: str = "/login"
+    search: str
+    logout: str | None = None
+
+    @field_validator("search")
+    @classmethod
+    def _known_fields(cls, v: str) -> str:
+        unknown = set(re.findall(r"{(\w*)}", v)) - SEARCH_FIELDS
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; use {', '.join(sorted(SEARCH_FIELDS))}")
+        return v
+
+
+class MaintenanceWindow(_Strict):
+    """A weekly window in which the portal is down; lookups due then wait for its end."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
+    start: time
+    end: time      # before ``start``: the window runs past midnight into the next day
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as America/New_York)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> MaintenanceWindow:
+        if self.start == self.end:
+            raise ValueError("start and end are the same time")
+        return self
+
+    def end_if_inside(self, now: datetime) -> datetime | None:
+        """The window's end (UTC, naive, as the store keeps times) if ``now`` (aware) is inside it."""
+        zone = ZoneInfo(self.timezone)
+        local = now.astimezone(zone)
+        # A window that crosses midnight belongs to the day it starts on: check yesterday's too.
+        for back in (0, 1):
+            day = local.date() - timedelta(days=back)
+            if WEEKDAYS[day.weekday()] not in self.days:
+                continue
+            start = datetime.combine(day, self.start, zone)
+            end_day = day if self.end > self.start else day + timedelta(days=1)
+            end = datetime.combine(end_day, self.end, zone)
+            if start <= local < end:
+                return end.astimezone(UTC).replace(tzinfo=None)
+        return None
+
+
+class CarcParsing(_Strict):
+    """How the portal writes an adjustment reason code: ``group`` (CO, PR, …) and ``reason``."""
+
+    pattern: str = r"^(?P<group>CO|CR|OA|PI|PR)-?(?P<reason>[A-Z]?\d{1,3})$"
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            compiled = re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if not {"group", "reason"} <= set(compiled.groupindex):
+            raise ValueError("needs the named groups (?P<group>…) and (?P<reason>…)")
+        return v
+
+
+class PayerProfile(_Strict):
+    """The shape of ``config/payers/<payer_id>.toml``."""
+
+    id: str = ""  # the file name; set by the loader
+    display_name: str
+    base_url: str
+    search_flow: Literal["claim_number", "member_dos"]
+    fetch_mode: Literal["page", "request"] = "request"
+    concurrency: int = Field(4, ge=1, le=32)
+    min_delay_ms: int = Field(0, ge=0, le=60_000)
+    timeout_ms: int = Field(15_000, ge=1_000, le=300_000)
+    date_format: str = "%Y-%m-%d"
+    not_found_category: Literal["A4", "D0"] = "A4"
+    prior_auth_codes: list[str] = Field(default_factory=list)
+    credentials: CredentialNames = CredentialNames()
+    pages: Pages
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    status_map: dict[str, str]
+    carc: CarcParsing = CarcParsing()
+    selectors: Selectors
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("expected an http(s) URL")
+        return v.rstrip("/")
+
+    @field_validator("status_map")
+    @classmethod
+    def _categories(cls, v: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for word, category in v.items():
+            if not X12_CATEGORY.match(category):
+                raise ValueError(f"status word {word!r} maps to {category!r}, not an X12 claim status category")
+            key = normalize_word(word)
+            if key in seen:
+                raise ValueError(f"status words {seen[key]!r} and {word!r} are the same word")
+            seen[key] = word
+        return v
+
+    @model_validator(mode="after")
+    def _flow_needs(self) -> PayerProfile:
+        s = self.selectors
+        if self.search_flow == "claim_number":
+            if "{claim_id}" not in self.pages.search or not s.search.not_found:
+                raise ValueError("search_flow 'claim_number' needs {claim_id} in pages.search "
+                                 "and selectors.search.not_found")
+        else:
+            if not {"{member_id}"} <= set(re.findall(r"{\w+}", self.pages.search)) or not (
+                    "{dos}" in self.pages.search or "{dos_us}" in self.pages.search):
+                raise ValueError("search_flow 'member_dos' needs {member_id} and {dos} (or {dos_us}) in pages.search")
+            if s.results is None or not s.search.no_results:
+                raise ValueError("search_flow 'member_dos' needs [selectors.results] and selectors.search.no_results")
+        return self
+
+    @property
+    def status_words(self) -> dict[str, str]:
+        return {normalize_word(w): c for w, c in self.status_map.items()}
+
+    def category_for(self, word: str) -> str | None:
+        """The X12 category of a status word, or ``None`` for a word the profile does not know."""
+        return self.status_words.get(normalize_word(word))
+
+    def search_path(self, claim_id: str, member_id: str, date_of_service: str) -> str:
+        dos = date.fromisoformat(date_of_service)
+        values = {"claim_id": claim_id, "member_id": member_id, "dos": dos.isoformat(),
+                  "dos_us": dos.strftime("%m/%d/%Y")}
+        return re.sub(r"{(\w+)}", lambda m: quote(values[m.group(1)], safe=""), self.pages.search)
+
+    def maintenance_end(self, now: datetime) -> datetime | None:
+        """When the maintenance window ``now`` (aware) falls in ends (UTC, naive), else ``None``."""
+        ends = [e for w in self.maintenance if (e := w.end_if_inside(now)) is not None]
+        return max(ends) if ends else None
+
+    def env_name(self, what: Literal["url", "username", "password", "totp_secret"]) -> str:
+        configured = getattr(self.credentials, f"{what}_env")
+        return configured or f"BOTS_PAYER_{self.id.upper()}_{what.upper()}"
+
+
+@dataclass(frozen=True)
+class PayerCredentials:
+    base_url: str
+    username: SecretStr | None
+    password: SecretStr | None
+    totp_secret: SecretStr | None
+
+    def missing(self, needs_totp: bool) -> list[str]:
+        names = ["username", "password"] + (["totp_secret"] if needs_totp else [])
+        return [n for n in names if getattr(self, n) is None]
+
+
+def payer_environment(env_file: Path | None = Path(".env")) -> dict[str, str]:
+    """The process environment over the ``.env`` file (the same precedence as Settings)."""
+    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file and env_file.is_file() else {}
+    values.update(os.environ)
+    return values
+
+
+def resolve_credentials(profile: PayerProfile, environ: Mapping[str, str]) -> PayerCredentials:
+    """The profile's base URL (or its override) and credentials; secrets are registered with
+    the log scrubber so they can never show up in a log line."""
+
+    def secret(what: Literal["username", "password", "totp_secret"]) -> SecretStr | None:
+        value = environ.get(profile.env_name(what), "").strip()
+        if not value:
+            return None
+        if what != "username":
+            register_secret(value)
+        return SecretStr(value)
+
+    url = environ.get(profile.env_name("url"), "").strip() or profile.base_url
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(f"{profile.env_name('url')}: expected an http(s) URL (value: {url!r})")
+    return PayerCredentials(url.rstrip("/"), secret("username"), secret("password"), secret("totp_secret"))
+
+
+def load_profiles(payers_dir: Path) -> dict[str, PayerProfile]:
+    """Every ``*.toml`` in ``payers_dir`` by payer id (the file name, lower case)."""
+    if not payers_dir.is_dir():
+        raise ConfigError(f"{payers_dir}: folder not found (one <payer_id>.toml per payer)")
+    profiles: dict[str, PayerProfile] = {}
+    for path in sorted(payers_dir.glob("*.toml")):
+        payer_id = path.stem.lower()
+        raw = load_toml(path)
+        if "id" in raw:
+            raise ConfigError(f"{path}: key 'id': the payer id is the file name ({payer_id}); remove the key")
+        profile = load_toml_model(path, PayerProfile, data=raw)
+        profiles[payer_id] = profile.model_copy(update={"id": payer_id})
+    return profiles
