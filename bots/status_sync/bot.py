@@ -1,0 +1,250 @@
+"""The status_sync bot: pushes the other bots' outcomes and the coders' resolutions into the
+billing work queue, through its web UI, and verifies every write by reading it back.
+
+Which items: the status updates the other bots queued (work items for ``status_sync``
+created by the runner), and, found at the start of each run, the workbook rows coders
+marked ``Resolved`` with complete mandatory evidence (``merge_coder_edits`` reads the
+workbook first, so a resolution saved a minute ago counts). Several items for one claim
+are taken oldest first; an older bot update is superseded by a newer one
+(:mod:`bots.status_sync.sequencing`).
+
+Per item: open the claim's form in billing; already at the target status → nothing
+written, audit ``status_verified``; else set status and note, save, reload, verify both,
+audit ``status_pushed`` with before/after and the HTML snapshot's sha256. A coder's
+resolution then turns the workbook row ``Synced`` (in the item's own transaction) and an
+audit record ``resolution_applied`` links the resolution (exception id, resolution,
+resolved by) to the billing update and its evidence.
+
+Exceptions (each with a screenshot of the form): claim not in billing
+(``BILLING-CLAIM-NOT-FOUND``), status not offered by the dropdown
+(``BILLING-STATUS-NOT-OFFERED``), save refused by the app (``BILLING-SAVE-REFUSED``),
+resolution without a billing status in ``config/billing.toml`` (``SYNC-UNMAPPED-RESOLUTION``).
+Faults follow the runner's policy: 503s, timeouts and an unverifiable save are retried;
+an expired session signs in again; maintenance defers; a CAPTCHA goes to Bot Failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from bots.core.browser import BrowserHost
+from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred
+from bots.core.evidence import EvidenceFile
+from bots.core.runner import BOT_FAILURES, ItemContext, Outcome, RunContext
+from bots.core.settings import Settings
+from bots.core.store import AuditEntry, ClaimedItem, ItemState, Store, digest, exceptions, utcnow, work_items
+from bots.core.workbook import mark_synced, merge_coder_edits, ready_resolutions
+from bots.core.workbook_layout import load_layout
+from bots.status_sync.billing import BillingApp, Synced
+from bots.status_sync.config import (
+    BILLING_FILE, BillingConfig, BillingCredentials, billing_environment, load_billing_config, resolve_credentials,
+)
+from bots.status_sync.sequencing import whose_turn
+from bots.status_sync.updates import RESOLUTION_PREFIX, BadItem, Update, resolution_item
+
+__all__ = ["StatusSyncBot"]
+
+RULE_VERSION = "1"
+NO_BILLING_CHANGE = "(no billing change)"
+
+
+@dataclass
+class _Session:
+    """What one run holds: the billing config, credentials, the browser (started on first use)."""
+
+    settings: Settings
+    run: RunContext
+    config: BillingConfig
+    credentials: BillingCredentials
+    host: BrowserHost | None = None
+    billing: BillingApp | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def app(self) -> tuple[BrowserHost, BillingApp]:
+        with self.lock:
+            if self.host is None:
+                # Started on the first update that needs billing: a run with nothing to push never
+                # launches a browser.
+                self.host = BrowserHost(self.settings.browser_path, headless=self.settings.headless,
+                                        evidence=self.run.evidence).start()
+            if self.billing is None:
+                self.billing = BillingApp(self.config, self.credentials, self.host)
+            return self.host, self.billing
+
+    def close(self) -> None:
+        with self.lock:
+            if self.host is not None:
+                self.host.close()
+                self.host = self.billing = None
+
+
+class StatusSyncBot:
+    name = "status_sync"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._sessions: dict[str, _Session] = {}
+
+    # ---- which items ----------------------------------------------------------------------------
+
+    def enqueue(self, run: RunContext) -> int:
+        """The resolved workbook rows, as items (the queued status updates are items already)."""
+        config = load_billing_config(self.settings)
+        merged = merge_coder_edits(self.settings, run.store)
+        for problem in merged.problems:
+            run.log.warning("workbook_problem", problem=problem)
+        ready = ready_resolutions(run.store)
+        added = run.store.enqueue(self.name, [resolution_item(row, config) for row in ready])
+        run.log.info("resolutions_ready", rows=len(ready), added=added, coder_edits=merged.edits)
+        return added
+
+    def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
+        wi, ex = work_items.c, exceptions.c
+        with store.read() as conn:
+            queued = conn.execute(select(wi.reference, wi.claim_key).where(
+                wi.bot == self.name, wi.state.in_(ItemState.CLAIMABLE))).all()
+            refs = [ref for ref, key in queued if key and key.split(":", 1)[-1] in claim_ids]
+            ids = sorted(claim_ids)
+            for i in range(0, len(ids), 500):  # resolutions that enqueue() is about to add
+                refs.extend(RESOLUTION_PREFIX + e for (e,) in conn.execute(
+                    select(ex.exception_id).where(ex.claim_id.in_(ids[i:i + 500]))))
+        return sorted(set(refs))
+
+    # ---- the run --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def session(self, run: RunContext) -> Iterator[_Session]:
+        config = load_billing_config(self.settings)
+        unmapped = config.unmapped(load_layout(self.settings).resolutions)
+        if unmapped:  # each such row becomes an exception when it is resolved; say so up front
+            run.log.warning("resolutions_without_billing_status", resolutions=unmapped,
+                            fix=f"add them to [resolutions] or no_billing_change in config/{BILLING_FILE}")
+        credentials = resolve_credentials(config, billing_environment())
+        session = self._sessions[run.run_id] = _Session(self.settings, run, config, credentials)
+        try:
+            yield session
+        finally:
+            session.close()
+            self._sessions.pop(run.run_id, None)
+
+    def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
+        session = self._sessions[ctx.run_id]
+        try:
+            update = Update.from_item(item.reference, item.payload, session.config)
+        except BadItem as exc:
+            raise BusinessException(ExceptionRecord(
+                queue=BOT_FAILURES, rule_id="SYNC-BAD-ITEM", rule_version=RULE_VERSION, detail=item.reference,
+                reason=f"The status update {item.reference} cannot be read ({exc}); update billing by hand.")) from None
+        turn = whose_turn(ctx.run.store, self.name, item)
+        if turn.superseded_by is not None:
+            _audit(ctx, update, "status_superseded", "superseded",
+                   {"status": update.status, "superseded_by": turn.superseded_by})
+            return Outcome(result={"result": "superseded", "by": turn.superseded_by})
+        if turn.waiting_for is not None:
+            raise ItemDeferred(f"waits for the older coder resolution {turn.waiting_for} of the same claim")
+        if update.no_billing_change:
+            return self._resolved(ctx, update, None, "no_billing_change")
+        if update.claim_id is None:
+            raise BusinessException(self._record(item, update, "SYNC-NO-CLAIM", None, (
+                f"Resolution '{update.resolution}' of {update.exception_id} cannot be applied in billing: the row "
+                f"has no Claim ID. Update billing by hand.")))
+        host, billing = session.app()
+        # Generous: an update may wait for a free context, sign in again and load three pages.
+        budget = session.config.timeout_ms / 1000 * 8 + 60
+        synced = host.run(billing.sync(update.claim_id, update.status, update.note), timeout=budget)
+        if synced.kind in ("pushed", "verified"):
+            return self._applied(ctx, update, synced)
+        raise BusinessException(self._refusal(ctx, item, update, synced))
+
+    # ---- recording ------------------------------------------------------------------------------
+
+    def _applied(self, ctx: ItemContext, update: Update, synced: Synced) -> Outcome:
+        assert synced.before is not None and synced.after is not None and update.status is not None
+        before, after = synced.before, synced.after
+        detail = {"claim_id": update.claim_id, "before": {"status": before.status, "note": before.note},
+                  "after": {"status": after.status, "note": after.note}, "source_bot": update.source_bot,
+                  "source_run": update.source_run, "exception_id": update.exception_id}
+        if synced.kind == "pushed":
+            _audit(ctx, update, "status_pushed", "pushed", detail, synced.snapshot)
+        else:
+            _audit(ctx, update, "status_verified", "verified",
+                   {**detail, "note_is_ours": after.note == update.billing_note}, synced.snapshot)
+        ctx.log.info("billing_status_applied", how=synced.kind, claim_id=update.claim_id, status=update.status,
+                     before=before.status)
+        if update.kind == "resolution":
+            return self._resolved(ctx, update, synced, synced.kind)
+        return Outcome(result={"result": synced.kind, "status": update.status, "before": before.status})
+
+    def _resolved(self, ctx: ItemContext, update: Update, synced: Synced | None, how: str) -> Outcome:
+        """The coder's resolution is in billing (or needs nothing there): link it in the audit trail
+        and turn the workbook row Synced, in the item's own transaction."""
+        assert update.exception_id is not None
+        status = update.status or NO_BILLING_CHANGE
+        _audit(ctx, update, "resolution_applied", how,
+               {"exception_id": update.exception_id, "queue": update.queue, "resolution": update.resolution,
+                "resolved_by": update.resolved_by, "billing_status": status, "billing": how},
+               synced.snapshot if synced else None)
+        return Outcome(result={"result": how, "status": status, "exception_id": update.exception_id},
+                       writes=[_mark_synced(update.exception_id, ctx.run_id, status)])
+
+    def _refusal(self, ctx: ItemContext, item: ClaimedItem, update: Update, synced: Synced) -> ExceptionRecord:
+        now = synced.before.status if synced.before else None
+        if synced.kind == "not_found":
+            rule, reason = "BILLING-CLAIM-NOT-FOUND", (
+                f"Claim {update.claim_id} is not in the billing work queue, so its status could not be set to "
+                f"'{update.status}'. Check the claim number in billing and update it by hand.")
+        elif synced.kind == "not_offered":
+            offered = ", ".join(synced.before.offered) if synced.before else ""
+            rule, reason = "BILLING-STATUS-NOT-OFFERED", (
+                f"Billing does not offer the status '{update.status}' for claim {update.claim_id} (status now "
+                f"'{now}'; offered: {offered}). Set the right status by hand, or fix the mapping in config.")
+        elif synced.kind == "refused":
+            rule, reason = "BILLING-SAVE-REFUSED", (
+                f"Billing refused to save status '{update.status}' for claim {update.claim_id} "
+                f"({synced.message}). Update it by hand.")
+        else:
+            rule, reason = "SYNC-UNMAPPED-RESOLUTION", (
+                f"Resolution '{update.resolution}' of {update.exception_id} has no billing status in "
+                f"config/{BILLING_FILE} [resolutions], so billing was not changed (status now '{now}'). "
+                f"Add it there (or to no_billing_change), or set the status by hand.")
+        _audit(ctx, update, "status_not_applied", synced.kind, {"claim_id": update.claim_id, "status": update.status,
+                                                                 "billing_status_now": now, "rule_id": rule},
+               synced.screenshot, rule_id=rule)
+        # A claim billing does not know is a claim-number problem, whoever asked for the update;
+        # the other refusals go where the coder who resolved the row (or Claim Edits) looks.
+        queue = "Claim Edits" if synced.kind == "not_found" else update.queue
+        return self._record(item, update, rule, synced.screenshot, reason, queue=queue)
+
+    @staticmethod
+    def _record(item: ClaimedItem, update: Update, rule: str, screenshot: EvidenceFile | None,
+                reason: str, *, queue: str | None = None) -> ExceptionRecord:
+        evidence = (f"billing page read {utcnow().isoformat(timespec='seconds')} UTC; screenshot "
+                    f"{screenshot.path.name} sha256 {screenshot.sha256}") if screenshot else f"work item {item.reference}"
+        return ExceptionRecord(queue=queue or update.queue, rule_id=rule, rule_version=RULE_VERSION, reason=reason,
+                               detail=item.reference, evidence=evidence,
+                               evidence_file=str(screenshot.path) if screenshot else None, claim_id=update.claim_id,
+                               extra={"payer_id": update.payer_id} if update.payer_id else {})
+
+
+def _audit(ctx: ItemContext, update: Update, action: str, result: str, detail: dict[str, Any],
+           evidence: EvidenceFile | None = None, *, rule_id: str | None = None) -> None:
+    """An audit record under the update's claim id (the claim need not be in the store: an
+    update may concern a claim billing knows and no worklist loaded)."""
+    ctx.audit_entries.append(AuditEntry(
+        action=action, result=result, run_id=ctx.run_id, bot=ctx.run.bot, item_ref=ctx.item.reference,
+        claim_id=update.claim_id, rule_id=rule_id, rule_version=RULE_VERSION if rule_id else None,
+        input_digest=digest(ctx.item.payload), detail=detail,
+        evidence_path=str(evidence.path) if evidence else None, evidence_sha256=evidence.sha256 if evidence else None))
+
+
+def _mark_synced(exception_id: str, run_id: str, status: str) -> Callable[[Connection], None]:
+    def write(conn: Connection) -> None:
+        mark_synced(conn, exception_id, run_id=run_id, billing_status=status)
+
+    return write

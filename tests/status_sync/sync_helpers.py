@@ -1,0 +1,136 @@
+"""Helpers for the status_sync tests: credentials in the environment, edits to a test copy of the
+configuration, queueing updates, running the bot, and reading the store and the billing app."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bots.core.runner import RunResult, StatusUpdate, queue_status_updates, run_bot
+from bots.core.settings import Settings
+from bots.core.store import Store, audit, exceptions, work_items
+from bots.core.worklist import load_worklist
+from bots.status_sync import create_bot
+from mock_portals import MockPortals
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_WORKLIST = REPO / "mock_portals" / "data" / "sample_worklist.csv"
+BOT = "status_sync"
+BILLING_PASSWORD = "billing-robot-pass"
+PP_RUN = "20261105T063000-payer_portal-a1b2c3"
+
+# The billing app's v2 layout, from mock_portals/README.md: the only change an operator makes
+# when billing switches layouts is this block in config/billing.toml.
+V2_SELECTORS = """
+[selectors.login]
+form = "#auth-form"
+username = "#login-user"
+password = "#login-pass"
+submit = "#btn-sign-in"
+error = ".login-msg--error"
+locked = ".login-msg--locked"
+
+[selectors.nav]
+user = ".whoami"
+
+[selectors.edit]
+form = "#status-form"
+claim_id = "#wl-claim"
+current_status = "#status-now"
+status = "#new-status"
+status_option = "#new-status option"
+note = "#status-note"
+save = "#btn-save"
+saved = ".toast--saved"
+error = ".toast--error"
+"""
+
+
+def billing_env(monkeypatch: pytest.MonkeyPatch, url: str, *, password: str = BILLING_PASSWORD) -> None:
+    """The robot's billing URL and credentials, as an operator sets them (environment)."""
+    monkeypatch.setenv("BOTS_BILLING_URL", f"{url}/billing")
+    monkeypatch.setenv("BOTS_BILLING_USERNAME", "robot")
+    monkeypatch.setenv("BOTS_BILLING_PASSWORD", password)
+
+
+def set_retry(config_dir: Path, *, attempts: int, max_attempts: int | None = None) -> None:
+    """Quick in-process retries (and optionally fewer runs before Bot Failures) for the bot."""
+    path = config_dir / "bots.toml"
+    text = re.sub(r"(?ms)^\[bots\.status_sync\.retry\]\n.*?(?=^\[|\Z)", "", path.read_text())
+    if max_attempts is not None:
+        text = re.sub(r"(\[bots\.status_sync\][^\[]*?)max_attempts = \d+", rf"\g<1>max_attempts = {max_attempts}", text)
+    text += (f"\n[bots.status_sync.retry]\nattempts = {attempts}\nwait_initial = 0.05\nwait_max = 0.3\n"
+             f"jitter = 0.05\nmax_delay = 60\n")
+    path.write_text(text)
+
+
+def use_v2_selectors(config_dir: Path) -> None:
+    path = config_dir / "billing.toml"
+    text = re.sub(r"(?ms)^\[selectors\.(login|nav|edit)\]\n.*?(?=^\[|\Z)", "", path.read_text())
+    path.write_text(text + V2_SELECTORS)
+
+
+def update(claim_id: str, status: str, word: str | None = None, *, payer: str = "acme", run_id: str = PP_RUN,
+           exception_id: str | None = None) -> StatusUpdate:
+    """A status update as payer_portal queues it."""
+    note = f"Acme Health Plan portal 2026-11-05: {word or status} (X12 F1)"
+    return StatusUpdate(claim_id=claim_id, payer_id=payer, status=status, note=note, source_bot="payer_portal",
+                        run_id=run_id, exception_id=exception_id)
+
+
+def load_sample(store: Store) -> None:
+    """The sample worklist's claims: the claims the other bots queue updates about."""
+    load_worklist(store, SAMPLE_WORKLIST)
+
+
+def queue(store: Store, updates: list[StatusUpdate]) -> None:
+    with store.begin() as conn:
+        queue_status_updates(store, conn, updates)
+
+
+def run(settings: Settings, store: Store, only: list[str] | None = None) -> RunResult:
+    """One run of a fresh bot, as ``bots run status_sync [--claim ...]`` does it."""
+    bot = create_bot(settings)
+    refs = bot.references_for_claims(store, set(only)) if only is not None else None
+    result = run_bot(bot, settings, store, only_refs=refs)
+    assert result.status == "succeeded", result.message
+    return result
+
+
+def billing(portals: MockPortals) -> dict[str, dict[str, Any]]:
+    """The billing queue by claim id, as ``GET /billing/api/queue`` returns it."""
+    response = httpx.get(f"{portals.url}/billing/api/queue", timeout=10)
+    response.raise_for_status()
+    return {e["claim_id"]: e for e in response.json()["queue"]}
+
+
+def items(store: Store) -> dict[str, dict[str, Any]]:
+    with store.read() as conn:
+        return {r.reference: dict(r._mapping) for r in conn.execute(
+            select(work_items).where(work_items.c.bot == BOT))}
+
+
+def claimable(store: Store) -> bool:
+    return any(i["state"] in ("new", "abandoned") for i in items(store).values())
+
+
+def reopen_all(store: Store) -> None:
+    with store.begin() as conn:
+        store.reopen(BOT, list(items(store)), conn)
+
+
+def exception_rows(store: Store, bot: str = BOT) -> list[dict[str, Any]]:
+    with store.read() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select(exceptions).where(exceptions.c.bot == bot, exceptions.c.bot_status == "Open"))]
+
+
+def audit_rows(store: Store, action: str) -> list[dict[str, Any]]:
+    with store.read() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select(audit).where(audit.c.bot == BOT, audit.c.action == action).order_by(audit.c.seq))]
