@@ -207,10 +207,12 @@ class _BatchWrites:
 def queue_status_updates(store: Store, conn: Connection, updates: Sequence[StatusUpdate]) -> None:
     # One timestamp for the call: status_sync takes items by (sort_key, id), and ids follow this order.
     sort_key = datetime.now().strftime("%Y%m%d%H%M%S%f")
-    digests: dict[tuple[str, str | None, str | None], str] = {}
+    digests: dict[tuple[str, str | None, str | None, str], str] = {}
     specs = []
     for u in updates:
-        key = (u.status, u.exception_id, u.resolution)
+        # The source run is part of the digest: a status read again on a later run (Pending,
+        # then Paid, then Pending once more) reopens its item, so billing is checked again.
+        key = (u.status, u.exception_id, u.resolution, u.run_id)
         if key not in digests:
             digests[key] = digest(list(key))
         specs.append(WorkItemSpec(
@@ -345,7 +347,9 @@ class _Run:
                     reason=f"{type(err).__name__}: {err}"[:500] + (
                         f" (after {item.attempts} attempt(s)); please do this one by hand"),
                     detail=item.reference, evidence=f"attempts={item.attempts}",
-                    evidence_file=str(shot) if shot else None, priority="High")
+                    evidence_file=str(shot) if shot else None, priority="High",
+                    # The row names its claim even when the claim is not in the store.
+                    claim_id=None if claim or not item.claim_key else item.claim_key.split(":", 1)[-1])
                 sink = {"error": f"{type(err).__name__}: {err}", "exception_ids": []}  # ids: at flush
                 pending.record_exceptions(item.reference, [record], summary, sink)
                 pending.states.append(ItemStateChange(item, ItemState.FAILED, error=err))

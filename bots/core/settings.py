@@ -6,6 +6,7 @@ and passed down; nothing deep inside reads environment variables itself.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +19,7 @@ from bots.core.errors import ConfigError
 
 __all__ = [
     "BOT_NAMES",
+    "environment",
     "BotConfig",
     "BotsConfig",
     "RetryConfig",
@@ -100,6 +102,21 @@ class BotsConfig(_Strict):
 
     def retry_for(self, name: str) -> RetryConfig:
         return self.bot(name).retry or self.retry
+
+
+def environment(env_file: Path | None = Path(".env")) -> dict[str, str]:
+    """The process environment over the ``.env`` file (the same precedence as ``Settings``).
+
+    Site credentials (``BOTS_PAYER_<ID>_*``, ``BOTS_BILLING_*``) are read through this, so
+    a single-machine install can keep them in ``.env`` and a service in its EnvironmentFile.
+    """
+    from dotenv import dotenv_values
+
+    values = {}
+    if env_file is not None and env_file.is_file():
+        values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    values.update(os.environ)
+    return values
 
 
 def load_toml(path: Path) -> dict[str, Any]:

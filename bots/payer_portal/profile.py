@@ -22,12 +22,11 @@ from typing import Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bots.core.errors import ConfigError
 from bots.core.logging import register_secret
-from bots.core.settings import load_toml, load_toml_model
+from bots.core.settings import environment, load_toml, load_toml_model
 
 __all__ = [
     "PayerCredentials", "PayerProfile", "MaintenanceWindow", "X12_CATEGORY", "load_profiles",
@@ -306,11 +305,7 @@ class PayerCredentials:
         return [n for n in names if getattr(self, n) is None]
 
 
-def payer_environment(env_file: Path | None = Path(".env")) -> dict[str, str]:
-    """The process environment over the ``.env`` file (the same precedence as Settings)."""
-    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file and env_file.is_file() else {}
-    values.update(os.environ)
-    return values
+payer_environment = environment  # the environment over .env, as Settings reads it
 
 
 def resolve_credentials(profile: PayerProfile, environ: Mapping[str, str]) -> PayerCredentials:
