@@ -26,8 +26,14 @@ app = typer.Typer(help="rcm-bots: revenue-cycle bots with an exception workbook 
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 worklist_app = typer.Typer(help="Load worklists into the store.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check and read the audit trail.", no_args_is_help=True)
+workbook_app = typer.Typer(help="The exception workbook coders work in.", no_args_is_help=True)
 app.add_typer(worklist_app, name="worklist")
 app.add_typer(audit_app, name="audit")
+app.add_typer(workbook_app, name="workbook")
+edits_app = typer.Typer(help="Load CMS NCCI PTP and MUE edit tables.", no_args_is_help=True)
+app.add_typer(edits_app, name="edits")
+scheduler_app = typer.Typer(help="Run the bots on their schedules (config/bots.toml).", no_args_is_help=True)
+app.add_typer(scheduler_app, name="scheduler")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -189,6 +195,85 @@ def worklist_load(
             console.print("  the bad rows are in the exception workbook (Claim Edits, rule INPUT-FORMAT)")
 
 
+@worklist_app.command("inbox")
+def worklist_inbox(
+    folder: Annotated[Optional[Path], typer.Argument(help="Inbox folder (default: every inbox named in config/bots.toml).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line per inbox.")] = False,
+) -> None:
+    """Load the new CSV/XLSX files in an inbox now, as a scheduled run does first.
+
+    Loaded files move to archive/ (with a report if some rows were bad); unreadable ones to
+    rejected/ with a report beside them. Exit 2 if any file was rejected.
+    """
+    from rich.markup import escape
+
+    from bots.core.inbox import configured_inboxes, process_inbox
+
+    with user_errors():
+        settings = get_settings()
+        store = open_store(settings)
+        folders = [folder] if folder is not None else configured_inboxes(settings)
+        if not folders:
+            raise InputError("no inbox folder given and none configured ([bots.<bot>] inbox in config/bots.toml)")
+        results = [process_inbox(settings, store, f, create=folder is None) for f in folders]
+    for res in results:
+        if json_out:
+            print(json.dumps(res.as_dict()))
+            continue
+        if not res.files and not res.waiting:
+            console.print(f"{escape(res.folder)}: no new files", highlight=False)
+        for f in res.files:
+            if f.status == "rejected":
+                console.print(f"[red]rejected[/] {escape(f.name)} -> {escape(f.moved_to)}\n  {escape(f.problem or '')}"
+                              f"\n  report: {escape(f.report or '')}", highlight=False)
+                continue
+            assert f.load is not None
+            console.print(f"[green]loaded[/] {escape(f.name)} -> {escape(f.moved_to)}: {f.load.rows} rows; claims new "
+                          f"{f.load.claims_new}, updated {f.load.claims_updated}, unchanged {f.load.claims_unchanged}, "
+                          f"held back {f.load.claims_rejected}", highlight=False)
+            if f.report:
+                console.print(f"  {len(f.load.problems)} bad row(s), listed in {escape(f.report)} and the exception "
+                              "workbook (Claim Edits, rule INPUT-FORMAT)", highlight=False)
+        for name in res.waiting:
+            console.print(f"waiting  {escape(name)}: still being written or open in Excel; picked up next time",
+                          highlight=False)
+    raise typer.Exit(2 if any(res.rejected for res in results) else 0)
+
+
+@edits_app.command("import")
+def edits_import(
+    files: Annotated[list[Path], typer.Argument(help="CMS PTP or MUE file(s): .txt/.csv as CMS publishes them, or .xlsx. "
+                                                     "Give all parts of a split PTP table (…-f1.txt … -f4.txt) at once.")],
+    kind: Annotated[Optional[str], typer.Option(help="ptp or mue (default: detected from the file).")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Load a CMS NCCI PTP or MUE table, replacing the active one atomically.
+
+    A table with malformed lines is rejected whole (exit 2, naming file, line, column and value); nothing changes.
+    """
+    from bots.claim_edits.importer import TableRejected, import_tables
+
+    with user_errors():
+        settings = get_settings()
+        store = open_store(settings)
+        try:
+            result = import_tables(store, files, kind=kind)
+        except TableRejected as exc:
+            if json_out:
+                print(json.dumps({"ok": False, "kind": exc.kind, "problems": exc.total,
+                                  "first": [str(p) for p in exc.problems]}))
+                raise typer.Exit(2) from None
+            raise
+    if json_out:
+        print(json.dumps({"ok": True, **result.as_dict()}))
+        return
+    name = "NCCI PTP" if result.kind == "ptp" else "MUE"
+    console.print(f"{name} table loaded: {result.rows:,} rows in {result.seconds:.1f}s, now active as "
+                  f"[bold]{result.label}[/]", highlight=False)
+    if result.replaced:
+        console.print(f"  replaced {result.replaced}", highlight=False)
+
+
 @app.command()
 def runs(
     bot: Annotated[Optional[str], typer.Option(help="Only this bot.")] = None,
@@ -231,6 +316,65 @@ def health(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     raise typer.Exit(0 if ok else 1)
 
 
+@scheduler_app.command("start")
+def scheduler_start() -> None:
+    """Run the schedules in config/bots.toml in the foreground (the systemd service runs this).
+
+    SIGTERM or Ctrl-C lets each running bot finish its current item, records the run as
+    interrupted and exits 0. A second scheduler on the same database refuses to start (exit 1).
+    """
+    import os
+
+    from bots.core.scheduler import build_scheduler
+
+    with user_errors():
+        settings = get_settings()
+        # Jobs rebuild Settings from the environment on each run: hand them this command's choices.
+        os.environ["BOTS_HOME"] = str(settings.home.resolve())
+        os.environ["BOTS_CONFIG_DIR"] = str(settings.config_dir.resolve())
+        if settings.database_url:
+            os.environ["BOTS_DATABASE_URL"] = settings.database_url
+        service = build_scheduler(settings)
+
+        def started(jobs: list[Any]) -> None:
+            if not jobs:
+                console.print("scheduler running with no schedules (set [bots.<bot>] schedule in config/bots.toml)")
+            for job in jobs:
+                nxt = job.next_run_time.strftime("%Y-%m-%d %H:%M %Z") if job.next_run_time else "never"
+                console.print(f"scheduled {job.name}: next run {nxt}", highlight=False)
+            console.print(f"scheduler running (pid {os.getpid()}); Ctrl-C or SIGTERM stops after the current item")
+
+        service.run(on_started=started)
+    console.print("scheduler stopped")
+
+
+@scheduler_app.command("jobs")
+def scheduler_jobs(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the schedules with their next run times, and whether a scheduler is running."""
+    from bots.core.scheduler import list_jobs, scheduler_holder
+
+    with user_errors():
+        settings = get_settings()
+        store = open_store(settings)
+        jobs = list_jobs(settings, store)
+        holder = scheduler_holder(store)
+    if json_out:
+        print(json.dumps({"scheduler_running": holder is not None, "scheduler": holder,
+                          "jobs": [j.as_dict() for j in jobs]}))
+        return
+    if holder is not None:
+        console.print(f"scheduler running on {holder.get('host')} (pid {holder.get('pid')}) "
+                      f"since {holder.get('started')} UTC", highlight=False)
+    else:
+        console.print("scheduler not running (start it with `bots scheduler start` or the systemd service)")
+    table = Table("bot", "schedule", "timezone", "next run", "inbox", "from")
+    for j in jobs:
+        table.add_row(j.bot, j.schedule, j.timezone,
+                      j.next_run_time.strftime("%Y-%m-%d %H:%M %Z") if j.next_run_time else "never",
+                      j.inbox or "", j.source)
+    console.print(table)
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the audit hash chain; exit 1 naming each edited or deleted record."""
@@ -266,6 +410,92 @@ def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-
         if r["evidence_path"]:
             line += f"\n      evidence {r['evidence_path']} sha256 {r['evidence_sha256']}"
         console.print(line, highlight=False, markup=False)
+
+
+@workbook_app.command("write")
+def workbook_write(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Read coder edits back and render the exception workbook now (exit 1 if it could not be written)."""
+    from bots.core.workbook import sync_workbook
+
+    with user_errors():
+        settings = get_settings()
+        result = sync_workbook(settings, open_store(settings))
+    if json_out:
+        print(json.dumps(result.as_dict()))
+    else:
+        console.print(result.message, highlight=False)
+    raise typer.Exit(0 if result.written else 1)
+
+
+@workbook_app.command("status")
+def workbook_status_cmd(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Pending rows, the last write and its result, rows awaiting sync, Bot Check problems, lock file."""
+    from bots.core.workbook import workbook_status
+
+    with user_errors():
+        settings = get_settings()
+        status = workbook_status(settings, open_store(settings))
+    if json_out:
+        print(json.dumps(status))
+        return
+    lock = (f"yes: {status['lock_file']} ({status['lock_age_minutes']} min old); writes wait until it is gone"
+            if status["lock_present"] else "no")
+    lines = [
+        ("workbook", status["path"] + ("" if status["exists"] else " (not written yet)")),
+        ("open in Excel/LibreOffice", lock),
+        ("rows", f"{status['rows']} (open {status['open_rows']}, cleared {status['cleared_rows']}, "
+                 f"synced {status['synced_rows']})"),
+        ("pending (not yet in the file)", str(status["pending_rows"])),
+        ("resolved, awaiting sync", str(status["awaiting_sync"])),
+        ("rows with a Bot Check", str(status["bot_check_rows"])),
+        ("last written", status["last_written_at"] or "never"),
+        ("last attempt", f"{status['last_attempt_at'] or 'never'}: {status['last_result'] or ''}"),
+    ]
+    for label, value in lines:
+        console.print(f"{label:>30}  {value}", highlight=False)
+    for check in status["bot_checks"]:
+        console.print(f"  {check['sheet']} {check['exception_id']}: {check['bot_check']}", highlight=False)
+    for problem in status["problems"]:
+        console.print(f"  [yellow]problem:[/] {problem}", highlight=False)
+
+
+@app.command()
+def demo(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    faults: Annotated[str, typer.Option(help="Mock portal faults for the demo.")] = "error_rate=0.03,seed=7",
+) -> None:
+    """Start the mock portals, load the sample worklist, run all three bots once, print a summary."""
+    from bots.demo import run_demo
+
+    with user_errors():
+        settings = get_settings()
+        if not json_out:
+            console.print("starting the mock portals and running claim_edits, payer_portal, status_sync …")
+        result = run_demo(settings, faults=faults,
+                          progress=None if json_out else (lambda name: console.print(f"  running {name}")))
+    if json_out:
+        print(json.dumps(result.as_dict()))
+    else:
+        loaded = result.loaded
+        console.print(f"worklist: {loaded['rows']} rows, {loaded['claims_new']} claims loaded, "
+                      f"{loaded['claims_rejected']} held back for bad rows", highlight=False)
+        table = Table("bot", "status", "items", "done", "exc", "failed", "defer", "retries", "secs",
+                      title="rcm-bots demo")
+        for r in result.runs:
+            c = r.counts
+            table.add_row(r.bot, r.status, str(c["items"]), str(c["done"]), str(c["exceptions"]), str(c["failed"]),
+                          str(c["deferred"]), str(c["retries"]), f"{r.seconds:.1f}")
+        console.print(table)
+        queues = Table("queue", "open rows", title="exception workbook")
+        for queue, n in sorted(result.queues.items()):
+            queues.add_row(queue, str(n))
+        console.print(queues)
+        console.print(f"workbook:  {result.workbook}", highlight=False)
+        console.print(f"log:       {result.log}", highlight=False)
+        console.print(f"evidence:  {result.evidence}", highlight=False)
+        console.print(f"explore:   bots --home {result.home} runs | audit verify | workbook status", highlight=False)
+        console.print(f"total time {result.seconds:.1f}s", highlight=False)
+    raise typer.Exit(0 if all(r.ok for r in result.runs) else 1)
 
 
 @app.command("mock-portals")
