@@ -25,69 +25,48 @@ from pydantic import SecretStr, ValidationError
 from bots.core.browser import Document, Field, Lease, translate_errors
 from bots.core.claims import Claim
 from bots.core.errors import LoginFailed, PortalError, SelectorMissing
+from bots.core.pages import SignInForm, SiteLabel, require_fields, unrecognised
 from bots.payer_portal.claim_status import PortalClaimStatus, parse_carc, parse_date, parse_money
 from bots.payer_portal.profile import PayerProfile
 
 __all__ = ["DetailPage", "LoginPage", "NoMatch", "OtpPage", "ResultRow", "ResultsPage", "SearchPage"]
 
 
+def _site(profile: PayerProfile) -> SiteLabel:
+    return SiteLabel(name=profile.id, display=profile.display_name, config_file=f"config/payers/{profile.id}.toml",
+                     username_env=profile.env_name("username"), password_env=profile.env_name("password"))
+
+
 def _require(doc: Document, fields: Mapping[str, Field], page: str, profile: PayerProfile) -> None:
-    """``SelectorMissing`` unless every field matched (and every selector is valid CSS)."""
-    invalid = doc.invalid_selectors()
-    if invalid:
-        raise SelectorMissing(f"{profile.id} {page} page: {invalid[0]!r} is not a valid CSS selector; "
-                              f"fix [selectors] in config/payers/{profile.id}.toml")
-    missing = [f"{name} ({f.selector})" for name, f in fields.items() if not doc.has(name)]
-    if missing:
-        raise SelectorMissing(f"{profile.id} {page} page ({doc.path}): not found: {', '.join(missing)}. "
-                              f"Has the portal's layout changed? Update [selectors] in config/payers/{profile.id}.toml")
+    require_fields(doc, fields, page, _site(profile), "portal")
 
 
 def _unrecognised(doc: Document, page: str, expected: Mapping[str, Field], profile: PayerProfile) -> SelectorMissing:
-    shown = ", ".join(f"{name} ({f.selector})" for name, f in expected.items())
-    return SelectorMissing(f"{profile.id} {page} ({doc.path}) shows none of: {shown}. Has the portal's layout "
-                           f"changed? Update [selectors] in config/payers/{profile.id}.toml")
+    return unrecognised(doc, page, expected, _site(profile), "portal")
 
 
 class LoginPage:
-    """The sign-in form."""
+    """The sign-in form; the one-time code step or the signed-in portal comes after it."""
 
     def __init__(self, lease: Lease, profile: PayerProfile):
         self.lease = lease
         self.profile = profile
-        sel = profile.selectors.login
-        self.username = lease.tab.locator(sel.username)
-        self.password = lease.tab.locator(sel.password)
-        self.submit = lease.tab.locator(sel.submit)
-        self._form = {"form": Field(sel.form), "username": Field(sel.username), "password": Field(sel.password),
-                      "submit": Field(sel.submit)}
-        self._answer = {"error": Field(sel.error), "locked": Field(sel.locked),
-                        "signed_in": Field(profile.selectors.nav.user)}
-        if profile.selectors.otp is not None:
-            self._answer["otp"] = Field(profile.selectors.otp.code)
+        otp = {"otp": Field(profile.selectors.otp.code)} if profile.selectors.otp is not None else {}
+        self.form = SignInForm(lease, profile.selectors.login, signed_in=profile.selectors.nav.user,
+                               site=_site(profile), answers=otp, what="portal")
 
     async def open(self) -> LoginPage:
-        doc = await self.lease.goto(self.lease.site.url(self.profile.pages.login), self._form, signed_in=False)
-        _require(doc, self._form, "sign-in", self.profile)
+        await self.form.open(self.lease.site.url(self.profile.pages.login))
         return self
 
     async def sign_in(self, username: SecretStr, password: SecretStr) -> OtpPage | SearchPage:
         """Submit the credentials; the one-time code step or the signed-in portal comes next."""
-        with translate_errors(f"{self.profile.id}: filling the sign-in form"):
-            await self.username.fill(username.get_secret_value())
-            await self.password.fill(password.get_secret_value())
-        doc = await self.lease.submit(self.submit.click, self._answer, signed_in=False)
-        if doc.has("locked"):
-            raise LoginFailed(f"{self.profile.display_name} says the robot account is locked; have it unlocked "
-                              f"with the payer, then run again")
-        if doc.has("error"):
-            raise LoginFailed(f"{self.profile.display_name} refused the username or password "
-                              f"(check {self.profile.env_name('username')} and {self.profile.env_name('password')})")
+        doc = await self.form.submit(username, password, unlock_hint=" with the payer")
         if doc.has("otp"):
             return OtpPage(self.lease, self.profile)
         if doc.has("signed_in"):
             return SearchPage(self.lease, self.profile)
-        raise _unrecognised(doc, "page after sign-in", self._answer, self.profile)
+        raise _unrecognised(doc, "page after sign-in", self.form.answers, self.profile)
 
 
 class OtpPage:

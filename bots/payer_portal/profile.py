@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from bots.core.errors import ConfigError
 from bots.core.logging import register_secret
+from bots.core.pages import LoginSelectors, SystemSelectors
 from bots.core.settings import environment, load_toml, load_toml_model
 
 __all__ = [
@@ -46,16 +47,6 @@ def normalize_word(word: str) -> str:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class LoginSelectors(_Strict):
-    form: str
-    username: str
-    password: str
-    submit: str
-    error: str
-    locked: str
-    session_expired: str
 
 
 class OtpSelectors(_Strict):
@@ -109,15 +100,6 @@ class DetailSelectors(_Strict):
     carc_code: str
     carc_text: str
     back: str
-
-
-class SystemSelectors(_Strict):
-    """Pages a portal shows instead of the one asked for; the same in every layout."""
-
-    maintenance: str = "#maintenance-notice"
-    unavailable: str = "#service-unavailable"
-    captcha: str = "#captcha-challenge"
-    not_found: str = "#page-not-found"
 
 
 class Selectors(_Strict):

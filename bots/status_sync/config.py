@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from bots.core.errors import ConfigError
 from bots.core.logging import register_secret
+from bots.core.pages import LoginSelectors, SystemSelectors
 from bots.core.settings import Settings, environment, load_toml_model
 
 __all__ = [
@@ -33,15 +34,6 @@ BILLING_FILE = "billing.toml"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class LoginSelectors(_Strict):
-    form: str
-    username: str
-    password: str
-    submit: str
-    error: str
-    locked: str
 
 
 class NavSelectors(_Strict):
@@ -58,15 +50,6 @@ class EditSelectors(_Strict):
     save: str
     saved: str             # the "Saved" confirmation
     error: str             # the app refused the save
-
-
-class SystemSelectors(_Strict):
-    """Pages the app shows instead of the one asked for; the same in every layout."""
-
-    maintenance: str = "#maintenance-notice"
-    unavailable: str = "#service-unavailable"
-    captcha: str = "#captcha-challenge"
-    not_found: str = "#page-not-found"
 
 
 class Selectors(_Strict):

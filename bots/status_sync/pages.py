@@ -19,22 +19,20 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from bots.core.browser import Document, Field, Lease, translate_errors
-from bots.core.errors import LoginFailed, SelectorMissing
+from bots.core.pages import SignInForm, SiteLabel, require_fields, unrecognised
 from bots.status_sync.config import BILLING_FILE, BillingConfig
 
 __all__ = ["ClaimForm", "ClaimNotFound", "EditPage", "LoginPage", "SaveAnswer"]
 
 
-def _require(doc: Document, fields: Mapping[str, Field], page: str) -> None:
-    """``SelectorMissing`` unless every field matched (and every selector is valid CSS)."""
-    invalid = doc.invalid_selectors()
-    if invalid:
-        raise SelectorMissing(f"billing {page} page: {invalid[0]!r} is not a valid CSS selector; "
-                              f"fix [selectors] in config/{BILLING_FILE}")
-    missing = [f"{name} ({f.selector})" for name, f in fields.items() if not doc.has(name)]
-    if missing:
-        raise SelectorMissing(f"billing {page} page ({doc.path}): not found: {', '.join(missing)}. "
-                              f"Has the billing app's layout changed? Update [selectors] in config/{BILLING_FILE}")
+def _site(config: BillingConfig) -> SiteLabel:
+    names = config.credentials
+    return SiteLabel(name="billing", display=config.display_name, config_file=f"config/{BILLING_FILE}",
+                     username_env=names.username_env, password_env=names.password_env)
+
+
+def _require(doc: Document, fields: Mapping[str, Field], page: str, config: BillingConfig) -> None:
+    require_fields(doc, fields, page, _site(config), "billing app")
 
 
 class LoginPage:
@@ -43,36 +41,17 @@ class LoginPage:
     def __init__(self, lease: Lease, config: BillingConfig):
         self.lease = lease
         self.config = config
-        sel = config.selectors.login
-        self.username = lease.tab.locator(sel.username)
-        self.password = lease.tab.locator(sel.password)
-        self.submit = lease.tab.locator(sel.submit)
-        self._form = {"form": Field(sel.form), "username": Field(sel.username), "password": Field(sel.password),
-                      "submit": Field(sel.submit)}
-        self._answer = {"error": Field(sel.error), "locked": Field(sel.locked),
-                        "signed_in": Field(config.selectors.nav.user)}
+        self.form = SignInForm(lease, config.selectors.login, signed_in=config.selectors.nav.user,
+                               site=_site(config), what="billing app")
 
     async def open(self) -> LoginPage:
-        doc = await self.lease.goto(self.lease.site.url(self.config.pages.login), self._form, signed_in=False)
-        _require(doc, self._form, "sign-in")
+        await self.form.open(self.lease.site.url(self.config.pages.login))
         return self
 
     async def sign_in(self, username: SecretStr, password: SecretStr) -> None:
-        names = self.config.credentials
-        with translate_errors("billing: filling the sign-in form"):
-            await self.username.fill(username.get_secret_value())
-            await self.password.fill(password.get_secret_value())
-        doc = await self.lease.submit(self.submit.click, self._answer, signed_in=False)
-        if doc.has("locked"):
-            raise LoginFailed(f"{self.config.display_name} says the robot account is locked; have it unlocked, "
-                              f"then run again")
-        if doc.has("error"):
-            raise LoginFailed(f"{self.config.display_name} refused the username or password "
-                              f"(check {names.username_env} and {names.password_env})")
+        doc = await self.form.submit(username, password)
         if not doc.has("signed_in"):
-            shown = ", ".join(f"{k} ({f.selector})" for k, f in self._answer.items())
-            raise SelectorMissing(f"billing page after sign-in ({doc.path}) shows none of: {shown}. Has the "
-                                  f"billing app's layout changed? Update [selectors] in config/{BILLING_FILE}")
+            raise unrecognised(doc, "page after sign-in", self.form.answers, _site(self.config), "billing app")
 
 
 @dataclass(frozen=True)
@@ -132,7 +111,7 @@ class EditPage:
         doc = await (lease.fetch(url, spec) if read_only else lease.open(url, spec))
         if doc.has("not_found") or doc.status == 404:
             return ClaimNotFound(doc)
-        _require(doc, cls.fields(config), "claim status form")
+        _require(doc, cls.fields(config), "claim status form", config)
         return cls(lease, config, doc)
 
     def read(self) -> ClaimForm:
