@@ -14,6 +14,7 @@ from bots.core.browser import launch_kwargs
 from bots.core.logging import configure_logging
 from bots.core.settings import Settings
 from bots.core.store import Store
+from mock_portals import MockPortals
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,3 +48,22 @@ def store(settings: Settings) -> Iterator[Store]:
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """pytest-playwright launches the same browser the bots find (system Chromium here)."""
     return {**browser_type_launch_args, **launch_kwargs()}
+
+
+@pytest.fixture(scope="session")
+def _sample_portals() -> Iterator[MockPortals]:
+    """One mock portal server for the whole session keeps browser tests fast."""
+    with MockPortals() as portals:
+        yield portals
+
+
+@pytest.fixture
+def portals(_sample_portals: MockPortals) -> MockPortals:
+    """The sample portals with no faults, fresh state, no sessions and no lockouts.
+
+    ``reset()`` keeps state, faults and lockouts from leaking between tests; a test that
+    needs its own data or seed starts its own ``MockPortals``.
+    """
+    _sample_portals.set_faults("")
+    _sample_portals.reset()
+    return _sample_portals

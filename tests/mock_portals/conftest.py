@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pyotp
 import pytest
@@ -15,25 +15,6 @@ USERS = {
     "beacon": ("robot", "beacon-robot-pass"),
     "billing": ("robot", "billing-robot-pass"),
 }
-
-
-@pytest.fixture(scope="session")
-def _shared_portals() -> Iterator[MockPortals]:
-    with MockPortals() as portals:
-        yield portals
-
-
-@pytest.fixture
-def portals(_shared_portals: MockPortals) -> MockPortals:
-    """The sample portals with no faults, fresh state, no sessions and no lockouts.
-
-    One server for the whole session keeps the suite fast; ``reset()`` stops state,
-    faults or lockouts from leaking between tests. Tests that need their own data or
-    seed start their own ``MockPortals``.
-    """
-    _shared_portals.set_faults("")
-    _shared_portals.reset()
-    return _shared_portals
 
 
 @pytest.fixture

@@ -4,27 +4,12 @@ environment, and a test copy of the configuration that does not depend on the da
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mock_portals import MockPortals
 from payer_portal.portal_helpers import robot_env, set_retry
-
-
-@pytest.fixture(scope="session")
-def _sample_portals() -> Iterator[MockPortals]:
-    with MockPortals() as portals:
-        yield portals
-
-
-@pytest.fixture
-def portals(_sample_portals: MockPortals) -> MockPortals:
-    """The sample portals: no faults, fresh state, no sessions or lockouts."""
-    _sample_portals.set_faults("")
-    _sample_portals.reset()
-    return _sample_portals
 
 
 @pytest.fixture

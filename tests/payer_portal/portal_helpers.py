@@ -13,6 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from config_helpers import set_bot_retry
 from bots.core.runner import RunResult, run_bot
 from bots.core.settings import Settings
 from bots.core.store import Store, exceptions, work_items
@@ -39,14 +40,7 @@ def robot_env(monkeypatch: pytest.MonkeyPatch, url: str, *, acme_password: str =
 
 
 def set_retry(config_dir: Path, *, attempts: int, max_attempts: int | None = None) -> None:
-    """Quick in-process retries (and optionally fewer runs before Bot Failures) for the bot."""
-    path = config_dir / "bots.toml"
-    text = re.sub(r"(?ms)^\[bots\.payer_portal\.retry\]\n.*?(?=^\[|\Z)", "", path.read_text())
-    if max_attempts is not None:
-        text = re.sub(r"(\[bots\.payer_portal\][^\[]*?)max_attempts = \d+", rf"\g<1>max_attempts = {max_attempts}", text)
-    text += (f"\n[bots.payer_portal.retry]\nattempts = {attempts}\nwait_initial = 0.05\nwait_max = 0.3\n"
-             f"jitter = 0.05\nmax_delay = 60\n")
-    path.write_text(text)
+    set_bot_retry(config_dir, "payer_portal", attempts=attempts, max_attempts=max_attempts)
 
 
 def edit_profile(config_dir: Path, payer: str, replace: dict[str, str] | None = None, append: str = "") -> None:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from config_helpers import set_bot_retry
 from bots.core.runner import RunResult, StatusUpdate, queue_status_updates, run_bot
 from bots.core.settings import Settings
 from bots.core.store import Store, audit, exceptions, work_items
@@ -59,14 +60,7 @@ def billing_env(monkeypatch: pytest.MonkeyPatch, url: str, *, password: str = BI
 
 
 def set_retry(config_dir: Path, *, attempts: int, max_attempts: int | None = None) -> None:
-    """Quick in-process retries (and optionally fewer runs before Bot Failures) for the bot."""
-    path = config_dir / "bots.toml"
-    text = re.sub(r"(?ms)^\[bots\.status_sync\.retry\]\n.*?(?=^\[|\Z)", "", path.read_text())
-    if max_attempts is not None:
-        text = re.sub(r"(\[bots\.status_sync\][^\[]*?)max_attempts = \d+", rf"\g<1>max_attempts = {max_attempts}", text)
-    text += (f"\n[bots.status_sync.retry]\nattempts = {attempts}\nwait_initial = 0.05\nwait_max = 0.3\n"
-             f"jitter = 0.05\nmax_delay = 60\n")
-    path.write_text(text)
+    set_bot_retry(config_dir, "status_sync", attempts=attempts, max_attempts=max_attempts)
 
 
 def use_v2_selectors(config_dir: Path) -> None:
