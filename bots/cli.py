@@ -35,8 +35,10 @@ app.add_typer(edits_app, name="edits")
 scheduler_app = typer.Typer(help="Run the bots on their schedules (config/bots.toml).", no_args_is_help=True)
 app.add_typer(scheduler_app, name="scheduler")
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# Piped into a file or a ticket, tables keep every column instead of rich's 80-column default.
+_PIPE_WIDTH = None if sys.stdout.isatty() else 200
+console = Console(soft_wrap=True, width=_PIPE_WIDTH)
+err_console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
 # Bot packages are imported by name so bots.core never depends on a bot.
 BOT_MODULES = {name: f"bots.{name}" for name in BOT_NAMES}
