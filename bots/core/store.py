@@ -362,6 +362,10 @@ class Store:
             self._read_engine = self.engine
         self.host = socket.gethostname()
         metadata.create_all(self.engine)
+        # The chain head row exists from the start, so every append can lock it
+        # (FOR UPDATE on PostgreSQL): two first appends must not both start at seq 1.
+        with self.begin() as conn:
+            self.upsert(conn, audit_head, [{"id": 1, "seq": 0, "hash": GENESIS}], ["id"], update_cols=[])
         # SQLite checkpoints the whole WAL and truncates it whenever the last connection to a
         # database closes; with a connection per use that is every transaction. One idle
         # connection held for the Store's life (never in a transaction, so it blocks nothing)
