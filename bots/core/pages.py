@@ -11,12 +11,43 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+import re
+
+from pydantic import BaseModel, ConfigDict, Field as ModelField, SecretStr, field_validator
 
 from bots.core.browser import Document, Field, Lease, translate_errors
 from bots.core.errors import LoginFailed, SelectorMissing
 
-__all__ = ["LoginSelectors", "SignInForm", "SiteLabel", "SystemSelectors", "require_fields", "unrecognised"]
+__all__ = [
+    "LoginSelectors", "SignInForm", "SiteLabel", "SiteProfile", "SystemSelectors", "is_http_url", "require_fields",
+    "unrecognised",
+]
+
+_HTTP_URL = re.compile(r"^https?://[^/\s]+")
+
+
+def is_http_url(url: str) -> bool:
+    return bool(_HTTP_URL.match(url))
+
+
+class SiteProfile(BaseModel):
+    """What every site's config file says about reaching it politely: where it is, how many
+    browser contexts may work it at once, the pause between requests, the page timeout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str
+    base_url: str
+    concurrency: int = ModelField(4, ge=1, le=32)
+    min_delay_ms: int = ModelField(0, ge=0, le=60_000)
+    timeout_ms: int = ModelField(15_000, ge=1_000, le=300_000)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not is_http_url(v):
+            raise ValueError("expected an http(s) URL")
+        return v.rstrip("/")
 
 
 class LoginSelectors(BaseModel):

@@ -12,7 +12,6 @@ their values come from the environment or the ``.env`` file, as ``SecretStr``.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from bots.core.errors import ConfigError
 from bots.core.logging import register_secret
-from bots.core.pages import LoginSelectors, SystemSelectors
+from bots.core.pages import LoginSelectors, SiteProfile, SystemSelectors, is_http_url
 from bots.core.settings import environment, load_toml, load_toml_model
 
 __all__ = [
@@ -195,17 +194,12 @@ class CarcParsing(_Strict):
         return v
 
 
-class PayerProfile(_Strict):
+class PayerProfile(SiteProfile):
     """The shape of ``config/payers/<payer_id>.toml``."""
 
     id: str = ""  # the file name; set by the loader
-    display_name: str
-    base_url: str
     search_flow: Literal["claim_number", "member_dos"]
     fetch_mode: Literal["page", "request"] = "request"
-    concurrency: int = Field(4, ge=1, le=32)
-    min_delay_ms: int = Field(0, ge=0, le=60_000)
-    timeout_ms: int = Field(15_000, ge=1_000, le=300_000)
     date_format: str = "%Y-%m-%d"
     not_found_category: Literal["A4", "D0"] = "A4"
     prior_auth_codes: list[str] = Field(default_factory=list)
@@ -215,13 +209,6 @@ class PayerProfile(_Strict):
     status_map: dict[str, str]
     carc: CarcParsing = CarcParsing()
     selectors: Selectors
-
-    @field_validator("base_url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError("expected an http(s) URL")
-        return v.rstrip("/")
 
     @field_validator("status_map")
     @classmethod
@@ -303,7 +290,7 @@ def resolve_credentials(profile: PayerProfile, environ: Mapping[str, str]) -> Pa
         return SecretStr(value)
 
     url = environ.get(profile.env_name("url"), "").strip() or profile.base_url
-    if not re.match(r"^https?://[^/\s]+", url):
+    if not is_http_url(url):
         raise ConfigError(f"{profile.env_name('url')}: expected an http(s) URL (value: {url!r})")
     return PayerCredentials(url.rstrip("/"), secret("username"), secret("password"), secret("totp_secret"))
 

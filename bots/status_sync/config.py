@@ -14,14 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bots.core.errors import ConfigError
 from bots.core.logging import register_secret
-from bots.core.pages import LoginSelectors, SystemSelectors
+from bots.core.pages import LoginSelectors, SiteProfile, SystemSelectors, is_http_url
 from bots.core.settings import Settings, environment, load_toml_model
 
 __all__ = [
@@ -83,27 +82,16 @@ class Pages(_Strict):
         return v
 
 
-class BillingConfig(_Strict):
+class BillingConfig(SiteProfile):
     """The shape of ``config/billing.toml``."""
 
     display_name: str = "Billing work queue"
-    base_url: str
-    concurrency: int = Field(4, ge=1, le=32)
-    min_delay_ms: int = Field(0, ge=0, le=60_000)
-    timeout_ms: int = Field(15_000, ge=1_000, le=300_000)
     note_max_length: int = Field(1000, ge=80, le=100_000)
     no_billing_change: list[str] = Field(default_factory=list)
     credentials: CredentialNames = CredentialNames()
     pages: Pages
     resolutions: dict[str, str]
     selectors: Selectors
-
-    @field_validator("base_url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError("expected an http(s) URL")
-        return v.rstrip("/")
 
     @field_validator("resolutions")
     @classmethod
@@ -158,7 +146,7 @@ def resolve_credentials(config: BillingConfig, environ: Mapping[str, str]) -> Bi
         return SecretStr(value)
 
     url = environ.get(names.url_env, "").strip() or config.base_url
-    if not re.match(r"^https?://[^/\s]+", url):
+    if not is_http_url(url):
         raise ConfigError(f"{names.url_env}: expected an http(s) URL (value: {url!r})")
     return BillingCredentials(url.rstrip("/"), secret(names.username_env, mask=False),
                               secret(names.password_env, mask=True))

@@ -149,7 +149,7 @@ def test_with_20pc_503s_and_session_expiry_every_claim_ends_in_exactly_one_termi
         robot_env(monkeypatch, portals.url)
         runs = 0
         while any(i["state"] in ("new", "abandoned") for i in items(store).values()) or runs == 0:
-            result = run(settings, store)
+            run(settings, store)
             runs += 1
             assert runs <= 4, "items still claimable after max_attempts runs"
         stats = portals.stats
