@@ -6,6 +6,7 @@ Sessions live in a cookie per app path, so one browser can be signed in to all t
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,7 +20,7 @@ from .runtime import Runtime, Session
 __all__ = ["Portal"]
 
 
-class Portal:
+class Portal(ABC):
     """Base class of one app mounted at ``/<app_id>``."""
 
     app_id: str = ""
@@ -42,8 +43,9 @@ class Portal:
             *self.page_routes(),
         ]
 
+    @abstractmethod
     def page_routes(self) -> list[BaseRoute]:
-        raise NotImplementedError
+        """The app's own pages, besides sign-in, sign-out and the CAPTCHA."""
 
     @property
     def cookie(self) -> str:
