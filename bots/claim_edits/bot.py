@@ -22,7 +22,6 @@ from bots.claim_edits.importer import active_versions, load_samples_if_missing
 from bots.claim_edits.reference import ReferenceData
 from bots.claim_edits.tables import MUE, PTP, ensure_tables
 from bots.core.claims import claim_keys_for_ids
-from bots.core.errors import BusinessException, ExceptionRecord
 from bots.core.runner import ItemContext, Outcome, RunContext, StatusUpdate
 from bots.core.settings import Settings
 from bots.core.store import ClaimedItem, Store, WorkItemSpec, claims
@@ -83,12 +82,7 @@ class ClaimEditsBot:
 
     def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
         session = self._sessions[ctx.run_id]
-        claim = ctx.claim
-        if claim is None:
-            raise BusinessException(ExceptionRecord(
-                queue="Claim Edits", rule_id="CLAIM-MISSING", rule_version="1", detail=item.reference,
-                reason=(f"Claim {item.reference} is no longer in the store, so it could not be scanned. "
-                        f"Reload the worklist that contains it.")))
+        claim = ctx.require_claim()
         claim_digest = item.payload.get("digest")
         verdict = session.engine.evaluate(claim)
         audit = ctx.audit

@@ -30,7 +30,6 @@ reviewer can tie a claim back to the exact file that brought it in.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from bots.core.errors import InputError
+from bots.core.evidence import sha256_file
 from bots.core.logging import get_logger
 from bots.core.settings import BOT_NAMES, Settings
 from bots.core.store import AuditEntry, Store, utcnow
@@ -153,7 +153,7 @@ def _open_in_excel(path: Path) -> bool:
 
 
 def _take(store: Store, path: Path, payers: set[str] | None) -> InboxFile:
-    sha = _sha256(path)
+    sha = sha256_file(path)
     try:
         loaded = load_worklist(store, path, known_payers=payers)
     except SQLAlchemyError:
@@ -214,14 +214,6 @@ def _write_report(beside: Path, lines: list[str]) -> Path:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     return report
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _audit(store: Store, path: Path, dest: Path, sha: str, result: str, detail: dict[str, Any]) -> None:

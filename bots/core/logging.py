@@ -85,6 +85,19 @@ def scrub_phi(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[st
 _configured: tuple[Path | None, str] | None = None
 
 
+def _formatter(shared: list[Any], renderer: Any) -> structlog.stdlib.ProcessorFormatter:
+    """Every handler scrubs PHI last, just before its renderer, whatever the event came from."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            scrub_phi,
+            renderer,
+        ],
+    )
+
+
 def configure_logging(logs_dir: Path | None, level: str = "INFO", *, console: bool | None = None) -> None:
     """Send structlog events to ``logs_dir/bots.jsonl`` (rotated) and, on a TTY, the console.
 
@@ -119,34 +132,14 @@ def configure_logging(logs_dir: Path | None, level: str = "INFO", *, console: bo
         file_handler = logging.handlers.RotatingFileHandler(
             logs_dir / "bots.jsonl", maxBytes=20 * 1024 * 1024, backupCount=10, encoding="utf-8"
         )
-        file_handler.setFormatter(
-            structlog.stdlib.ProcessorFormatter(
-                foreign_pre_chain=shared,
-                processors=[
-                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,
-                    scrub_phi,
-                    structlog.processors.JSONRenderer(),
-                ],
-            )
-        )
+        file_handler.setFormatter(_formatter(shared, structlog.processors.JSONRenderer()))
         root.addHandler(file_handler)
     if console is None:
         console = sys.stderr.isatty()
     if console:
         console_handler = logging.StreamHandler(sys.stderr)
         console_handler.setLevel(max(logging.getLevelName(level), logging.WARNING))
-        console_handler.setFormatter(
-            structlog.stdlib.ProcessorFormatter(
-                foreign_pre_chain=shared,
-                processors=[
-                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info,
-                    scrub_phi,
-                    structlog.dev.ConsoleRenderer(colors=True),
-                ],
-            )
-        )
+        console_handler.setFormatter(_formatter(shared, structlog.dev.ConsoleRenderer(colors=True)))
         root.addHandler(console_handler)
     _configured = (logs_dir, level)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any, ContextManager, Protocol
 
 from sqlalchemy import Connection
@@ -25,7 +26,7 @@ from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from bots.core.claims import Claim, claim_key, load_claims
 from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred, SystemFault
-from bots.core.evidence import EvidenceFolder
+from bots.core.evidence import EvidenceFolder, sha256_file
 from bots.core.logging import get_logger, phi_values
 from bots.core.retrying import retry_policy
 from bots.core.settings import BotConfig, RetryConfig, Settings
@@ -147,6 +148,15 @@ class ItemContext:
     @property
     def run_id(self) -> str:
         return self.run.run_id
+
+    def require_claim(self) -> Claim:
+        """The item's claim; a claim gone from the store is an exception a person can act on."""
+        if self.claim is None:
+            raise BusinessException(ExceptionRecord(
+                queue="Claim Edits", rule_id="CLAIM-MISSING", rule_version="1", detail=self.item.reference,
+                reason=(f"Claim {self.item.reference} is no longer in the store, so the {self.run.bot} bot "
+                        f"could not work it. Reload the worklist that contains it.")))
+        return self.claim
 
     def audit(self, action: str, result: str, *, rule_id: str | None = None, rule_version: str | None = None,
               input_digest: str | None = None, detail: dict[str, Any] | None = None,
@@ -362,8 +372,6 @@ class _Run:
         claim = d.ctx.claim
         path = sha = None
         if evidence:
-            from bots.core.evidence import sha256_file
-            from pathlib import Path
             p = Path(str(evidence))
             if p.exists():
                 path, sha = str(p), sha256_file(p)

@@ -35,7 +35,7 @@ from sqlalchemy import Connection, and_, or_, select, update
 
 from bots.core.browser import BrowserHost
 from bots.core.claims import Claim, claim_keys_for_ids
-from bots.core.errors import BusinessException, ConfigError, ExceptionRecord, ItemDeferred, PortalError
+from bots.core.errors import ConfigError, ItemDeferred, PortalError
 from bots.core.runner import ItemContext, Outcome, RunContext, StatusUpdate
 from bots.core.settings import Settings
 from bots.core.store import ClaimedItem, ItemState, Store, WorkItemSpec, claims, digest, utcnow, work_items
@@ -160,11 +160,7 @@ class PayerPortalBot:
 
     def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
         session = self._sessions[ctx.run_id]
-        claim = ctx.claim
-        if claim is None:
-            raise BusinessException(ExceptionRecord(
-                queue="Claim Edits", rule_id="CLAIM-MISSING", rule_version="1", detail=item.reference,
-                reason=f"Claim {item.reference} is no longer in the store; reload the worklist that contains it."))
+        claim = ctx.require_claim()
         profile = session.profiles.get(claim.payer_id)
         if profile is None:
             decision = session.router.no_profile(claim)
