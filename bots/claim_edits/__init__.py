@@ -7,10 +7,14 @@ loaded with ``bots edits import FILE`` (samples ship in ``config/reference/``).
 from __future__ import annotations
 
 from bots.claim_edits.bot import ClaimEditsBot
+from bots.core.registry import BotSpec
 from bots.core.settings import Settings
 
-__all__ = ["ClaimEditsBot", "create_bot"]
+__all__ = ["SPEC", "ClaimEditsBot", "create_bot"]
 
 
 def create_bot(settings: Settings) -> ClaimEditsBot:
     return ClaimEditsBot(settings)
+
+
+SPEC = BotSpec(name="claim_edits", factory=create_bot, summary="documentation-completeness and claim-edit scans", order=10)

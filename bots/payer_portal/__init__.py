@@ -6,11 +6,15 @@ speed limits, maintenance windows); routing rules in ``config/rules/payer_portal
 
 from __future__ import annotations
 
+from bots.core.registry import BotSpec
 from bots.core.settings import Settings
 from bots.payer_portal.bot import PayerPortalBot
 
-__all__ = ["PayerPortalBot", "create_bot"]
+__all__ = ["SPEC", "PayerPortalBot", "create_bot"]
 
 
 def create_bot(settings: Settings) -> PayerPortalBot:
     return PayerPortalBot(settings)
+
+
+SPEC = BotSpec(name="payer_portal", factory=create_bot, summary="claim status lookups on payer portals", order=20)

@@ -7,11 +7,15 @@ live in ``config/billing.toml``; credentials in ``BOTS_BILLING_URL``,
 
 from __future__ import annotations
 
+from bots.core.registry import BotSpec, STATUS_UPDATE
 from bots.core.settings import Settings
 from bots.status_sync.bot import StatusSyncBot
 
-__all__ = ["StatusSyncBot", "create_bot"]
+__all__ = ["SPEC", "StatusSyncBot", "create_bot"]
 
 
 def create_bot(settings: Settings) -> StatusSyncBot:
     return StatusSyncBot(settings)
+
+
+SPEC = BotSpec(name="status_sync", factory=create_bot, summary="billing work-queue updates and coders' resolutions", order=30, accepts=(STATUS_UPDATE,))
