@@ -44,7 +44,7 @@ from bots.core.logging import configure_logging
 from bots.core.settings import Settings
 from bots.core.store import Store, exception_id, exceptions
 from bots.core.workbook import sync_workbook
-from bots.core.workbook_layout import QUEUE_SHEETS, WorkbookLayout, load_layout
+from bots.core.workbook.layout import QUEUE_SHEETS, WorkbookLayout, load_layout
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = ("NCCI-PTP", "MUE", "DOC-SIGNATURE", "PORTAL-F2", "PORTAL-P3", "PAY-VARIANCE")

@@ -20,9 +20,9 @@ from bots.core.errors import ConfigError
 from bots.core.settings import Settings
 from bots.core.store import Store, audit, exceptions
 from bots.core.workbook import mark_synced, ready_resolutions, sync_workbook, workbook_status
-from bots.core.workbook_files import backup_path
-from bots.core.workbook_layout import COLUMNS, QUEUE_SHEETS, load_layout
-from bots.core.workbook_reader import _FastSheet, read_coder_columns
+from bots.core.workbook.files import backup_path
+from bots.core.workbook.layout import COLUMNS, QUEUE_SHEETS, load_layout
+from bots.core.workbook.reader import _FastSheet, read_coder_columns
 from workbook_helpers import Finding, coder_edit, report, rows_by_id, sha256, sheet_rows, stored
 
 runner = CliRunner()
@@ -114,7 +114,7 @@ def test_lock_file_defers_the_write_and_the_next_run_writes_every_pending_row(
 KILL_SCRIPT = """
 import sys, time
 from pathlib import Path
-import bots.core.workbook_render as render
+import bots.core.workbook.render as render
 from bots.core.settings import Settings
 from bots.core.store import Store
 from bots.core.workbook import sync_workbook
@@ -171,7 +171,7 @@ def test_a_failed_write_keeps_rows_pending_and_the_old_file(settings: Settings, 
     def disk_full(*_args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("bots.core.workbook.replace_with_backups", disk_full)
+    monkeypatch.setattr("bots.core.workbook.sync.replace_with_backups", disk_full)
     failed = sync_workbook(settings, store)
     assert not failed.written and failed.pending == 2
     assert "workbook not written (OSError" in failed.message and "2 rows pending" in failed.message

@@ -40,7 +40,7 @@ from bots.core.runner import BOT_FAILURES, ItemContext, Outcome, RunContext
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, ClaimedItem, ItemState, Store, digest, exceptions, utcnow, work_items
 from bots.core.workbook import mark_synced, merge_coder_edits, ready_resolutions
-from bots.core.workbook_layout import load_layout
+from bots.core.workbook.layout import load_layout
 from bots.status_sync.billing import BillingApp, Synced
 from bots.status_sync.config import (
     BILLING_FILE, BillingConfig, BillingCredentials, billing_environment, load_billing_config, resolve_credentials,

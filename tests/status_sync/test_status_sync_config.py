@@ -10,7 +10,7 @@ import pytest
 
 from bots.core.errors import ConfigError
 from bots.core.settings import Settings
-from bots.core.workbook_layout import load_layout
+from bots.core.workbook.layout import load_layout
 from bots.status_sync.config import load_billing_config, resolve_credentials
 from bots.status_sync.updates import BadItem, Update, resolution_item
 from mock_portals import BILLING_STATUSES, SELECTORS

@@ -34,15 +34,15 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, exceptions, utcnow
-from bots.core.workbook_files import (
+from bots.core.workbook.files import (
     backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
     writer_lock,
 )
-from bots.core.workbook_layout import (
+from bots.core.workbook.layout import (
     CODER_FIELDS, QUEUE_SHEETS, STATUSES, WorkbookLayout, load_layout, sheet_title,
 )
-from bots.core.workbook_reader import ReadBack, WorkbookUnreadable, read_coder_columns
-from bots.core.workbook_render import SheetRows, render_workbook, summarize
+from bots.core.workbook.reader import ReadBack, WorkbookUnreadable, read_coder_columns
+from bots.core.workbook.render import SheetRows, render_workbook, summarize
 
 __all__ = [
     "MergeResult", "WorkbookResult", "evidence_problems", "mark_synced", "merge_coder_edits", "ready_resolutions",

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from bots.core.workbook_layout import CODER_COLUMNS, QUEUE_SHEETS, SUMMARY_SHEET, column_letter
+from bots.core.workbook.layout import CODER_COLUMNS, QUEUE_SHEETS, SUMMARY_SHEET, column_letter
 
 __all__ = ["ReadBack", "WorkbookUnreadable", "coder_value", "read_coder_columns"]
 

@@ -39,7 +39,7 @@ from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.protection import SheetProtection
 
-from bots.core.workbook_layout import (
+from bots.core.workbook.layout import (
     COLUMNS, STATUSES, SUMMARY_SHEET, Column, WorkbookLayout, column_letter,
 )
 

@@ -1,0 +1,285 @@
+"""Work items: enqueue, lease, claim, release and settle; the queue every bot's runner draws from.
+
+The state names and which moves between them are allowed live in ``bots.core.lifecycle``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from bots.core.lifecycle import ItemState, RunStatus
+from bots.core.store.base import StoreBase, canonical_json, chunks as _chunks, iso as _iso, utcnow
+from bots.core.store.schema import runs, work_items
+
+__all__ = ["ClaimedItem", "ItemStateChange", "QueueStore", "WorkItemSpec"]
+
+
+@dataclass
+class WorkItemSpec:
+    reference: str
+    claim_key: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    digest: str = ""
+    sort_key: str = ""
+
+
+@dataclass
+class ClaimedItem:
+    id: int
+    bot: str
+    reference: str
+    claim_key: str | None
+    payload: dict[str, Any]
+    attempts: int
+    run_id: str
+
+
+@dataclass
+class ItemStateChange:
+    """One ``set_item_state`` call, for writing a whole batch with ``set_item_states``."""
+
+    item: ClaimedItem
+    state: str
+    error: BaseException | None = None
+    result: dict[str, Any] | None = None
+    not_before: datetime | None = None
+    refund_attempt: bool = False
+
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class QueueStore(StoreBase):
+    # ---- work items -------------------------------------------------------------------------
+    def enqueue(self, bot: str, specs: Iterable[WorkItemSpec], *, reopen_terminal: bool = True,
+                conn: Connection | None = None) -> int:
+        """Add work items; an existing reference with the same digest is left alone.
+
+        A terminal item whose digest changed (the claim was corrected and reloaded)
+        starts a new cycle: back to ``new`` with a fresh attempt count. Returns how
+        many items were added or reopened.
+        """
+        now = _iso(utcnow())
+        specs = list(specs)
+        if not specs:
+            return 0
+        if conn is None:
+            with self.begin() as c:
+                return self.enqueue(bot, specs, reopen_terminal=reopen_terminal, conn=c)
+        refs = [s.reference for s in specs]
+        existing: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(refs, 500):
+            for ref, state, dig in conn.execute(
+                select(work_items.c.reference, work_items.c.state, work_items.c.digest).where(
+                    work_items.c.bot == bot, work_items.c.reference.in_(chunk)
+                )
+            ):
+                existing[ref] = (state, dig)
+        new_rows, reopen = [], []
+        for s in specs:
+            row = {
+                "bot": bot, "reference": s.reference, "claim_key": s.claim_key,
+                "payload": canonical_json(s.payload), "digest": s.digest, "sort_key": s.sort_key,
+                "state": ItemState.NEW, "attempts": 0, "created_at": now, "updated_at": now,
+                "cycles": 1,
+            }
+            if s.reference not in existing:
+                new_rows.append(row)
+                existing[s.reference] = (ItemState.NEW, s.digest)
+            else:
+                state, dig = existing[s.reference]
+                if dig != s.digest and (state in ItemState.TERMINAL and reopen_terminal or state in ItemState.CLAIMABLE):
+                    reopen.append(row)
+        if new_rows:
+            conn.execute(work_items.insert(), new_rows)
+        for row in reopen:
+            conn.execute(
+                update(work_items)
+                .where(work_items.c.bot == bot, work_items.c.reference == row["reference"])
+                .values(payload=row["payload"], digest=row["digest"], sort_key=row["sort_key"],
+                        state=ItemState.NEW, attempts=0, not_before=None, lease_owner=None,
+                        lease_expires=None, updated_at=now, finished_at=None,
+                        cycles=work_items.c.cycles + 1)
+            )
+        return len(new_rows) + len(reopen)
+
+    def reopen(self, bot: str, references: Iterable[str], conn: Connection) -> int:
+        """Start a new cycle for terminal items (e.g. a claim due for another status check)."""
+        refs = list(references)
+        n = 0
+        now = _iso(utcnow())
+        for chunk in _chunks(refs, 500):
+            n += conn.execute(
+                update(work_items)
+                .where(work_items.c.bot == bot, work_items.c.reference.in_(chunk),
+                       work_items.c.state.in_(ItemState.TERMINAL))
+                .values(state=ItemState.NEW, attempts=0, not_before=None, updated_at=now,
+                        finished_at=None, cycles=work_items.c.cycles + 1)
+            ).rowcount
+        return n
+
+    def recover_abandoned(self, bot: str) -> int:
+        """Mark in-progress items of dead runs, or with expired leases, ``abandoned``.
+
+        A run on this host whose process is gone is dead now, whatever its lease
+        says: that is what lets a rerun right after a kill finish the work.
+        """
+        now = utcnow()
+        with self.begin() as conn:
+            running = conn.execute(
+                select(runs.c.run_id, runs.c.host, runs.c.pid).where(
+                    runs.c.bot == bot, runs.c.status == RunStatus.RUNNING
+                )
+            ).all()
+            dead = [r.run_id for r in running if r.host == self.host and r.pid and not _pid_alive(r.pid)]
+            if dead:
+                conn.execute(
+                    update(runs).where(runs.c.run_id.in_(dead)).values(
+                        status=RunStatus.CRASHED, ended_at=_iso(now),
+                        message="process ended without finishing the run (killed or crashed)",
+                    )
+                )
+            cond = work_items.c.lease_expires < _iso(now)
+            if dead:
+                cond = cond | work_items.c.lease_owner.in_(dead)
+            return conn.execute(
+                update(work_items)
+                .where(work_items.c.bot == bot, work_items.c.state == ItemState.IN_PROGRESS, cond)
+                .values(state=ItemState.ABANDONED, lease_owner=None, lease_expires=None,
+                        updated_at=_iso(now))
+            ).rowcount
+
+    def claim_items(self, bot: str, run_id: str, *, limit: int, lease_seconds: int,
+                    only_refs: Sequence[str] | None = None) -> list[ClaimedItem]:
+        now = utcnow()
+        now_s = _iso(now)
+        with self.begin() as conn:
+            def candidates(states: Sequence[str]) -> Any:
+                q = (
+                    select(work_items.c.id, work_items.c.sort_key)
+                    .where(
+                        work_items.c.bot == bot,
+                        work_items.c.state.in_(states),
+                        (work_items.c.not_before.is_(None)) | (work_items.c.not_before <= now_s),
+                        (work_items.c.last_run.is_(None)) | (work_items.c.last_run != run_id),
+                    )
+                    .order_by(work_items.c.sort_key, work_items.c.id)
+                    .limit(limit)
+                )
+                if only_refs is not None:
+                    q = q.where(work_items.c.reference.in_(list(only_refs)))
+                if not self.is_sqlite:
+                    q = q.with_for_update(skip_locked=True)
+                return conn.execute(q).all()
+
+            if self.is_sqlite:
+                # One query per state walks ix_work_items_claim in order; with ``state IN (…)``
+                # SQLite sorts every claimable item in a temp B-tree on each call instead.
+                merged = sorted((r.sort_key, r.id) for st in ItemState.CLAIMABLE for r in candidates([st]))
+                ids = [i for _, i in merged[:limit]]
+            else:
+                ids = [r.id for r in candidates(ItemState.CLAIMABLE)]
+            if not ids:
+                return []
+            conn.execute(
+                update(work_items)
+                .where(work_items.c.id.in_(ids))
+                .values(state=ItemState.IN_PROGRESS, lease_owner=run_id, last_run=run_id,
+                        lease_expires=_iso(now + timedelta(seconds=lease_seconds)),
+                        attempts=work_items.c.attempts + 1, updated_at=now_s)
+            )
+            rows = conn.execute(
+                select(work_items.c.id, work_items.c.reference, work_items.c.claim_key,
+                       work_items.c.payload, work_items.c.attempts)
+                .where(work_items.c.id.in_(ids)).order_by(work_items.c.sort_key, work_items.c.id)
+            ).all()
+        return [ClaimedItem(r.id, bot, r.reference, r.claim_key, json.loads(r.payload), r.attempts, run_id)
+                for r in rows]
+
+    def renew_leases(self, run_id: str, lease_seconds: int) -> None:
+        with self.begin() as conn:
+            conn.execute(
+                update(work_items)
+                .where(work_items.c.lease_owner == run_id, work_items.c.state == ItemState.IN_PROGRESS)
+                .values(lease_expires=_iso(utcnow() + timedelta(seconds=lease_seconds)))
+            )
+
+    def release_items(self, run_id: str, item_ids: Sequence[int]) -> None:
+        """Give back claimed but unstarted items (a clean stop): no attempt spent."""
+        if not item_ids:
+            return
+        with self.begin() as conn:
+            conn.execute(
+                update(work_items)
+                .where(work_items.c.id.in_(list(item_ids)), work_items.c.lease_owner == run_id,
+                       work_items.c.state == ItemState.IN_PROGRESS)
+                .values(state=ItemState.NEW, lease_owner=None, lease_expires=None, last_run=None,
+                        attempts=work_items.c.attempts - 1, updated_at=_iso(utcnow()))
+            )
+
+    def abandon_run_items(self, run_id: str, reason: str) -> int:
+        """Items a broken run still holds go back to the queue at once (the attempt counts)."""
+        with self.begin() as conn:
+            return conn.execute(
+                update(work_items)
+                .where(work_items.c.lease_owner == run_id, work_items.c.state == ItemState.IN_PROGRESS)
+                .values(state=ItemState.ABANDONED, lease_owner=None, lease_expires=None,
+                        last_error=reason[:2000], updated_at=_iso(utcnow()))
+            ).rowcount
+
+    def set_item_state(self, conn: Connection, item: ClaimedItem, state: str, *,
+                       error: BaseException | None = None, result: dict[str, Any] | None = None,
+                       not_before: datetime | None = None, refund_attempt: bool = False) -> None:
+        self.set_item_states(conn, [ItemStateChange(item, state, error, result, not_before, refund_attempt)])
+
+    def set_item_states(self, conn: Connection, changes: Sequence[ItemStateChange]) -> None:
+        """``set_item_state`` for many items: one executemany per shape of change, not one UPDATE each."""
+        now = _iso(utcnow())
+        groups: dict[tuple[tuple[str, ...], bool], list[dict[str, Any]]] = {}
+        for ch in changes:
+            values: dict[str, Any] = {
+                "state": ch.state, "updated_at": now, "lease_owner": None, "lease_expires": None,
+                "not_before": _iso(ch.not_before) if ch.not_before else None,
+            }
+            if ch.state in ItemState.TERMINAL:
+                values["finished_at"] = now
+            if ch.error is not None:
+                values["last_error"] = str(ch.error)[:2000]
+                values["last_error_type"] = type(ch.error).__name__
+            if ch.result is not None:
+                values["result"] = canonical_json(ch.result)
+            params = {f"v_{k}": v for k, v in values.items()}
+            params["w_id"], params["w_owner"] = ch.item.id, ch.item.run_id
+            groups.setdefault((tuple(values), ch.refund_attempt), []).append(params)
+        for (keys, refund), rows in groups.items():
+            set_: dict[str, Any] = {k: bindparam(f"v_{k}") for k in keys}
+            if refund:
+                set_["attempts"] = work_items.c.attempts - 1
+            conn.execute(
+                update(work_items)
+                .where(work_items.c.id == bindparam("w_id"), work_items.c.lease_owner == bindparam("w_owner"))
+                .values(set_),
+                rows,
+            )
+
+    def item_counts(self, bot: str | None = None) -> dict[str, int]:
+        q = select(work_items.c.state, func.count()).group_by(work_items.c.state)
+        if bot:
+            q = q.where(work_items.c.bot == bot)
+        with self.read() as conn:
+            return {s: n for s, n in conn.execute(q)}

@@ -1,0 +1,126 @@
+"""Exception rows: what the bots found, upserted by deterministic Exception ID, and cleared
+when it no longer occurs. Coder-owned columns are mirrored from the workbook elsewhere and
+never set by a bot's decision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from bots.core.errors import ExceptionRecord
+from bots.core.store.base import StoreBase, chunks as _chunks, iso as _iso, utcnow
+from bots.core.store.schema import exceptions
+
+__all__ = ["ExceptionBatchEntry", "RowStore", "exception_id"]
+
+
+def exception_id(bot: str, rule_id: str, claim: str | None, line: int | None, detail: str) -> str:
+    """Deterministic: the same finding on a rerun lands on the same workbook row."""
+    key = "|".join([bot, rule_id, claim or "", "" if line is None else str(line), detail])
+    return "EX-" + hashlib.sha256(key.encode()).hexdigest()[:12].upper()
+
+
+@dataclass
+class ExceptionBatchEntry:
+    """One item's ``record_exceptions`` call, for writing a whole batch with ``record_exceptions_many``."""
+
+    item_ref: str
+    records: Sequence[ExceptionRecord]
+    claim: dict[str, Any] | None = None
+
+
+class RowStore(StoreBase):
+    # ---- exceptions ----------------------------------------------------------------------------
+    def record_exceptions(self, conn: Connection, *, bot: str, item_ref: str, run_id: str | None,
+                          records: Sequence[ExceptionRecord], claim: dict[str, Any] | None = None,
+                          clear_others: bool = True) -> list[str]:
+        """Upsert the exceptions a bot found for one item; Clear what no longer occurs.
+
+        ``claim`` supplies Payer, Patient, DOS and Amount when a record leaves them out.
+        Coder-owned columns are never touched here.
+        """
+        return self.record_exceptions_many(conn, bot=bot, run_id=run_id,
+                                           entries=[ExceptionBatchEntry(item_ref, records, claim)],
+                                           clear_others=clear_others)[0]
+
+    def record_exceptions_many(self, conn: Connection, *, bot: str, run_id: str | None,
+                               entries: Sequence[ExceptionBatchEntry], clear_others: bool = True) -> list[list[str]]:
+        """``record_exceptions`` for a batch of items, with a handful of statements instead of
+        several per record. Returns each entry's exception ids, in order."""
+        now = _iso(utcnow())
+        per_entry: list[list[str]] = []
+        latest: dict[str, tuple[str, dict[str, Any]]] = {}  # exception id -> (item_ref, bot fields); last wins
+        for entry in entries:
+            claim = entry.claim or {}
+            ids: list[str] = []
+            for rec in entry.records:
+                claim_id = rec.claim_id or claim.get("claim_id")
+                ex_id = exception_id(bot, rec.rule_id, claim_id, rec.line_no, rec.detail)
+                ids.append(ex_id)
+                latest[ex_id] = (entry.item_ref, {
+                    "queue": rec.queue, "rule_id": rec.rule_id, "rule_version": rec.rule_version,
+                    "claim_id": claim_id, "line_no": rec.line_no,
+                    "payer_id": rec.extra.get("payer_id", claim.get("payer_id")),
+                    "patient": rec.extra.get("patient", claim.get("patient_name")),
+                    "dos": rec.extra.get("dos", claim.get("date_of_service")),
+                    "amount": rec.amount if rec.amount is not None else claim.get("total_charge"),
+                    "reason": rec.reason, "detail": rec.detail, "evidence": rec.evidence,
+                    "evidence_file": rec.evidence_file, "review_level": rec.review_level,
+                    "priority": rec.priority, "run_id": run_id, "last_seen": now, "written_at": None,
+                    "bot_status": "Open",
+                })
+            per_entry.append(ids)
+        if latest:
+            current: dict[str, Any] = {}
+            for chunk in _chunks(list(latest), 500):
+                for r in conn.execute(
+                    select(exceptions.c.exception_id, exceptions.c.times_seen, exceptions.c.bot_status,
+                           exceptions.c.run_id).where(exceptions.c.exception_id.in_(chunk))
+                ):
+                    current[r.exception_id] = r
+            inserts: list[dict[str, Any]] = []
+            updates: dict[bool, list[dict[str, Any]]] = {}
+            for ex_id, (item_ref, fields) in latest.items():
+                cur = current.get(ex_id)
+                if cur is None:
+                    inserts.append({"exception_id": ex_id, "bot": bot, "item_ref": item_ref, "first_seen": now,
+                                    "times_seen": 1, **fields})
+                    continue
+                row = {"w_id": ex_id, "v_times_seen": cur.times_seen + (0 if cur.run_id == run_id else 1),
+                       "v_item_ref": item_ref, **{f"v_{k}": v for k, v in fields.items()}}
+                if cur.bot_status == "Synced":
+                    row["v_bot_check"] = "recurred after it was resolved and synced"
+                updates.setdefault("v_bot_check" in row, []).append(row)
+            if inserts:
+                conn.execute(exceptions.insert(), inserts)
+            for rows in updates.values():
+                conn.execute(
+                    update(exceptions).where(exceptions.c.exception_id == bindparam("w_id"))
+                    .values({k[2:]: bindparam(k) for k in rows[0] if k != "w_id"}),
+                    rows,
+                )
+        if clear_others:
+            # Items whose rows were all just upserted above: no row of theirs carries another item's
+            # id, so one NOT IN over the chunk's ids clears exactly what per-item statements would.
+            pairs = list(zip([e.item_ref for e in entries], per_entry, strict=True))
+            for chunk in _chunks(pairs, 200):
+                refs = [ref for ref, _ in chunk]
+                ids = [i for _, item_ids in chunk for i in item_ids]
+                # Open rows that no longer occur are Cleared; so is a Bot Failures row a coder sent
+                # back with "Retry by bot" (Synced) once the retried item gets through.
+                still_there = (exceptions.c.bot_status == "Open") | (
+                    (exceptions.c.queue == "Bot Failures") & (exceptions.c.bot_status == "Synced"))
+                cond = [exceptions.c.bot == bot, exceptions.c.item_ref.in_(refs), still_there]
+                if ids:
+                    cond.append(exceptions.c.exception_id.not_in(ids))
+                conn.execute(update(exceptions).where(*cond)
+                             .values(bot_status="Cleared", last_seen=now, written_at=None))
+        return per_entry
+
+    def clear_exceptions(self, conn: Connection, *, bot: str, item_ref: str) -> None:
+        self.record_exceptions(conn, bot=bot, item_ref=item_ref, run_id=None, records=[])

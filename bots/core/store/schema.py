@@ -1,0 +1,178 @@
+"""The store's tables. Only the store package imports them: bots and the workbook call the
+store's named methods (``bots.core.store.Store``), never a table.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+)
+
+from bots.core.lifecycle import ItemState
+
+__all__ = ["audit", "audit_head", "claims", "exceptions", "meta", "metadata", "runs", "service_lines", "work_items"]
+
+metadata = MetaData()
+
+
+claims = Table(
+    "claims", metadata,
+    Column("claim_key", String(120), primary_key=True),  # payer_id:claim_id
+    Column("claim_id", String(60), nullable=False, index=True),
+    Column("payer_id", String(60), nullable=False),
+    Column("member_id", String(60)),
+    Column("patient_name", String(200)),
+    Column("patient_dob", String(10)),
+    Column("date_of_service", String(10)),
+    Column("provider_npi", String(10)),
+    Column("diagnosis_codes", Text),
+    Column("prior_auth_number", String(60)),
+    Column("submitted_date", String(10)),
+    Column("expected_amount", Float),
+    Column("total_charge", Float),
+    Column("digest", String(64), nullable=False),
+    Column("source_file", Text),
+    Column("source_row", Integer),
+    Column("loaded_at", String(32)),
+    Column("status_category", String(8)),
+    Column("status_word", String(120)),
+    Column("status_checked_at", String(32)),
+    Column("paid_amount", Float),
+    Column("final", Boolean, nullable=False, default=False),
+)
+
+service_lines = Table(
+    "service_lines", metadata,
+    Column("claim_key", String(120), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("date_of_service", String(10)),
+    Column("procedure_code", String(10)),
+    Column("modifiers", String(60)),
+    Column("units", Integer),
+    Column("charge", Float),
+    Column("diagnosis_pointers", String(60)),
+    Column("note_id", String(60)),
+    Column("note_signed", String(1)),
+    Column("note_date", String(10)),
+    Column("time_minutes", Integer),
+    Column("source_row", Integer),
+)
+
+work_items = Table(
+    "work_items", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("bot", String(40), nullable=False),
+    Column("reference", String(200), nullable=False),
+    Column("claim_key", String(120)),
+    Column("payload", Text, nullable=False, default="{}"),
+    Column("digest", String(64), nullable=False, default=""),
+    Column("sort_key", String(60), nullable=False, default=""),
+    Column("state", String(20), nullable=False, default=ItemState.NEW),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", String(32)),
+    Column("lease_owner", String(80)),
+    Column("lease_expires", String(32)),
+    Column("last_run", String(80)),  # a run never takes the same item twice
+    Column("last_error", Text),
+    Column("last_error_type", String(80)),
+    Column("result", Text),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Column("finished_at", String(32)),
+    Column("cycles", Integer, nullable=False, default=1),
+    UniqueConstraint("bot", "reference", name="uq_work_items_bot_reference"),
+    Index("ix_work_items_claim", "bot", "state", "sort_key", "id"),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("run_id", String(80), primary_key=True),
+    Column("bot", String(40), nullable=False, index=True),
+    Column("trigger", String(20), nullable=False, default="manual"),
+    Column("status", String(20), nullable=False),
+    Column("started_at", String(32), nullable=False),
+    Column("ended_at", String(32)),
+    Column("host", String(120)),
+    Column("pid", Integer),
+    Column("items", Integer, nullable=False, default=0),
+    Column("done", Integer, nullable=False, default=0),
+    Column("exceptions", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("deferred", Integer, nullable=False, default=0),
+    Column("retries", Integer, nullable=False, default=0),
+    Column("message", Text),
+    Column("workbook", Text),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", String(32), nullable=False),
+    Column("run_id", String(80)),
+    Column("bot", String(40)),
+    Column("item_ref", String(200)),
+    Column("claim_id", String(60), index=True),
+    Column("action", String(40), nullable=False),
+    Column("rule_id", String(60)),
+    Column("rule_version", String(20)),
+    Column("input_digest", String(64)),
+    Column("result", String(40)),
+    Column("detail", Text),
+    Column("evidence_path", Text),
+    Column("evidence_sha256", String(64)),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+exceptions = Table(
+    "exceptions", metadata,
+    Column("exception_id", String(20), primary_key=True),
+    Column("queue", String(40), nullable=False, index=True),
+    Column("bot", String(40), nullable=False),
+    Column("item_ref", String(200), nullable=False),
+    Column("rule_id", String(60), nullable=False),
+    Column("rule_version", String(20)),
+    Column("claim_id", String(60), index=True),
+    Column("line_no", Integer),
+    Column("payer_id", String(60)),
+    Column("patient", String(200)),
+    Column("dos", String(10)),
+    Column("amount", Float),
+    Column("reason", Text),
+    Column("detail", Text),
+    Column("evidence", Text),
+    Column("evidence_file", Text),
+    Column("review_level", String(10), nullable=False, default="Entry"),
+    Column("priority", String(10), nullable=False, default="Normal"),
+    Column("run_id", String(80)),
+    Column("first_seen", String(32), nullable=False),
+    Column("last_seen", String(32), nullable=False),
+    Column("times_seen", Integer, nullable=False, default=1),
+    Column("bot_status", String(10), nullable=False, default="Open"),
+    Column("bot_check", Text),
+    # Coder-owned: mirrored from the workbook, never set by a bot's own decision.
+    Column("assigned_to", String(120)),
+    Column("status", String(20)),
+    Column("resolution", String(60)),
+    Column("resolution_note", Text),
+    Column("resolved_by", String(120)),
+    Column("resolved_on", String(32)),
+    Column("coder_updated_at", String(32)),
+    Column("synced_at", String(32)),
+    Column("written_at", String(32)),  # null: changed since the last workbook write
+    Index("ix_exceptions_scope", "bot", "item_ref"),
+)
+
+meta = Table(
+    "meta", metadata,
+    Column("key", String(120), primary_key=True),
+    Column("value", Text),
+    Column("updated_at", String(32)),
+)
