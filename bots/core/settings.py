@@ -10,12 +10,15 @@ import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bots.core.payers import Payers
 
 __all__ = [
     "BOT_NAMES",
@@ -189,6 +192,13 @@ class Settings(BaseSettings):
         if not path.exists():
             return BotsConfig()
         return load_toml_model(path, BotsConfig)
+
+    @cached_property
+    def payers(self) -> Payers:
+        """``config/payers/*.toml``, read and validated once for this Settings (``bots.core.payers``)."""
+        from bots.core.payers import load_payers  # it imports this module
+
+        return load_payers(self.config_file("payers"))
 
     def config_file(self, *parts: str) -> Path:
         return self.config_dir.joinpath(*parts)
