@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from bots.core.payers import Payers
 
 __all__ = [
-    "BOT_NAMES",
     "environment",
     "BotConfig",
     "BotsConfig",
@@ -30,8 +29,6 @@ __all__ = [
     "load_toml",
     "load_toml_model",
 ]
-
-BOT_NAMES = ("claim_edits", "payer_portal", "status_sync")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -95,9 +92,12 @@ class BotsConfig(_Strict):
     @field_validator("bots")
     @classmethod
     def _known_bots(cls, v: dict[str, BotConfig]) -> dict[str, BotConfig]:
-        unknown = sorted(set(v) - set(BOT_NAMES))
+        from bots.core import registry  # lazily: the bot packages import this module
+
+        known = registry.names()
+        unknown = sorted(set(v) - set(known))
         if unknown:
-            raise ValueError(f"unknown bot {unknown[0]!r}; known: {', '.join(BOT_NAMES)}")
+            raise ValueError(f"unknown bot {unknown[0]!r}; installed bots: {', '.join(known) or 'none'}")
         return v
 
     def bot(self, name: str) -> BotConfig:
