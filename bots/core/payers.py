@@ -3,7 +3,9 @@
 Several parts of the system need the payers: the worklist loader checks a row's payer id
 against them, claim_edits reads each payer's ``prior_auth_codes``, payer_portal builds a
 portal profile from each file. They used to glob and parse the folder each on their own;
-now :func:`load_payers` reads every file once (``Settings.payers`` caches the result) and
+now :func:`load_payers` reads every file once (``Settings.payers`` keeps the result, and
+reads the folder again only when a file in it changed, so an edit applies from the next
+run as before) and
 validates the fields more than one part relies on (:class:`PayerCommon`): the payer id is
 the file name, ``display_name``, ``prior_auth_codes``. A bot's own fields (a portal's
 selectors, say) stay in the validated document (:attr:`PayerFile.raw`) for the bot's own
@@ -67,6 +69,11 @@ class Payers(Mapping[str, PayerFile]):
     def __init__(self, folder: Path, files: Mapping[str, PayerFile]):
         self.folder = folder
         self._files = dict(files)
+        self.signature = _signature(folder)
+
+    def stale(self) -> bool:
+        """True when a payer file was added, removed or changed since these were read."""
+        return _signature(self.folder) != self.signature
 
     def __getitem__(self, payer_id: str) -> PayerFile:
         return self._files[payer_id]
@@ -87,6 +94,12 @@ class Payers(Mapping[str, PayerFile]):
 
     def prior_auth_codes(self) -> dict[str, frozenset[str]]:
         return {pid: f.prior_auth_codes for pid, f in self._files.items()}
+
+
+def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    if not folder.is_dir():
+        return ()
+    return tuple((p.name, (st := p.stat()).st_mtime_ns, st.st_size) for p in sorted(folder.glob("*.toml")))
 
 
 def load_payers(folder: Path) -> Payers:
