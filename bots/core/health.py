@@ -23,7 +23,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bots.core.settings import BOT_NAMES, Settings
+from bots.core import registry
+from bots.core.settings import Settings
 from bots.core.store import RunStatus, Store, runs, utcnow
 
 __all__ = ["BotHealth", "check_health", "expected_interval"]
@@ -90,7 +91,7 @@ def check_health(settings: Settings, store: Store, *, now: datetime | None = Non
     """One verdict per scheduled (or already-run) bot; ``ok`` False names every reason."""
     now = now or utcnow()  # naive UTC, like the run table
     out = []
-    for bot in BOT_NAMES:
+    for bot in registry.names():
         cfg = settings.config.bot(bot)
         scheduled = cfg.enabled and cfg.schedule is not None
         recent = _recent_runs(store, bot)
