@@ -59,7 +59,7 @@ __all__ = [
     "BOT_FAILURES", "ITEM_TRANSITIONS", "RESOLUTION_EVIDENCE", "RETRY_RESOLUTION", "ROW_TRANSITIONS",
     "CoderStatus", "InvalidTransition", "ItemEvent", "ItemState", "RowEvent", "RowState", "RunStatus",
     "Settled", "Settlement", "check_item_move", "check_row_move", "item_sources", "item_target",
-    "ready_to_sync", "retry_in_process", "retry_next_run", "row_sources", "settle",
+    "ready_to_sync", "retry_by_bot_requested", "retry_in_process", "retry_next_run", "row_sources", "settle",
 ]
 
 BOT_FAILURES = "Bot Failures"  # the queue an item lands on when the bots give up on it
@@ -223,6 +223,12 @@ def ready_to_sync(row: Mapping[str, Any]) -> bool:
     """
     return (row["status"] == CoderStatus.RESOLVED and row["bot_status"] != RowState.SYNCED
             and not row["bot_check"] and all((row[name] or "").strip() for name in RESOLUTION_EVIDENCE))
+
+
+def retry_by_bot_requested(row: Mapping[str, Any]) -> bool:
+    """A coder sent a Bot Failures row back to the bots ("Retry by bot"), evidence complete:
+    the failed item is reopened and the row syncs (``Store.retry_by_bot``)."""
+    return row["queue"] == BOT_FAILURES and row["resolution"] == RETRY_RESOLUTION and ready_to_sync(row)
 
 
 # ---- retrying ---------------------------------------------------------------------------------------

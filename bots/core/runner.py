@@ -1,10 +1,14 @@
 """The run loop every bot uses.
 
-claim items with a lease → process (retrying SystemFaults in-process) → record
-the outcome, its exceptions, status updates and audit records in one
-transaction → finish the run record. SIGINT/SIGTERM stop cleanly: the item in
-hand finishes, the rest stay claimable. Items of a crashed run are recovered
-at the start of the next one.
+claim items with a lease → process (retrying SystemFaults in-process) → settle
+each outcome or error (``lifecycle.settle``) and record it, its exceptions, its
+intents and audit records in one transaction → finish the run record.
+SIGINT/SIGTERM stop cleanly: the item in hand finishes, the rest stay
+claimable. Items of a crashed run are recovered at the start of the next one.
+
+A bot reports a business exception by returning ``Outcome.exceptions`` or by
+raising ``BusinessException``; the runner turns the second into the first, so
+both are recorded the same way, intents included.
 """
 
 from __future__ import annotations
@@ -16,60 +20,43 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ContextManager, Protocol
 
-from sqlalchemy import Connection
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from bots.core.claims import Claim, claim_key, load_claims
+from bots.core.claims import Claim, load_claims
 from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred, SystemFault
 from bots.core.evidence import EvidenceFolder, sha256_file
+from bots.core.lifecycle import BOT_FAILURES, RunStatus, Settled, Settlement, settle
 from bots.core.logging import get_logger, phi_values
 from bots.core.retrying import retry_policy
 from bots.core.settings import BotConfig, RetryConfig, Settings
 from bots.core.store import (
-    AuditEntry, ClaimedItem, ExceptionBatchEntry, ItemState, ItemStateChange, RunStatus, Store, WorkItemSpec, digest,
+    AuditEntry, ClaimedItem, ClaimStatusRead, ExceptionBatchEntry, Intent, ItemStateChange, RowSynced, StatusUpdate,
+    Store,
 )
 
 __all__ = [
-    "Bot", "ItemContext", "Outcome", "RunContext", "RunResult", "StatusUpdate",
-    "BOT_FAILURES", "run_bot", "queue_status_updates",
+    "Bot", "ClaimStatusRead", "ItemContext", "Outcome", "RowSynced", "RunContext", "RunResult", "StatusUpdate",
+    "BOT_FAILURES", "run_bot",
 ]
 
-BOT_FAILURES = "Bot Failures"
-STATUS_SYNC = "status_sync"
 log = get_logger("bots.runner")
 
 
 @dataclass
-class StatusUpdate:
-    """A status the billing work queue should show, queued for status_sync."""
-
-    claim_id: str
-    payer_id: str
-    status: str
-    note: str
-    source_bot: str
-    run_id: str
-    exception_id: str | None = None
-    resolution: str | None = None
-
-    @property
-    def reference(self) -> str:
-        return f"{claim_key(self.payer_id, self.claim_id)}|{self.status}|{self.exception_id or ''}"
-
-
-@dataclass
 class Outcome:
-    """What processing one item decided. Exceptions make the item ``exception``."""
+    """What processing one item decided. Exceptions make the item ``exception``.
+
+    ``intents`` are what the store should write with it, as data (``bots.core.store.intents``):
+    a claim's portal status, a row turned Synced, a status update handed to another bot.
+    """
 
     result: dict[str, Any] = field(default_factory=dict)
     exceptions: list[ExceptionRecord] = field(default_factory=list)
-    status_updates: list[StatusUpdate] = field(default_factory=list)
-    writes: list[Callable[[Connection], None]] = field(default_factory=list)
+    intents: list[Intent] = field(default_factory=list)
 
 
 @dataclass
@@ -184,7 +171,8 @@ class Bot(Protocol):
         """Resources held for the whole run (a browser); entered once before the first item."""
 
     def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
-        """Decide one item; raise BusinessException, SystemFault or ItemDeferred."""
+        """Decide one item; return an Outcome (or raise BusinessException, the same thing), or raise
+        SystemFault or ItemDeferred."""
 
     def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
         """The work-item references that belong to these claim ids (for ``--claim``/``--worklist``)."""
@@ -192,10 +180,13 @@ class Bot(Protocol):
 
 @dataclass
 class _Done:
+    """One processed item: the bot's outcome, or the error it ended with."""
+
     item: ClaimedItem
     ctx: ItemContext
     outcome: Outcome | None = None
     error: BaseException | None = None
+    raised: BusinessException | None = None  # the outcome came as a raise: kept as the item's last error
 
 
 @dataclass
@@ -205,33 +196,12 @@ class _BatchWrites:
     states: list[ItemStateChange] = field(default_factory=list)
     exceptions: list[ExceptionBatchEntry] = field(default_factory=list)
     exception_sinks: list[dict[str, Any] | None] = field(default_factory=list)  # audit details awaiting ids
-    writes: list[Callable[[Connection], None]] = field(default_factory=list)
-    status_updates: list[StatusUpdate] = field(default_factory=list)
+    intents: list[Intent] = field(default_factory=list)
 
     def record_exceptions(self, item_ref: str, records: Sequence[ExceptionRecord], claim: dict[str, Any] | None,
                           sink: dict[str, Any] | None) -> None:
         self.exceptions.append(ExceptionBatchEntry(item_ref, records, claim))
         self.exception_sinks.append(sink)
-
-
-def queue_status_updates(store: Store, conn: Connection, updates: Sequence[StatusUpdate]) -> None:
-    # One timestamp for the call: status_sync takes items by (sort_key, id), and ids follow this order.
-    sort_key = datetime.now().strftime("%Y%m%d%H%M%S%f")
-    digests: dict[tuple[str, str | None, str | None, str], str] = {}
-    specs = []
-    for u in updates:
-        # The source run is part of the digest: a status read again on a later run (Pending,
-        # then Paid, then Pending once more) reopens its item, so billing is checked again.
-        key = (u.status, u.exception_id, u.resolution, u.run_id)
-        if key not in digests:
-            digests[key] = digest(list(key))
-        specs.append(WorkItemSpec(
-            reference=u.reference, claim_key=claim_key(u.payer_id, u.claim_id),
-            payload={"claim_id": u.claim_id, "payer_id": u.payer_id, "status": u.status, "note": u.note,
-                     "source_bot": u.source_bot, "source_run": u.run_id, "exception_id": u.exception_id,
-                     "resolution": u.resolution},
-            digest=digests[key], sort_key=sort_key))
-    store.enqueue(STATUS_SYNC, specs, conn=conn)
 
 
 class _Run:
@@ -276,7 +246,9 @@ class _Run:
             try:
                 outcome = self.policy(self.bot.process, item, ictx)
                 return _Done(item, ictx, outcome=outcome)
-            except (BusinessException, SystemFault, ItemDeferred) as exc:
+            except BusinessException as exc:  # the same as returning these exceptions: one path from here
+                return _Done(item, ictx, outcome=Outcome(exceptions=exc.records, intents=exc.intents), raised=exc)
+            except (SystemFault, ItemDeferred) as exc:
                 return _Done(item, ictx, error=exc)
             except Exception as exc:  # a bug or an untranslated library error: a system fault
                 ictx.log.exception("unexpected_error", error_type=type(exc).__name__)
@@ -285,9 +257,9 @@ class _Run:
                 reset_contextvars(**tokens)
 
     def commit(self, batch: Sequence[_Done]) -> None:
-        """Record a batch's outcomes in one transaction: item states, exceptions, the bots' own
-        writes, status updates, then the audit records, in that order (as item by item, but each
-        kind written in bulk)."""
+        """Record a batch's outcomes in one transaction: item states, exceptions, the outcomes'
+        intents, then the audit records, in that order (as item by item, but each kind written
+        in bulk)."""
         ctx, store = self.ctx, self.store
         with store.begin() as conn:
             audit: list[AuditEntry] = []
@@ -303,70 +275,70 @@ class _Run:
                 if sink is not None:
                     sink["exception_ids"] = item_ids
             store.set_item_states(conn, pending.states)
-            for w in pending.writes:
-                w(conn)
-            if pending.status_updates:
-                queue_status_updates(store, conn, pending.status_updates)
+            store.apply_intents(conn, pending.intents)
             store.append_audit(conn, audit)
         ctx.forget_claims([d.item.claim_key for d in batch])
 
     def _record(self, d: _Done, audit: list[AuditEntry], pending: _BatchWrites) -> None:
-        ctx = self.ctx
-        item, claim = d.item, d.ctx.claim
-        summary = claim.summary() if claim and (d.error is not None or d.outcome and d.outcome.exceptions) else None
+        """Settle one item: ``lifecycle.settle`` decides, this queues the writes it implies."""
+        item, out, err = d.item, d.outcome, d.error
+        ended = out if out is not None else err
+        assert ended is not None
+        settled = settle(ended, attempts=item.attempts, max_attempts=self.ctx.config.max_attempts)
         audit.extend(d.ctx.audit_entries)
-        err = d.error
-        if err is None and d.outcome is not None:
-            out = d.outcome
-            state = ItemState.EXCEPTION if out.exceptions else ItemState.DONE
-            sink: dict[str, Any] | None = {"exception_ids": []} if out.exceptions else None  # ids: at flush
-            pending.record_exceptions(item.reference, out.exceptions, summary, sink)
-            pending.states.append(ItemStateChange(item, state, result=out.result))
-            pending.writes.extend(out.writes)
-            pending.status_updates.extend(out.status_updates)
-            audit.append(self._outcome_audit(d, state, sink))
-            self._count("exceptions" if out.exceptions else "done")
-            self._item_event(d.ctx, "item_finished", state=state, exceptions=len(out.exceptions))
-        elif isinstance(err, BusinessException):
-            sink = {"exception_ids": []}
-            pending.record_exceptions(item.reference, err.records, summary, sink)
-            pending.states.append(ItemStateChange(item, ItemState.EXCEPTION, error=err))
-            audit.append(self._outcome_audit(d, ItemState.EXCEPTION, sink))
-            self._count("exceptions")
-            self._item_event(d.ctx, "item_finished", state=ItemState.EXCEPTION, rule_id=err.records[0].rule_id)
-        elif isinstance(err, ItemDeferred):
-            pending.states.append(ItemStateChange(item, ItemState.NEW, error=err, not_before=err.until,
-                                                  refund_attempt=True))
-            audit.append(self._outcome_audit(d, "deferred", {"reason": str(err)}))
-            self._count("deferred")
-            self._item_event(d.ctx, "item_deferred", reason=str(err))
+        detail: dict[str, Any] | None
+        if out is not None or settled.bot_failure:
+            # An outcome also Clears the item's rows that no longer occur, so it is recorded even
+            # with no rows; an error that is not yet final leaves the rows as they are.
+            records = [self._bot_failure(d, err)] if err is not None else out.exceptions  # type: ignore[union-attr]
+            detail = {"exception_ids": []} if records else None  # the ids are filled in at flush
+            if err is not None:
+                detail = {"error": _described(err), "exception_ids": []}
+            claim = d.ctx.claim
+            pending.record_exceptions(item.reference, records, claim.summary() if claim and records else None, detail)
+            pending.intents.extend(out.intents if out is not None else ())
+        elif settled.kind is Settlement.DEFERRED:
+            detail = {"reason": str(err)}
         else:
-            assert err is not None
-            retryable = not isinstance(err, SystemFault) or err.retryable
-            if retryable and item.attempts < ctx.config.max_attempts:
-                pending.states.append(ItemStateChange(item, ItemState.NEW, error=err))
-                audit.append(self._outcome_audit(d, "fault", {"error": f"{type(err).__name__}: {err}",
-                                                              "attempt": item.attempts}))
-                self._count("retried")
-                d.ctx.log.warning("item_will_retry_next_run", attempt=item.attempts,
-                                  of=ctx.config.max_attempts, error_type=type(err).__name__, error=str(err))
-            else:
-                shot = getattr(err, "screenshot", None)
-                record = ExceptionRecord(
-                    queue=BOT_FAILURES, rule_id="BOT-FAILURE", rule_version="1",
-                    reason=f"{type(err).__name__}: {err}"[:500] + (
-                        f" (after {item.attempts} attempt(s)); please do this one by hand"),
-                    detail=item.reference, evidence=f"attempts={item.attempts}",
-                    evidence_file=str(shot) if shot else None, priority="High",
-                    # The row names its claim even when the claim is not in the store.
-                    claim_id=None if claim or not item.claim_key else item.claim_key.split(":", 1)[-1])
-                sink = {"error": f"{type(err).__name__}: {err}", "exception_ids": []}  # ids: at flush
-                pending.record_exceptions(item.reference, [record], summary, sink)
-                pending.states.append(ItemStateChange(item, ItemState.FAILED, error=err))
-                audit.append(self._outcome_audit(d, ItemState.FAILED, sink, evidence=shot))
-                self._count("failed")
-                d.ctx.log.error("item_failed", attempts=item.attempts, error_type=type(err).__name__,
-                                error=str(err))
+            detail = {"error": _described(err), "attempt": item.attempts}
+        pending.states.append(ItemStateChange(
+            item, settled.state, error=err or d.raised, not_before=settled.not_before,
+            result=out.result if out is not None and d.raised is None else None,
+            refund_attempt=settled.refund_attempt))
+        shot = getattr(err, "screenshot", None) if settled.bot_failure else None
+        audit.append(self._outcome_audit(d, settled.audit_result, detail, evidence=shot))
+        self._count(settled.kind.counter)
+        self._log_settled(d, settled)
+
+    def _bot_failure(self, d: _Done, err: BaseException) -> ExceptionRecord:
+        """The Bot Failures row for an item the bots gave up on: a person does it by hand."""
+        item, claim = d.item, d.ctx.claim
+        shot = getattr(err, "screenshot", None)
+        return ExceptionRecord(
+            queue=BOT_FAILURES, rule_id="BOT-FAILURE", rule_version="1",
+            reason=_described(err)[:500] + (
+                f" (after {item.attempts} attempt(s)); please do this one by hand"),
+            detail=item.reference, evidence=f"attempts={item.attempts}",
+            evidence_file=str(shot) if shot else None, priority="High",
+            # The row names its claim even when the claim is not in the store.
+            claim_id=None if claim or not item.claim_key else item.claim_key.split(":", 1)[-1])
+
+    def _log_settled(self, d: _Done, settled: Settled) -> None:
+        item, err, cfg = d.item, d.error, self.ctx.config
+        kind = settled.kind
+        if d.raised is not None:
+            self._item_event(d.ctx, "item_finished", state=settled.state, rule_id=d.raised.records[0].rule_id)
+        elif kind in (Settlement.DONE, Settlement.EXCEPTION):
+            assert d.outcome is not None
+            self._item_event(d.ctx, "item_finished", state=settled.state, exceptions=len(d.outcome.exceptions))
+        elif kind is Settlement.DEFERRED:
+            self._item_event(d.ctx, "item_deferred", reason=str(err))
+        elif kind is Settlement.RETRY:
+            d.ctx.log.warning("item_will_retry_next_run", attempt=item.attempts, of=cfg.max_attempts,
+                              error_type=type(err).__name__, error=str(err))
+        else:
+            d.ctx.log.error("item_failed", attempts=item.attempts, error_type=type(err).__name__, error=str(err))
+
 
     def _outcome_audit(self, d: _Done, result: str, detail: dict[str, Any] | None, evidence: Any = None) -> AuditEntry:
         claim = d.ctx.claim
@@ -415,6 +387,10 @@ class _Run:
                     self.store.renew_leases(ctx.run_id, cfg.lease_seconds)
                     last_renew = time.monotonic()
             self.commit(done)
+
+
+def _described(err: BaseException | None) -> str:
+    return f"{type(err).__name__}: {err}"
 
 
 @contextlib.contextmanager

@@ -9,11 +9,6 @@ the writer lock.
 from __future__ import annotations
 
 from bots.core.workbook.layout import load_layout
-from bots.core.workbook.sync import (
-    MergeResult, WorkbookResult, mark_synced, merge_coder_edits, ready_resolutions, sync_workbook, workbook_status,
-)
+from bots.core.workbook.sync import MergeResult, WorkbookResult, merge_coder_edits, sync_workbook, workbook_status
 
-__all__ = [
-    "MergeResult", "WorkbookResult", "load_layout", "mark_synced", "merge_coder_edits", "ready_resolutions",
-    "sync_workbook", "workbook_status",
-]
+__all__ = ["MergeResult", "WorkbookResult", "load_layout", "merge_coder_edits", "sync_workbook", "workbook_status"]

@@ -39,6 +39,7 @@ from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.protection import SheetProtection
 
+from bots.core.lifecycle import CoderStatus, RowState
 from bots.core.workbook.layout import (
     COLUMNS, STATUSES, SUMMARY_SHEET, Column, WorkbookLayout, column_letter,
 )
@@ -48,7 +49,6 @@ __all__ = ["SheetRows", "SummaryStats", "render_workbook", "summarize"]
 EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()
 MAX_ROW = 1_048_576
 MAX_TEXT = 32_767  # Excel's limit for one cell
-CLOSED_STATUSES = ("Cleared", "Synced")
 HEADER_FILL = {"bot": "1F4E78", "coder": "375623"}
 ROWS_PER_CHUNK = 2000  # rows joined and encoded at a time
 
@@ -89,7 +89,12 @@ class SummaryStats:
 
 def _is_open(row: dict[str, Any]) -> bool:
     """Still needs a person: the bots still report it and no coder has resolved it."""
-    return row["bot_status"] == "Open" and (row["status"] or "").strip().lower() != "resolved"
+    return row["bot_status"] == RowState.OPEN and not _resolved(row)
+
+
+def _resolved(row: dict[str, Any]) -> bool:
+    """Resolved, however the coder typed it (a pasted value escapes the dropdown)."""
+    return (row["status"] or "").strip().lower() == CoderStatus.RESOLVED.lower()
 
 
 def _resolved_day(row: dict[str, Any]) -> date | None:
@@ -112,7 +117,7 @@ def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str]) -> Su
             q.total += 1
             if row["bot_check"]:
                 q.bot_check += 1
-            if row["bot_status"] == "Cleared":
+            if row["bot_status"] == RowState.CLEARED:
                 q.cleared += 1
             if row["exception_id"] in ready:
                 q.awaiting_sync += 1
@@ -123,7 +128,7 @@ def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str]) -> Su
                     q.open_entry += 1
                 if q.oldest_open is None or row["first_seen"] < q.oldest_open:
                     q.oldest_open = row["first_seen"]  # ISO timestamps order as text
-            elif (row["status"] or "").strip().lower() == "resolved":
+            elif _resolved(row):
                 day = _resolved_day(row)
                 if day is not None and day >= week_ago:
                     q.resolved_7d += 1
@@ -320,7 +325,7 @@ def _rows_xml(rows: Sequence[dict[str, Any]], plans: Sequence[_ColumnPlan], tz: 
     append = parts.append
     for r, row in enumerate(rows, 2):
         rs = str(r)
-        variant = 2 if row["bot_status"] in CLOSED_STATUSES else (1 if row["review_level"] == "Senior" else 0)
+        variant = 2 if row["bot_status"] in RowState.CLOSED else (1 if row["review_level"] == "Senior" else 0)
         append(f'<row r="{rs}">')
         for name, letter, styles, emit, cache, blank in cols:
             value = row[name]
