@@ -8,7 +8,8 @@ claimable. Items of a crashed run are recovered at the start of the next one.
 
 A bot reports a business exception by returning ``Outcome.exceptions`` or by
 raising ``BusinessException``; the runner turns the second into the first, so
-both are recorded the same way, intents included.
+both are recorded the same way, intents included. What a bot gets and returns (the
+contexts, ``Outcome``, the ``Bot`` protocol) is in ``bots.core.runner.context``.
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from typing import Any, ContextManager, Protocol
 
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from bots.core.claims import Claim, load_claims
 from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred, SystemFault
-from bots.core.evidence import EvidenceFolder, sha256_file
+from bots.core.evidence import sha256_file
 from bots.core.lifecycle import BOT_FAILURES, RunStatus, Settled, Settlement, settle
 from bots.core.logging import get_logger, phi_values
 from bots.core.retrying import retry_policy
-from bots.core.settings import BotConfig, RetryConfig, Settings
+from bots.core.runner.context import Bot, ItemContext, Outcome, RunContext, RunResult
+from bots.core.settings import RetryConfig, Settings
 from bots.core.store import (
     AuditEntry, ClaimedItem, ClaimStatusRead, ExceptionBatchEntry, Intent, ItemStateChange, RowSynced, StatusUpdate,
     Store,
@@ -44,138 +45,6 @@ __all__ = [
 ]
 
 log = get_logger("bots.runner")
-
-
-@dataclass
-class Outcome:
-    """What processing one item decided. Exceptions make the item ``exception``.
-
-    ``intents`` are what the store should write with it, as data (``bots.core.store.intents``):
-    a claim's portal status, a row turned Synced, a status update handed to another bot.
-    """
-
-    result: dict[str, Any] = field(default_factory=dict)
-    exceptions: list[ExceptionRecord] = field(default_factory=list)
-    intents: list[Intent] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    bot: str
-    status: str
-    counts: dict[str, int]
-    message: str = ""
-    workbook: str = ""
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == RunStatus.SUCCEEDED
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "bot": self.bot, "status": self.status, **self.counts,
-                "message": self.message, "workbook": self.workbook, "seconds": round(self.seconds, 2)}
-
-
-class RunContext:
-    """What a bot gets for the whole run."""
-
-    def __init__(self, settings: Settings, store: Store, bot: str, run_id: str,
-                 only_refs: Sequence[str] | None, stop: threading.Event, options: dict[str, Any]):
-        self.settings = settings
-        self.store = store
-        self.bot = bot
-        self.run_id = run_id
-        self.only_refs = only_refs
-        self.stop = stop
-        self.options = options
-        self.config: BotConfig = settings.config.bot(bot)
-        self.evidence = EvidenceFolder(settings.evidence_dir, run_id)
-        self.log = get_logger(f"bots.{bot}", run_id=run_id, bot=bot)
-        self._claims: dict[str, Claim] = {}
-        self._lock = threading.Lock()
-
-    def prefetch_claims(self, keys: Sequence[str]) -> None:
-        missing = [k for k in keys if k and k not in self._claims]
-        if missing:
-            with self.store.read() as conn:
-                found = load_claims(conn, missing)
-            with self._lock:
-                self._claims.update(found)
-
-    def claim(self, key: str | None) -> Claim | None:
-        if not key:
-            return None
-        if key not in self._claims:
-            self.prefetch_claims([key])
-        return self._claims.get(key)
-
-    def forget_claims(self, keys: Sequence[str | None]) -> None:
-        with self._lock:
-            for k in keys:
-                self._claims.pop(k, None)  # type: ignore[arg-type]
-
-
-class ItemContext:
-    """What a bot gets for one item: its claim, a bound logger, evidence and audit helpers."""
-
-    def __init__(self, run: RunContext, item: ClaimedItem):
-        self.run = run
-        self.item = item
-        self.claim = run.claim(item.claim_key)
-        self.audit_entries: list[AuditEntry] = []
-        self._claim_id = self.claim.claim_id if self.claim else None
-
-    @cached_property
-    def log(self) -> Any:
-        """The run's logger bound to this item; bound on first use (most items never log)."""
-        return self.run.log.bind(item=self.item.reference, **({"claim_id": self.claim.claim_id} if self.claim else {}))
-
-    @property
-    def run_id(self) -> str:
-        return self.run.run_id
-
-    def require_claim(self) -> Claim:
-        """The item's claim; a claim gone from the store is an exception a person can act on."""
-        if self.claim is None:
-            raise BusinessException(ExceptionRecord(
-                queue="Claim Edits", rule_id="CLAIM-MISSING", rule_version="1", detail=self.item.reference,
-                reason=(f"Claim {self.item.reference} is no longer in the store, so the {self.run.bot} bot "
-                        f"could not work it. Reload the worklist that contains it.")))
-        return self.claim
-
-    def audit(self, action: str, result: str, *, rule_id: str | None = None, rule_version: str | None = None,
-              input_digest: str | None = None, detail: dict[str, Any] | None = None,
-              evidence: Any = None) -> None:
-        """Record one decision; it is committed with the item's outcome (or failure)."""
-        run = self.run
-        if evidence is None:  # positional: a scan records hundreds of thousands of these
-            entry = AuditEntry(action, result, run.run_id, run.bot, self.item.reference, self._claim_id, rule_id,
-                               rule_version, input_digest, detail)
-        else:
-            entry = AuditEntry(action, result, run.run_id, run.bot, self.item.reference, self._claim_id, rule_id,
-                               rule_version, input_digest, detail, str(evidence.path), evidence.sha256)
-        self.audit_entries.append(entry)
-
-
-class Bot(Protocol):
-    """What the runner needs from a bot."""
-
-    name: str
-
-    def enqueue(self, run: RunContext) -> int:
-        """Add the items this run should consider (idempotent). Return how many were added."""
-
-    def session(self, run: RunContext) -> ContextManager[Any]:
-        """Resources held for the whole run (a browser); entered once before the first item."""
-
-    def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
-        """Decide one item; return an Outcome (or raise BusinessException, the same thing), or raise
-        SystemFault or ItemDeferred."""
-
-    def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
-        """The work-item references that belong to these claim ids (for ``--claim``/``--worklist``)."""
 
 
 @dataclass
