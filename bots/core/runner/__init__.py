@@ -21,9 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
-from typing import Any, ContextManager, Protocol
+from typing import Any
 
 from structlog.contextvars import bind_contextvars, reset_contextvars
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -32,18 +31,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from bots.core.lifecycle import (
-    RESOLUTION_EVIDENCE, CoderStatus, RowState, ready_to_sync, retry_by_bot_requested,
-)
+from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, exceptions, utcnow
+from bots.core.workbook.checks import REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
 from bots.core.workbook.files import (
     backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
     writer_lock,
 )
 from bots.core.workbook.layout import (
-    CODER_FIELDS, COLUMNS, QUEUE_SHEETS, STATUSES, WorkbookLayout, load_layout, sheet_title,
+    CODER_FIELDS, QUEUE_SHEETS, STATUSES, WorkbookLayout, load_layout, sheet_title,
 )
 from bots.core.workbook.reader import ReadBack, WorkbookUnreadable, read_coder_columns
 from bots.core.workbook.render import SheetRows, render_workbook, summarize
@@ -53,12 +51,6 @@ __all__ = [
 ]
 
 META_KEY = "workbook"
-_HEADERS = {c.field: c.header for c in COLUMNS}
-EVIDENCE = tuple((name, _HEADERS[name]) for name in RESOLUTION_EVIDENCE)  # (field, header) a Resolved row needs
-# A coder changing any of these has re-worked the row, which answers bot checks
-# such as "recurred after it was resolved and synced"; Assigned To alone does not.
-REWORK_FIELDS = ("status", "resolution", "resolution_note", "resolved_by", "resolved_on")
-_OWN_CHECKS = ("missing ", "Status '", "Resolution '")
 _CHUNK = 900  # ids per IN (...) list: below SQLite's variable limit
 
 log = get_logger("bots.workbook")
@@ -108,45 +100,6 @@ def _all_rows(conn: Connection) -> list[dict[str, Any]]:
     return [dict(zip(keys, r, strict=True)) for r in result.all()]
 
 
-# ---- rules ---------------------------------------------------------------------------------------
-
-def _join(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def evidence_problems(row: dict[str, Any], layout: WorkbookLayout) -> list[str]:
-    """Bot Check messages for a row's coder entries (empty: nothing to fix).
-
-    A ``Resolved`` row needs the mandatory evidence, and values the billing sync can
-    map; a pasted value the dropdown would have refused is caught here.
-    """
-    problems = []
-    status = row["status"]
-    if status and status not in STATUSES:
-        problems.append(f"Status '{status}' is not one of {', '.join(STATUSES)}")
-    if status == CoderStatus.RESOLVED:
-        missing = [header for name, header in EVIDENCE if not row[name]]
-        if missing:
-            problems.append("missing " + _join(missing))
-        resolution = row["resolution"]
-        if resolution and resolution not in layout.choices(row["queue"]):
-            problems.append(f"Resolution '{resolution}' is not a {row['queue']} choice")
-    return problems
-
-
-def _bot_check(current: str | None, own: list[str], reworked: bool) -> str | None:
-    """Our evidence messages replace our old ones; other bots' messages stay until a
-    coder re-works the row."""
-    kept = [] if reworked else [p for p in (current or "").split("; ") if p and not p.startswith(_OWN_CHECKS)]
-    return "; ".join(kept + own) or None
-
-
-def _same(field_name: str, a: str | None, b: str | None) -> bool:
-    if field_name == "status":  # a blank Status is shown as New
-        return (a or STATUSES[0]) == (b or STATUSES[0])
-    return a == b
-
-
 # ---- merge -------------------------------------------------------------------------------------
 
 def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: WorkbookLayout,
@@ -164,7 +117,7 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
         if row is None:
             result.unknown += 1
             continue
-        changed = {f: v for f, v in values.items() if not _same(f, v, row[f])}
+        changed = {f: v for f, v in values.items() if not same_entry(f, v, row[f])}
         if not changed:
             continue
         row.update(changed)
@@ -176,7 +129,7 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
                                 detail=changed, result=row["status"] or STATUSES[0], ts=now))
     for row in rows:
         ex_id = row["exception_id"]
-        check = _bot_check(row["bot_check"], evidence_problems(row, layout), ex_id in reworked)
+        check = merged_bot_check(row["bot_check"], evidence_problems(row, layout), ex_id in reworked)
         touched = row["coder_updated_at"] == now
         if check != row["bot_check"] or touched:
             row["bot_check"] = check
