@@ -2,8 +2,9 @@
 
 ``sync`` merges coders' edits back by Exception ID and writes the file; ``layout`` is its
 columns, sheets and dropdowns (``config/workbook.toml``); ``render`` writes the xlsx;
-``reader`` reads coder columns back fast; ``checks`` holds the Bot Check rules for coder
-entries; ``files`` does atomic replacement, backups and the writer lock.
+``summary`` counts and draws the Summary sheet; ``reader`` reads coder columns back fast;
+``checks`` holds the Bot Check rules for coder entries; ``files`` does atomic replacement,
+backups and the writer lock.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ from bots.core.workbook.layout import (
     CODER_FIELDS, QUEUE_SHEETS, STATUSES, WorkbookLayout, load_layout, sheet_title,
 )
 from bots.core.workbook.reader import ReadBack, WorkbookUnreadable, read_coder_columns
-from bots.core.workbook.render import SheetRows, render_workbook, summarize
+from bots.core.workbook.render import SheetRows, render_workbook
+from bots.core.workbook.summary import summarize
 
 __all__ = [
     "MergeResult", "WorkbookResult", "evidence_problems", "merge_coder_edits", "sync_workbook", "workbook_status",
