@@ -25,9 +25,10 @@ from typer.testing import CliRunner
 from bots.cli import app
 from bots.core.errors import ConfigError
 from bots.core.scheduler import (
-    JOBS_TABLE, BotScheduler, SchedulerLocked, _stored_jobs, build_scheduler, cron_trigger, crontab_day_of_week,
+    JOBS_TABLE, BotScheduler, SchedulerLocked, build_scheduler, cron_trigger, crontab_day_of_week,
     job_id, scheduler_holder,
 )
+from bots.core.scheduler.jobstore import _stored_jobs
 from bots.core.settings import Settings
 from bots.core.store import Store, work_items
 from fake_bots import CountingBot

@@ -19,7 +19,8 @@ from bots.cli import app
 from bots.core.errors import ConfigError
 from bots.core.settings import Settings
 from bots.core.store import Store, audit, exceptions
-from bots.core.workbook import mark_synced, ready_resolutions, sync_workbook, workbook_status
+from bots.core.store.intents import RowSynced
+from bots.core.workbook import sync_workbook, workbook_status
 from bots.core.workbook.files import backup_path
 from bots.core.workbook.layout import COLUMNS, QUEUE_SHEETS, load_layout
 from bots.core.workbook.reader import _FastSheet, read_coder_columns
@@ -195,20 +196,20 @@ def test_resolved_without_a_note_gets_a_bot_check_and_is_not_handed_to_status_sy
     sync_workbook(settings, store)
     assert stored(store)[no_note]["bot_check"] == "missing Resolution Note"
     assert rows_by_id(path)[no_note]["Bot Check"] == "missing Resolution Note"
-    assert [r["exception_id"] for r in ready_resolutions(store)] == [complete]
+    assert [r["exception_id"] for r in store.ready_resolutions()] == [complete]
 
     coder_edit(path, "Claim Edits", {no_note: {"Resolution Note": "modifier 59 added"}})
     sync_workbook(settings, store)
     assert stored(store)[no_note]["bot_check"] is None
     assert "Bot Check" not in rows_by_id(path)[no_note]
-    assert {r["exception_id"] for r in ready_resolutions(store)} == {no_note, complete}
+    assert {r["exception_id"] for r in store.ready_resolutions()} == {no_note, complete}
 
     with store.begin() as conn:
-        mark_synced(conn, complete, run_id="run-sync", billing_status="Corrected Claim Sent")
+        store.apply_intents(conn, [RowSynced(complete, run_id="run-sync", billing_status="Corrected Claim Sent")])
     assert workbook_status(settings, store)["pending_rows"] == 1
     sync_workbook(settings, store)
     assert rows_by_id(path)[complete]["Bot Status"] == "Synced"
-    assert [r["exception_id"] for r in ready_resolutions(store)] == [no_note]
+    assert [r["exception_id"] for r in store.ready_resolutions()] == [no_note]
 
 
 def test_missing_evidence_names_every_missing_field_and_pasted_values_are_checked(
@@ -224,7 +225,7 @@ def test_missing_evidence_names_every_missing_field_and_pasted_values_are_checke
     rows = stored(store)
     assert rows[ids["CLM-1001"]]["bot_check"] == "missing Resolution, Resolution Note and Resolved By"
     assert rows[ids["CLM-1002"]]["bot_check"] == "Resolution 'Appeal' is not a Claim Edits choice"
-    assert ready_resolutions(store) == []
+    assert store.ready_resolutions() == []
 
 
 def test_written_workbook_reopens_with_validations_protection_hyperlinks_and_layout(
@@ -434,7 +435,7 @@ def test_retry_by_bot_on_a_bot_failure_requeues_the_item_and_a_success_clears_th
                                                 "Resolution Note": "portal back up", "Resolved By": "it-desk"}})
     sync_workbook(settings, store)
     assert stored(store)[failure]["bot_status"] == "Synced"
-    assert ready_resolutions(store) == [], "a retry is the bots' own job, not a billing update"
+    assert store.ready_resolutions() == [], "a retry is the bots' own job, not a billing update"
     assert store.item_counts("claim_edits") == {"done": 2, "new": 1}
 
     again = CountingBot(3)

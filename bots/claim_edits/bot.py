@@ -97,7 +97,7 @@ class ClaimEditsBot:
             return Outcome(result={"failed_rules": failed}, exceptions=verdict.exceptions)
         return Outcome(
             result={"failed_rules": failed},  # an escalation-only rule may fail without a row
-            status_updates=[StatusUpdate(claim_id=claim.claim_id, payer_id=claim.payer_id,
+            intents=[StatusUpdate(claim_id=claim.claim_id, payer_id=claim.payer_id,
                                          status=session.config.ready_status, note=session.note,
                                          source_bot=self.name, run_id=ctx.run_id)])
 

@@ -67,3 +67,4 @@ def mock_portals_cmd(
     # The mock portals are a separate package; only this launcher touches it.
     mp_main = importlib.import_module("mock_portals.__main__").main
     argv = ["--port", str(port), "--faults", faults] + (["--data", str(data)] if data else [])
+    raise typer.Exit(mp_main(argv) or 0)

@@ -10,6 +10,7 @@ private error types.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -61,10 +62,16 @@ class ExceptionRecord:
 
 
 class BusinessException(BotError):
-    """The rules cannot decide: route to a person, never retry."""
+    """The rules cannot decide: route to a person, never retry.
 
-    def __init__(self, record: ExceptionRecord | list[ExceptionRecord]):
+    Raising it is the same as returning an ``Outcome`` with these exception rows: the runner
+    turns one into the other, so ``intents`` (``bots.core.store.intents``) a bot decided
+    before it found the problem are written either way.
+    """
+
+    def __init__(self, record: ExceptionRecord | list[ExceptionRecord], *, intents: Sequence[Any] = ()):
         self.records = record if isinstance(record, list) else [record]
+        self.intents = list(intents)
         first = self.records[0]
         super().__init__(f"{first.rule_id}: {first.reason}")
 

@@ -1,9 +1,9 @@
-"""The one retry policy. Only ``SystemFault`` is retried, and only when retryable.
+"""The in-process retry policy: tenacity, with exponential backoff and jitter (``RetryConfig``).
 
-Two levels, one concept: in-process, tenacity retries a faulting item with
-exponential backoff and jitter (``RetryConfig``); across runs, the runner puts
-the item back until ``max_attempts`` runs have tried it, then marks it
-``failed`` and routes it to Bot Failures.
+What is retried is decided in ``bots.core.lifecycle``, with the other level: in-process,
+only a retryable ``SystemFault`` (``retry_in_process``); across runs, the runner puts the
+item back until ``max_attempts`` runs have tried it (``retry_next_run``, used by
+``lifecycle.settle``), then marks it ``failed`` and routes it to Bot Failures.
 """
 
 from __future__ import annotations
@@ -14,18 +14,14 @@ from typing import Any, TypeVar
 import tenacity
 from tenacity import RetryCallState
 
-from bots.core.errors import SystemFault
+from bots.core.lifecycle import retry_in_process
 from bots.core.logging import get_logger
 from bots.core.settings import RetryConfig
 
-__all__ = ["is_retryable", "retry_policy", "call_with_retry"]
+__all__ = ["retry_policy", "call_with_retry"]
 
 T = TypeVar("T")
 log = get_logger("bots.retry")
-
-
-def is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, SystemFault) and exc.retryable
 
 
 def retry_policy(
@@ -59,7 +55,7 @@ def retry_policy(
     if sleep is not None:
         kwargs["sleep"] = sleep
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception(is_retryable),
+        retry=tenacity.retry_if_exception(retry_in_process),
         stop=stop,
         wait=tenacity.wait_exponential(multiplier=config.wait_initial, max=config.wait_max)
         + tenacity.wait_random(0, config.jitter),

@@ -28,15 +28,14 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import and_, or_, select
 
 from bots.core.browser import BrowserHost
 from bots.core.claims import Claim, claim_keys_for_ids
 from bots.core.errors import ConfigError, ItemDeferred, PortalError
-from bots.core.runner import ItemContext, Outcome, RunContext, StatusUpdate
+from bots.core.runner import ClaimStatusRead, ItemContext, Outcome, RunContext, StatusUpdate
 from bots.core.settings import Settings
 from bots.core.store import ClaimedItem, ItemState, Store, WorkItemSpec, claims, digest, utcnow, work_items
 from bots.payer_portal.portal import Checked, PayerPortal
@@ -200,27 +199,16 @@ class PayerPortalBot:
                 record.evidence = (f"{checked.lookup.page} page read {checked_at} UTC; HTML snapshot "
                                    f"{snap.path.name} sha256 {snap.sha256}")
                 record.evidence_file = str(checked.screenshot.path) if checked.screenshot else str(snap.path)
-        updates = []
+        updates: list[StatusUpdate] = []
         if decision.billing_status and profile is not None:
             note = f"{profile.display_name} portal {checked_at[:10]}: {decision.word or 'not found'} (X12 {decision.category})"
             if decision.paid is not None:
                 note += f", paid ${decision.paid:,.2f}"
             updates.append(StatusUpdate(claim_id=claim.claim_id, payer_id=claim.payer_id, status=decision.billing_status,
                                         note=note, source_bot=self.name, run_id=ctx.run_id))
-        values: dict[str, Any] = {"status_category": decision.category, "status_word": decision.word,
-                                  "status_checked_at": checked_at, "final": decision.final}
-        if decision.paid is not None:
-            values["paid_amount"] = decision.paid
+        # What the portal showed is recorded on the claim in the item's own transaction.
+        read = ClaimStatusRead(claim.key, category=decision.category, word=decision.word, checked_at=checked_at,
+                               final=decision.final, paid_amount=decision.paid)
         return Outcome(result={"result": decision.result, "rule_id": decision.rule_id, "category": decision.category,
                                "billing_status": decision.billing_status},
-                       exceptions=decision.exceptions, status_updates=updates,
-                       writes=[_record_status(claim.key, values)])
-
-
-def _record_status(claim_key: str, values: dict[str, Any]) -> Callable[[Connection], None]:
-    """What the portal showed, written to the claim inside the item's transaction."""
-
-    def write(conn: Connection) -> None:
-        conn.execute(update(claims).where(claims.c.claim_key == claim_key).values(**values))
-
-    return write
+                       exceptions=decision.exceptions, intents=[read, *updates])

@@ -27,19 +27,19 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from bots.core.browser import BrowserHost
 from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred
 from bots.core.evidence import EvidenceFile
-from bots.core.runner import BOT_FAILURES, ItemContext, Outcome, RunContext
+from bots.core.runner import BOT_FAILURES, ItemContext, Outcome, RowSynced, RunContext
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, ClaimedItem, ItemState, Store, digest, exceptions, utcnow, work_items
-from bots.core.workbook import mark_synced, merge_coder_edits, ready_resolutions
+from bots.core.workbook import merge_coder_edits
 from bots.core.workbook.layout import load_layout
 from bots.status_sync.billing import BillingApp, Synced
 from bots.status_sync.config import (
@@ -99,7 +99,7 @@ class StatusSyncBot:
         merged = merge_coder_edits(self.settings, run.store)
         for problem in merged.problems:
             run.log.warning("workbook_problem", problem=problem)
-        ready = ready_resolutions(run.store)
+        ready = run.store.ready_resolutions()
         added = run.store.enqueue(self.name, [resolution_item(row, config) for row in ready])
         run.log.info("resolutions_ready", rows=len(ready), added=added, coder_edits=merged.edits)
         return added
@@ -191,7 +191,7 @@ class StatusSyncBot:
                 "resolved_by": update.resolved_by, "billing_status": status, "billing": how},
                synced.snapshot if synced else None)
         return Outcome(result={"result": how, "status": status, "exception_id": update.exception_id},
-                       writes=[_mark_synced(update.exception_id, ctx.run_id, status)])
+                       intents=[RowSynced(update.exception_id, ctx.run_id, status)])
 
     def _refusal(self, ctx: ItemContext, item: ClaimedItem, update: Update, synced: Synced) -> ExceptionRecord:
         now = synced.before.status if synced.before else None
@@ -241,10 +241,3 @@ def _audit(ctx: ItemContext, update: Update, action: str, result: str, detail: d
         claim_id=update.claim_id, rule_id=rule_id, rule_version=RULE_VERSION if rule_id else None,
         input_digest=digest(ctx.item.payload), detail=detail,
         evidence_path=str(evidence.path) if evidence else None, evidence_sha256=evidence.sha256 if evidence else None))
-
-
-def _mark_synced(exception_id: str, run_id: str, status: str) -> Callable[[Connection], None]:
-    def write(conn: Connection) -> None:
-        mark_synced(conn, exception_id, run_id=run_id, billing_status=status)
-
-    return write

@@ -2,8 +2,9 @@
 
 Two kinds of item, one shape once read:
 
-- **status**: a billing status another bot queued (``bots.core.runner.queue_status_updates``;
-  reference ``payer:claim|status|exception_id``), e.g. payer_portal's *Paid* after a lookup.
+- **status**: a billing status another bot handed over (a ``StatusUpdate`` intent, queued by
+  ``Store.queue_status_updates``; reference ``payer:claim|status|exception_id``), e.g.
+  payer_portal's *Paid* after a lookup.
 - **resolution**: a workbook row a coder marked Resolved with complete evidence (reference
   ``resolution:<exception_id>``), enqueued by status_sync itself; the billing status comes
   from ``[resolutions]`` in ``config/billing.toml`` when the item is processed.
@@ -44,7 +45,7 @@ class _Payload(BaseModel):
 
 
 class StatusPayload(_Payload):
-    """Queued by another bot (``queue_status_updates``)."""
+    """Queued by another bot (``Store.queue_status_updates``)."""
 
     claim_id: str
     payer_id: str
@@ -131,7 +132,7 @@ def _cut(note: str, limit: int) -> str:
 
 
 def _sort_key(coder_updated_at: str | None) -> str:
-    """The local-time sort key ``queue_status_updates`` uses, for the moment the coder's edit
+    """The local-time sort key ``Store.queue_status_updates`` uses, for the moment the coder's edit
     was read: a resolution then takes its place among the queued updates by time."""
     if coder_updated_at:
         try:
@@ -142,7 +143,7 @@ def _sort_key(coder_updated_at: str | None) -> str:
 
 
 def resolution_item(row: dict[str, Any], config: BillingConfig) -> WorkItemSpec:
-    """The work item for a ready workbook row (``bots.core.workbook.ready_resolutions``).
+    """The work item for a ready workbook row (``Store.ready_resolutions``).
 
     The digest covers the resolution, its note and the billing status it maps to now: a coder
     who changes the resolution, or IT mapping a resolution that was missing from

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from config_helpers import edit_toml, quick_retries
-from bots.core.runner import RunResult, StatusUpdate, queue_status_updates, run_bot
+from bots.core.runner import RunResult, StatusUpdate, run_bot
 from bots.core.settings import Settings
 from bots.core.store import Store, audit, exceptions, work_items
 from bots.core.worklist import load_worklist
@@ -84,7 +84,7 @@ def load_sample(store: Store) -> None:
 
 def queue(store: Store, updates: list[StatusUpdate]) -> None:
     with store.begin() as conn:
-        queue_status_updates(store, conn, updates)
+        store.apply_intents(conn, updates)
 
 
 def run(settings: Settings, store: Store, only: list[str] | None = None) -> RunResult:

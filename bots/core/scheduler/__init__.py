@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from bots.core.scheduler.cron import bot_trigger, cron_trigger, crontab_day_of_week, longest_gap, schedule_timezone
 from bots.core.scheduler.job import JOB_FUNC, run_scheduled_bot
-from bots.core.scheduler.jobstore import JOBS_TABLE, JobInfo, _stored_jobs, job_id, list_jobs
+from bots.core.scheduler.jobstore import JOBS_TABLE, JobInfo, job_id, list_jobs
 from bots.core.scheduler.lock import SchedulerLock, SchedulerLocked, scheduler_holder
 from bots.core.scheduler.service import BotScheduler, build_scheduler
 

@@ -6,16 +6,18 @@ crash can delay an outcome but never half-record it.
 
 One concern per module: ``base`` (engine, dialects, transactions), ``schema``
 (tables, private to this package), ``queue`` (work items and leases), ``runs``,
-``rows`` (exception rows) and ``audit`` (the hash chain). ``Store`` combines them.
+``rows`` (exception rows), ``audit`` (the hash chain) and ``intents`` (what an outcome
+asks the store to write, and handoffs between bots). ``Store`` combines them.
 """
 
 from __future__ import annotations
 
-from bots.core.lifecycle import ItemState, RunStatus
+from bots.core.lifecycle import ItemState, RowState, RunStatus
 from bots.core.store.audit import AuditEntry, AuditStore, audit_hash
 from bots.core.store.base import GENESIS, canonical_json, digest, utcnow
-from bots.core.store.queue import ClaimedItem, ItemStateChange, QueueStore, WorkItemSpec
-from bots.core.store.rows import ExceptionBatchEntry, RowStore, exception_id
+from bots.core.store.intents import ClaimStatusRead, Intent, IntentStore, RowSynced, StatusUpdate
+from bots.core.store.queue import ClaimedItem, ItemStateChange, WorkItemSpec
+from bots.core.store.rows import ExceptionBatchEntry, exception_id
 from bots.core.store.runs import RunStore
 from bots.core.store.schema import (  # noqa: F401 - transitional: callers move to named methods
     audit, audit_head, claims, exceptions, meta, metadata, runs, service_lines, work_items,
@@ -23,10 +25,11 @@ from bots.core.store.schema import (  # noqa: F401 - transitional: callers move 
 from bots.core.store.base import chunks as _chunks  # noqa: F401 - transitional
 
 __all__ = [
-    "GENESIS", "AuditEntry", "ClaimedItem", "ExceptionBatchEntry", "ItemState", "ItemStateChange", "RunStatus",
-    "Store", "WorkItemSpec", "audit_hash", "canonical_json", "digest", "exception_id", "utcnow",
+    "GENESIS", "AuditEntry", "ClaimStatusRead", "ClaimedItem", "ExceptionBatchEntry", "Intent", "ItemState",
+    "ItemStateChange", "RowState", "RowSynced", "RunStatus", "StatusUpdate", "Store", "WorkItemSpec", "audit_hash",
+    "canonical_json", "digest", "exception_id", "utcnow",
 ]
 
 
-class Store(QueueStore, RowStore, RunStore, AuditStore):
+class Store(IntentStore, RunStore, AuditStore):
     """Owns the engine; hands out transactions. Thread-safe (one connection per use)."""

@@ -1,6 +1,8 @@
 """Work items: enqueue, lease, claim, release and settle; the queue every bot's runner draws from.
 
-The state names and which moves between them are allowed live in ``bots.core.lifecycle``.
+The state names and which moves between them are allowed live in ``bots.core.lifecycle``:
+each statement here takes its ``WHERE state IN (…)`` and its new state from that table
+(``item_sources``/``item_target``), so the SQL cannot drift from the lifecycle.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from bots.core.lifecycle import ItemState, RunStatus
+from bots.core.lifecycle import ItemEvent, ItemState, RunStatus, check_item_move, item_sources, item_target
 from bots.core.store.base import StoreBase, canonical_json, chunks as _chunks, iso as _iso, utcnow
 from bots.core.store.schema import runs, work_items
 
@@ -43,15 +45,17 @@ class ClaimedItem:
 
 @dataclass
 class ItemStateChange:
-    """One ``set_item_state`` call, for writing a whole batch with ``set_item_states``."""
+    """One ``set_item_state`` call, for writing a whole batch with ``set_item_states``.
+
+    ``state`` is where the attempt settled (``bots.core.lifecycle.settle``): an ``ItemState``
+    the lifecycle lets an in-progress item settle to; anything else raises."""
 
     item: ClaimedItem
-    state: str
+    state: ItemState
     error: BaseException | None = None
     result: dict[str, Any] | None = None
     not_before: datetime | None = None
     refund_attempt: bool = False
-
 
 
 def _pid_alive(pid: int) -> bool:
@@ -71,8 +75,9 @@ class QueueStore(StoreBase):
         """Add work items; an existing reference with the same digest is left alone.
 
         A terminal item whose digest changed (the claim was corrected and reloaded)
-        starts a new cycle: back to ``new`` with a fresh attempt count. Returns how
-        many items were added or reopened.
+        starts a new cycle (``reopen``); one not yet worked is revised (``revise``). Either
+        way it is back to ``new`` with a fresh attempt count. Returns how many items were
+        added or reopened.
         """
         now = _iso(utcnow())
         specs = list(specs)
@@ -90,20 +95,22 @@ class QueueStore(StoreBase):
                 )
             ):
                 existing[ref] = (state, dig)
+        fresh = item_target(ItemEvent.REOPEN)  # = item_target(REVISE): new, attempts from zero
+        movable = item_sources(ItemEvent.REVISE) + (item_sources(ItemEvent.REOPEN) if reopen_terminal else ())
         new_rows, reopen = [], []
         for s in specs:
             row = {
                 "bot": bot, "reference": s.reference, "claim_key": s.claim_key,
                 "payload": canonical_json(s.payload), "digest": s.digest, "sort_key": s.sort_key,
-                "state": ItemState.NEW, "attempts": 0, "created_at": now, "updated_at": now,
+                "state": fresh, "attempts": 0, "created_at": now, "updated_at": now,
                 "cycles": 1,
             }
             if s.reference not in existing:
                 new_rows.append(row)
-                existing[s.reference] = (ItemState.NEW, s.digest)
+                existing[s.reference] = (fresh, s.digest)
             else:
                 state, dig = existing[s.reference]
-                if dig != s.digest and (state in ItemState.TERMINAL and reopen_terminal or state in ItemState.CLAIMABLE):
+                if dig != s.digest and state in movable:
                     reopen.append(row)
         if new_rows:
             conn.execute(work_items.insert(), new_rows)
@@ -112,7 +119,7 @@ class QueueStore(StoreBase):
                 update(work_items)
                 .where(work_items.c.bot == bot, work_items.c.reference == row["reference"])
                 .values(payload=row["payload"], digest=row["digest"], sort_key=row["sort_key"],
-                        state=ItemState.NEW, attempts=0, not_before=None, lease_owner=None,
+                        state=fresh, attempts=0, not_before=None, lease_owner=None,
                         lease_expires=None, updated_at=now, finished_at=None,
                         cycles=work_items.c.cycles + 1)
             )
@@ -127,8 +134,8 @@ class QueueStore(StoreBase):
             n += conn.execute(
                 update(work_items)
                 .where(work_items.c.bot == bot, work_items.c.reference.in_(chunk),
-                       work_items.c.state.in_(ItemState.TERMINAL))
-                .values(state=ItemState.NEW, attempts=0, not_before=None, updated_at=now,
+                       work_items.c.state.in_(item_sources(ItemEvent.REOPEN)))
+                .values(state=item_target(ItemEvent.REOPEN), attempts=0, not_before=None, updated_at=now,
                         finished_at=None, cycles=work_items.c.cycles + 1)
             ).rowcount
         return n
@@ -159,8 +166,8 @@ class QueueStore(StoreBase):
                 cond = cond | work_items.c.lease_owner.in_(dead)
             return conn.execute(
                 update(work_items)
-                .where(work_items.c.bot == bot, work_items.c.state == ItemState.IN_PROGRESS, cond)
-                .values(state=ItemState.ABANDONED, lease_owner=None, lease_expires=None,
+                .where(work_items.c.bot == bot, work_items.c.state.in_(item_sources(ItemEvent.ABANDON)), cond)
+                .values(state=item_target(ItemEvent.ABANDON), lease_owner=None, lease_expires=None,
                         updated_at=_iso(now))
             ).rowcount
 
@@ -169,7 +176,9 @@ class QueueStore(StoreBase):
         now = utcnow()
         now_s = _iso(now)
         with self.begin() as conn:
-            def candidates(states: Sequence[str]) -> Any:
+            claimable = item_sources(ItemEvent.CLAIM)
+
+            def candidates(states: Sequence[ItemState]) -> Any:
                 q = (
                     select(work_items.c.id, work_items.c.sort_key)
                     .where(
@@ -190,16 +199,16 @@ class QueueStore(StoreBase):
             if self.is_sqlite:
                 # One query per state walks ix_work_items_claim in order; with ``state IN (…)``
                 # SQLite sorts every claimable item in a temp B-tree on each call instead.
-                merged = sorted((r.sort_key, r.id) for st in ItemState.CLAIMABLE for r in candidates([st]))
+                merged = sorted((r.sort_key, r.id) for st in claimable for r in candidates([st]))
                 ids = [i for _, i in merged[:limit]]
             else:
-                ids = [r.id for r in candidates(ItemState.CLAIMABLE)]
+                ids = [r.id for r in candidates(claimable)]
             if not ids:
                 return []
             conn.execute(
                 update(work_items)
                 .where(work_items.c.id.in_(ids))
-                .values(state=ItemState.IN_PROGRESS, lease_owner=run_id, last_run=run_id,
+                .values(state=item_target(ItemEvent.CLAIM), lease_owner=run_id, last_run=run_id,
                         lease_expires=_iso(now + timedelta(seconds=lease_seconds)),
                         attempts=work_items.c.attempts + 1, updated_at=now_s)
             )
@@ -227,8 +236,8 @@ class QueueStore(StoreBase):
             conn.execute(
                 update(work_items)
                 .where(work_items.c.id.in_(list(item_ids)), work_items.c.lease_owner == run_id,
-                       work_items.c.state == ItemState.IN_PROGRESS)
-                .values(state=ItemState.NEW, lease_owner=None, lease_expires=None, last_run=None,
+                       work_items.c.state.in_(item_sources(ItemEvent.RELEASE)))
+                .values(state=item_target(ItemEvent.RELEASE), lease_owner=None, lease_expires=None, last_run=None,
                         attempts=work_items.c.attempts - 1, updated_at=_iso(utcnow()))
             )
 
@@ -237,23 +246,28 @@ class QueueStore(StoreBase):
         with self.begin() as conn:
             return conn.execute(
                 update(work_items)
-                .where(work_items.c.lease_owner == run_id, work_items.c.state == ItemState.IN_PROGRESS)
-                .values(state=ItemState.ABANDONED, lease_owner=None, lease_expires=None,
+                .where(work_items.c.lease_owner == run_id, work_items.c.state.in_(item_sources(ItemEvent.ABANDON)))
+                .values(state=item_target(ItemEvent.ABANDON), lease_owner=None, lease_expires=None,
                         last_error=reason[:2000], updated_at=_iso(utcnow()))
             ).rowcount
 
-    def set_item_state(self, conn: Connection, item: ClaimedItem, state: str, *,
+    def set_item_state(self, conn: Connection, item: ClaimedItem, state: ItemState, *,
                        error: BaseException | None = None, result: dict[str, Any] | None = None,
                        not_before: datetime | None = None, refund_attempt: bool = False) -> None:
         self.set_item_states(conn, [ItemStateChange(item, state, error, result, not_before, refund_attempt)])
 
     def set_item_states(self, conn: Connection, changes: Sequence[ItemStateChange]) -> None:
-        """``set_item_state`` for many items: one executemany per shape of change, not one UPDATE each."""
+        """Settle items this run holds: one executemany per shape of change, not one UPDATE each.
+
+        Each new state is checked against the lifecycle (an in-progress item settling), so a
+        misspelt or impossible state fails here instead of stranding the item.
+        """
         now = _iso(utcnow())
         groups: dict[tuple[tuple[str, ...], bool], list[dict[str, Any]]] = {}
         for ch in changes:
             values: dict[str, Any] = {
-                "state": ch.state, "updated_at": now, "lease_owner": None, "lease_expires": None,
+                "state": check_item_move(ItemState.IN_PROGRESS, ch.state, ItemEvent.SETTLE),
+                "updated_at": now, "lease_owner": None, "lease_expires": None,
                 "not_before": _iso(ch.not_before) if ch.not_before else None,
             }
             if ch.state in ItemState.TERMINAL:

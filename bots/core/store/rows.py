@@ -1,6 +1,9 @@
 """Exception rows: what the bots found, upserted by deterministic Exception ID, and cleared
-when it no longer occurs. Coder-owned columns are mirrored from the workbook elsewhere and
-never set by a bot's decision.
+when it no longer occurs; resolutions ready to apply, and marking a row Synced once applied.
+Coder-owned columns are mirrored from the workbook elsewhere and never set by a bot's decision.
+
+Bot Status moves (found, recur, clear, sync, retry cleared) are the row lifecycle's table
+in ``bots.core.lifecycle``; the statements here take their states from it.
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from bots.core.errors import ExceptionRecord
+from bots.core.lifecycle import (
+    BOT_FAILURES, CoderStatus, RowEvent, RowState, check_row_move, ready_to_sync, row_sources,
+)
 from bots.core.store.base import StoreBase, chunks as _chunks, iso as _iso, utcnow
 from bots.core.store.schema import exceptions
 
@@ -72,7 +78,7 @@ class RowStore(StoreBase):
                     "reason": rec.reason, "detail": rec.detail, "evidence": rec.evidence,
                     "evidence_file": rec.evidence_file, "review_level": rec.review_level,
                     "priority": rec.priority, "run_id": run_id, "last_seen": now, "written_at": None,
-                    "bot_status": "Open",
+                    "bot_status": RowState.OPEN,  # found, or recurring
                 })
             per_entry.append(ids)
         if latest:
@@ -93,7 +99,8 @@ class RowStore(StoreBase):
                     continue
                 row = {"w_id": ex_id, "v_times_seen": cur.times_seen + (0 if cur.run_id == run_id else 1),
                        "v_item_ref": item_ref, **{f"v_{k}": v for k, v in fields.items()}}
-                if cur.bot_status == "Synced":
+                check_row_move(cur.bot_status, RowState.OPEN, RowEvent.RECUR)
+                if cur.bot_status == RowState.SYNCED:  # the coder's resolution did not hold: say so
                     row["v_bot_check"] = "recurred after it was resolved and synced"
                 updates.setdefault("v_bot_check" in row, []).append(row)
             if inserts:
@@ -113,14 +120,46 @@ class RowStore(StoreBase):
                 ids = [i for _, item_ids in chunk for i in item_ids]
                 # Open rows that no longer occur are Cleared; so is a Bot Failures row a coder sent
                 # back with "Retry by bot" (Synced) once the retried item gets through.
-                still_there = (exceptions.c.bot_status == "Open") | (
-                    (exceptions.c.queue == "Bot Failures") & (exceptions.c.bot_status == "Synced"))
+                still_there = exceptions.c.bot_status.in_(row_sources(RowEvent.CLEAR)) | (
+                    (exceptions.c.queue == BOT_FAILURES)
+                    & exceptions.c.bot_status.in_(row_sources(RowEvent.RETRY_CLEARED)))
                 cond = [exceptions.c.bot == bot, exceptions.c.item_ref.in_(refs), still_there]
                 if ids:
                     cond.append(exceptions.c.exception_id.not_in(ids))
                 conn.execute(update(exceptions).where(*cond)
-                             .values(bot_status="Cleared", last_seen=now, written_at=None))
+                             .values(bot_status=RowState.CLEARED, last_seen=now, written_at=None))
         return per_entry
 
     def clear_exceptions(self, conn: Connection, *, bot: str, item_ref: str) -> None:
         self.record_exceptions(conn, bot=bot, item_ref=item_ref, run_id=None, records=[])
+
+    # ---- resolutions -----------------------------------------------------------------------------
+    def ready_resolutions(self) -> list[dict[str, Any]]:
+        """Rows a coder marked Resolved with complete evidence and no Bot Check, not yet synced
+        (``lifecycle.ready_to_sync``), oldest edit first.
+
+        The bot that accepts resolution handoffs applies these, then settles each with a
+        ``RowSynced`` intent (:meth:`mark_synced`). A row the bots have Cleared is still
+        returned: the coder's resolution stands.
+        """
+        ex = exceptions.c
+        q = (select(exceptions)
+             .where(ex.status == CoderStatus.RESOLVED, ex.bot_status.in_(row_sources(RowEvent.SYNC)),
+                    or_(ex.bot_check.is_(None), ex.bot_check == ""))
+             .order_by(ex.coder_updated_at, ex.exception_id))
+        with self.read() as conn:
+            return [row for row in (dict(r._mapping) for r in conn.execute(q)) if ready_to_sync(row)]
+
+    def mark_synced(self, conn: Connection, exception_id: str, *, run_id: str | None = None,
+                    at: str | None = None) -> int:
+        """Bot Status Synced: the row's resolution was applied (``run_id``: the run whose audit
+        records hold that), or handed back to the bots (Retry by bot, ``run_id`` None: the row
+        keeps the run that failed). The row is pending again, so the next write shows it.
+        Returns 1 if the row moved, 0 if it was already Synced or is gone."""
+        values: dict[str, Any] = {"bot_status": RowState.SYNCED, "written_at": None,
+                                  "synced_at": at or _iso(utcnow())}
+        if run_id is not None:
+            values["run_id"] = run_id
+        return conn.execute(update(exceptions).where(
+            exceptions.c.exception_id == exception_id,
+            exceptions.c.bot_status.in_(row_sources(RowEvent.SYNC))).values(values)).rowcount

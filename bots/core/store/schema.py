@@ -8,7 +8,7 @@ from sqlalchemy import (
     Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
 )
 
-from bots.core.lifecycle import ItemState
+from bots.core.lifecycle import ItemState, RowState
 
 __all__ = ["audit", "audit_head", "claims", "exceptions", "meta", "metadata", "runs", "service_lines", "work_items"]
 
@@ -155,7 +155,7 @@ exceptions = Table(
     Column("first_seen", String(32), nullable=False),
     Column("last_seen", String(32), nullable=False),
     Column("times_seen", Integer, nullable=False, default=1),
-    Column("bot_status", String(10), nullable=False, default="Open"),
+    Column("bot_status", String(10), nullable=False, default=RowState.OPEN),
     Column("bot_check", Text),
     # Coder-owned: mirrored from the workbook, never set by a bot's own decision.
     Column("assigned_to", String(120)),

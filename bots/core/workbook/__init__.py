@@ -2,18 +2,14 @@
 
 ``sync`` merges coders' edits back by Exception ID and writes the file; ``layout`` is its
 columns, sheets and dropdowns (``config/workbook.toml``); ``render`` writes the xlsx;
-``reader`` reads coder columns back fast; ``files`` does atomic replacement, backups and
-the writer lock.
+``summary`` counts and draws the Summary sheet; ``reader`` reads coder columns back fast;
+``checks`` holds the Bot Check rules for coder entries; ``files`` does atomic replacement,
+backups and the writer lock.
 """
 
 from __future__ import annotations
 
 from bots.core.workbook.layout import load_layout
-from bots.core.workbook.sync import (
-    MergeResult, WorkbookResult, mark_synced, merge_coder_edits, ready_resolutions, sync_workbook, workbook_status,
-)
+from bots.core.workbook.sync import MergeResult, WorkbookResult, merge_coder_edits, sync_workbook, workbook_status
 
-__all__ = [
-    "MergeResult", "WorkbookResult", "load_layout", "mark_synced", "merge_coder_edits", "ready_resolutions",
-    "sync_workbook", "workbook_status",
-]
+__all__ = ["MergeResult", "WorkbookResult", "load_layout", "merge_coder_edits", "sync_workbook", "workbook_status"]

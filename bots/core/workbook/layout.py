@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bots.core.lifecycle import CoderStatus
 from bots.core.settings import Settings, load_toml_model
 
 __all__ = [
@@ -26,7 +27,7 @@ SUMMARY_SHEET = "Summary"
 QUEUE_SHEETS = (
     "Coding Queries", "Claim Edits", "Documentation Requests", "Denials", "Payment Variances", "Bot Failures",
 )
-STATUSES = ("New", "In Progress", "Resolved", "Escalated")
+STATUSES = tuple(s.value for s in CoderStatus)  # the Status dropdown; a blank cell reads as the first
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 openpyxl's write-only mode builds everything around the rows: styles, sheet
 protection, data-validation dropdowns, frozen header, autofilter, column
-widths and the Summary sheet. The data rows themselves are serialised here and
-spliced into each sheet's ``sheetData`` as the package is copied out, because
+widths and the Summary sheet (drawn by ``summary``). The data rows themselves
+are serialised here and spliced into each sheet's ``sheetData`` as the package
+is copied out, because
 openpyxl spends about 17 µs per cell on them (27 s for 60,000 rows without
 lxml) and this takes about 1 µs. The cells are plain SpreadsheetML: inline
 strings, numbers with a date or money format, and formulas.
@@ -28,27 +29,26 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
 from openpyxl import Workbook
-from openpyxl.cell import Cell, WriteOnlyCell
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.protection import SheetProtection
 
-from bots.core.workbook.layout import (
-    COLUMNS, STATUSES, SUMMARY_SHEET, Column, WorkbookLayout, column_letter,
-)
+from bots.core.lifecycle import RowState
+from bots.core.workbook.layout import COLUMNS, STATUSES, Column, WorkbookLayout, column_letter
+from bots.core.workbook.summary import SummaryStats, summary_sheet
 
-__all__ = ["SheetRows", "SummaryStats", "render_workbook", "summarize"]
+__all__ = ["SheetRows", "render_workbook"]
 
 EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()
 MAX_ROW = 1_048_576
 MAX_TEXT = 32_767  # Excel's limit for one cell
-CLOSED_STATUSES = ("Cleared", "Synced")
 HEADER_FILL = {"bot": "1F4E78", "coder": "375623"}
 ROWS_PER_CHUNK = 2000  # rows joined and encoded at a time
 
@@ -63,71 +63,6 @@ class SheetRows:
     title: str
     queue: str
     rows: list[dict[str, Any]]
-
-
-@dataclass
-class QueueStats:
-    open_entry: int = 0
-    open_senior: int = 0
-    oldest_open: str | None = None  # ISO timestamp (UTC) of the oldest open row
-    resolved_7d: int = 0
-    awaiting_sync: int = 0
-    bot_check: int = 0
-    cleared: int = 0
-    total: int = 0
-
-
-@dataclass
-class SummaryStats:
-    written_at: datetime  # UTC, naive
-    queues: dict[str, QueueStats] = field(default_factory=dict)
-
-    @property
-    def senior_backlog(self) -> int:
-        return sum(q.open_senior for q in self.queues.values())
-
-
-def _is_open(row: dict[str, Any]) -> bool:
-    """Still needs a person: the bots still report it and no coder has resolved it."""
-    return row["bot_status"] == "Open" and (row["status"] or "").strip().lower() != "resolved"
-
-
-def _resolved_day(row: dict[str, Any]) -> date | None:
-    for value in (row["resolved_on"], row["coder_updated_at"]):
-        if value:
-            try:
-                return date.fromisoformat(value[:10])
-            except ValueError:
-                continue
-    return None
-
-
-def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str]) -> SummaryStats:
-    """Counts for the Summary sheet. ``ready`` holds the Exception IDs status_sync may apply."""
-    stats = SummaryStats(written_at=now)
-    week_ago = (now - timedelta(days=7)).date()
-    for sheet in sheets:
-        q = stats.queues.setdefault(sheet.title, QueueStats())
-        for row in sheet.rows:
-            q.total += 1
-            if row["bot_check"]:
-                q.bot_check += 1
-            if row["bot_status"] == "Cleared":
-                q.cleared += 1
-            if row["exception_id"] in ready:
-                q.awaiting_sync += 1
-            if _is_open(row):
-                if row["review_level"] == "Senior":
-                    q.open_senior += 1
-                else:
-                    q.open_entry += 1
-                if q.oldest_open is None or row["first_seen"] < q.oldest_open:
-                    q.oldest_open = row["first_seen"]  # ISO timestamps order as text
-            elif (row["status"] or "").strip().lower() == "resolved":
-                day = _resolved_day(row)
-                if day is not None and day >= week_ago:
-                    q.resolved_7d += 1
-    return stats
 
 
 class _Palette:
@@ -320,7 +255,7 @@ def _rows_xml(rows: Sequence[dict[str, Any]], plans: Sequence[_ColumnPlan], tz: 
     append = parts.append
     for r, row in enumerate(rows, 2):
         rs = str(r)
-        variant = 2 if row["bot_status"] in CLOSED_STATUSES else (1 if row["review_level"] == "Senior" else 0)
+        variant = 2 if row["bot_status"] in RowState.CLOSED else (1 if row["review_level"] == "Senior" else 0)
         append(f'<row r="{rs}">')
         for name, letter, styles, emit, cache, blank in cols:
             value = row[name]
@@ -400,58 +335,11 @@ def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: 
     return ws
 
 
-def _summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
-    ws = wb.create_sheet(SUMMARY_SHEET)
-    widths = (34, 12, 12, 10, 18, 20, 14, 18, 10, 10)
-    for i, width in enumerate(widths, 1):
-        ws.column_dimensions[column_letter(i)].width = width
-    ws.freeze_panes = "A8"
-
-    def cell(value: Any, *, bold: bool = False, size: float | None = None, fmt: str | None = None) -> Cell:
-        c = WriteOnlyCell(ws, value=value)
-        if bold or size:
-            c.font = Font(bold=bold, size=size)
-        if fmt:
-            c.number_format = fmt
-        return c
-
-    local = stats.written_at.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
-    ws.append([cell("Exception workbook", bold=True, size=14)])
-    ws.append([cell("Last written"), cell(local, fmt="yyyy-mm-dd hh:mm"), cell(str(tz))])
-    ws.append([cell("Senior backlog (open Senior rows)"), cell(stats.senior_backlog, bold=True)])
-    ws.append([cell("Your columns"), cell("Assigned To … Resolved On (green headers). A Resolved row needs "
-                                          "Resolution, Resolution Note and Resolved By.")])
-    ws.append([cell("Sorting"), cell("Filter freely. To sort, use Review > Unprotect Sheet (no password); "
-                                     "the next write restores protection and keeps your order and entries.")])
-    ws.append([])
-    headers = ("Queue", "Open (Entry)", "Open (Senior)", "Open", "Oldest open (days)", "Resolved last 7 days",
-               "Awaiting sync", "Bot Check problems", "Cleared", "Rows")
-    ws.append([cell(h, bold=True) for h in headers])
-    total = QueueStats()
-
-    def age(oldest: str | None) -> int | None:
-        return (stats.written_at - datetime.fromisoformat(oldest)).days if oldest else None
-
-    for title, q in stats.queues.items():
-        ws.append([cell(title), q.open_entry, q.open_senior, q.open_entry + q.open_senior, age(q.oldest_open),
-                   q.resolved_7d, q.awaiting_sync, q.bot_check, q.cleared, q.total])
-        for name in ("open_entry", "open_senior", "resolved_7d", "awaiting_sync", "bot_check", "cleared", "total"):
-            setattr(total, name, getattr(total, name) + getattr(q, name))
-        if q.oldest_open and (total.oldest_open is None or q.oldest_open < total.oldest_open):
-            total.oldest_open = q.oldest_open
-    ws.append([cell("Total", bold=True), total.open_entry, total.open_senior, total.open_entry + total.open_senior,
-               age(total.oldest_open), total.resolved_7d, total.awaiting_sync, total.bot_check, total.cleared,
-               total.total])
-    ws.protection = SheetProtection(sheet=True, selectLockedCells=False, selectUnlockedCells=False,
-                                    formatColumns=False)
-    return ws
-
-
 def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: SummaryStats, layout: WorkbookLayout,
                     *, tz: tzinfo, base_dir: Path) -> int:
     """Write the whole workbook to ``dest`` (an open binary file); return the data rows written."""
     wb = Workbook(write_only=True)
-    summary = _summary_sheet(wb, stats, tz)
+    summary = summary_sheet(wb, stats, tz)
     plans = _plan_columns(_Palette(summary), layout)
     queue_sheets = [(sheet, _queue_sheet(wb, sheet, layout, plans)) for sheet in sheets]
     skeleton = io.BytesIO()

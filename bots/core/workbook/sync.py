@@ -9,7 +9,8 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
    audit record (who resolved what, when). A file that is not our workbook
    is moved aside, never overwritten;
 3. recomputes Bot Check: a ``Resolved`` row needs Resolution, Resolution Note
-   and Resolved By before status_sync may apply it;
+   and Resolved By before it may be applied (``lifecycle.ready_to_sync``); a Bot
+   Failures row resolved "Retry by bot" goes back to its bot (``Store.retry_by_bot``);
 4. stops there if Excel or LibreOffice has the workbook open: the rows stay
    pending (``written_at IS NULL``) and the next run writes them;
 5. renders the whole workbook to a temporary file beside it, flushes it to
@@ -22,18 +23,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
+from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, exceptions, utcnow
+from bots.core.workbook.checks import REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
 from bots.core.workbook.files import (
     backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
     writer_lock,
@@ -42,22 +44,14 @@ from bots.core.workbook.layout import (
     CODER_FIELDS, QUEUE_SHEETS, STATUSES, WorkbookLayout, load_layout, sheet_title,
 )
 from bots.core.workbook.reader import ReadBack, WorkbookUnreadable, read_coder_columns
-from bots.core.workbook.render import SheetRows, render_workbook, summarize
+from bots.core.workbook.render import SheetRows, render_workbook
+from bots.core.workbook.summary import summarize
 
 __all__ = [
-    "MergeResult", "WorkbookResult", "evidence_problems", "mark_synced", "merge_coder_edits", "ready_resolutions",
-    "sync_workbook", "workbook_status",
+    "MergeResult", "WorkbookResult", "evidence_problems", "merge_coder_edits", "sync_workbook", "workbook_status",
 ]
 
 META_KEY = "workbook"
-RESOLVED = "Resolved"
-BOT_FAILURES = "Bot Failures"
-RETRY_RESOLUTION = "Retry by bot"  # a Bot Failures resolution the bots act on themselves
-EVIDENCE = (("resolution", "Resolution"), ("resolution_note", "Resolution Note"), ("resolved_by", "Resolved By"))
-# A coder changing any of these has re-worked the row, which answers bot checks
-# such as "recurred after it was resolved and synced"; Assigned To alone does not.
-REWORK_FIELDS = ("status", "resolution", "resolution_note", "resolved_by", "resolved_on")
-_OWN_CHECKS = ("missing ", "Status '", "Resolution '")
 _CHUNK = 900  # ids per IN (...) list: below SQLite's variable limit
 
 log = get_logger("bots.workbook")
@@ -107,45 +101,6 @@ def _all_rows(conn: Connection) -> list[dict[str, Any]]:
     return [dict(zip(keys, r, strict=True)) for r in result.all()]
 
 
-# ---- rules ---------------------------------------------------------------------------------------
-
-def _join(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def evidence_problems(row: dict[str, Any], layout: WorkbookLayout) -> list[str]:
-    """Bot Check messages for a row's coder entries (empty: nothing to fix).
-
-    A ``Resolved`` row needs the mandatory evidence, and values status_sync can
-    map; a pasted value the dropdown would have refused is caught here.
-    """
-    problems = []
-    status = row["status"]
-    if status and status not in STATUSES:
-        problems.append(f"Status '{status}' is not one of {', '.join(STATUSES)}")
-    if status == RESOLVED:
-        missing = [header for name, header in EVIDENCE if not row[name]]
-        if missing:
-            problems.append("missing " + _join(missing))
-        resolution = row["resolution"]
-        if resolution and resolution not in layout.choices(row["queue"]):
-            problems.append(f"Resolution '{resolution}' is not a {row['queue']} choice")
-    return problems
-
-
-def _bot_check(current: str | None, own: list[str], reworked: bool) -> str | None:
-    """Our evidence messages replace our old ones; other bots' messages stay until a
-    coder re-works the row."""
-    kept = [] if reworked else [p for p in (current or "").split("; ") if p and not p.startswith(_OWN_CHECKS)]
-    return "; ".join(kept + own) or None
-
-
-def _same(field_name: str, a: str | None, b: str | None) -> bool:
-    if field_name == "status":  # a blank Status is shown as New
-        return (a or STATUSES[0]) == (b or STATUSES[0])
-    return a == b
-
-
 # ---- merge -------------------------------------------------------------------------------------
 
 def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: WorkbookLayout,
@@ -163,7 +118,7 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
         if row is None:
             result.unknown += 1
             continue
-        changed = {f: v for f, v in values.items() if not _same(f, v, row[f])}
+        changed = {f: v for f, v in values.items() if not same_entry(f, v, row[f])}
         if not changed:
             continue
         row.update(changed)
@@ -175,7 +130,7 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
                                 detail=changed, result=row["status"] or STATUSES[0], ts=now))
     for row in rows:
         ex_id = row["exception_id"]
-        check = _bot_check(row["bot_check"], evidence_problems(row, layout), ex_id in reworked)
+        check = merged_bot_check(row["bot_check"], evidence_problems(row, layout), ex_id in reworked)
         touched = row["coder_updated_at"] == now
         if check != row["bot_check"] or touched:
             row["bot_check"] = check
@@ -201,22 +156,12 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
 
 def _retry_requested(store: Store, conn: Connection, touched: list[dict[str, Any]], audit: list[AuditEntry],
                      now: str) -> None:
-    """A Bot Failures row resolved "Retry by bot" puts the failed work item back in its bot's queue.
-
-    The row turns Synced (the bots acted on it). If the retry succeeds, the next run Clears it;
-    if it fails again, the row reopens with a Bot Check saying it recurred.
-    """
+    """Bot Failures rows a coder just resolved "Retry by bot" go back to their bots
+    (``Store.retry_by_bot``: the item reopens, the row turns Synced)."""
     for row in touched:
-        if (row["queue"] != BOT_FAILURES or row["resolution"] != RETRY_RESOLUTION or not _is_ready(row)):
-            continue
-        reopened = store.reopen(row["bot"], [row["item_ref"]], conn)
-        conn.execute(update(exceptions).where(exceptions.c.exception_id == row["exception_id"]).values(
-            bot_status="Synced", synced_at=now, written_at=None))
-        row.update(bot_status="Synced", synced_at=now, written_at=None)
-        audit.append(AuditEntry(action="retry_requested", bot=row["bot"], claim_id=row["claim_id"],
-                                item_ref=row["item_ref"], result="reopened" if reopened else "not_failed",
-                                detail={"exception_id": row["exception_id"], "resolved_by": row["resolved_by"]},
-                                ts=now))
+        if retry_by_bot_requested(row):
+            audit.append(store.retry_by_bot(conn, row, now))
+            row.update(bot_status=RowState.SYNCED, synced_at=now, written_at=None)
 
 
 def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path) -> MergeResult:
@@ -253,8 +198,8 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path)
 def merge_coder_edits(settings: Settings, store: Store) -> MergeResult:
     """Read coder edits back and store them without writing the workbook.
 
-    For status_sync to call before :func:`ready_resolutions`, so resolutions
-    saved since the last bot run are seen. Safe while the workbook is open.
+    For the bot that applies resolutions to call before ``Store.ready_resolutions``, so
+    resolutions saved since the last bot run are seen. Safe while the workbook is open.
     """
     path = settings.workbook_path
     with writer_lock(path) as acquired:
@@ -373,7 +318,7 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
                 problems.append(f"the previous workbook was kept as {kept.name} because part of it could not "
                                 "be merged (see the problems above)")
             sheets = _sheets(rows, merged.readback.order if merged.readback else {}, problems)
-            ready = {r["exception_id"] for r in rows if _is_ready(r)}
+            ready = {r["exception_id"] for r in rows if ready_to_sync(r)}
             try:
                 result.rows = _write_file(path, sheets, settings, layout, ready)
                 result.written = True
@@ -396,40 +341,6 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
     log.info("workbook_synced", written=result.written, rows=result.rows, pending=result.pending,
              edits=result.edits, problems=len(problems), seconds=round(result.seconds, 2))
     return result
-
-
-# ---- status_sync hand-off ----------------------------------------------------------------------
-
-def _is_ready(row: dict[str, Any]) -> bool:
-    return (row["status"] == RESOLVED and row["bot_status"] != "Synced" and not row["bot_check"]
-            and all((row[name] or "").strip() for name, _ in EVIDENCE))
-
-
-def ready_resolutions(store: Store) -> list[dict[str, Any]]:
-    """Rows a coder marked Resolved with complete evidence and no Bot Check, not yet synced.
-
-    status_sync applies these, then calls :func:`mark_synced` for each. A row
-    the bots have Cleared is still returned: the coder's resolution stands.
-    """
-    q = (select(exceptions)
-         .where(exceptions.c.status == RESOLVED, exceptions.c.bot_status != "Synced",
-                or_(exceptions.c.bot_check.is_(None), exceptions.c.bot_check == ""))
-         .order_by(exceptions.c.coder_updated_at, exceptions.c.exception_id))
-    with store.read() as conn:
-        return [row for row in (dict(r._mapping) for r in conn.execute(q)) if _is_ready(row)]
-
-
-def mark_synced(conn: Connection, exception_id: str, *, run_id: str, billing_status: str) -> None:
-    """Record that status_sync applied this row's resolution (inside its transaction).
-
-    Bot Status becomes Synced and Run ID the status_sync run, so the workbook
-    row points at the run whose audit records hold the billing update; the row
-    is pending again so the next write shows it.
-    """
-    conn.execute(update(exceptions).where(exceptions.c.exception_id == exception_id).values(
-        bot_status="Synced", synced_at=utcnow().isoformat(timespec="microseconds"), written_at=None,
-        run_id=run_id))
-    log.info("exception_synced", exception_id=exception_id, run_id=run_id, billing_status=billing_status)
 
 
 # ---- status --------------------------------------------------------------------------------------
@@ -463,7 +374,7 @@ def workbook_status(settings: Settings, store: Store) -> dict[str, Any]:
         "cleared_rows": counts.get("Cleared", 0),
         "synced_rows": counts.get("Synced", 0),
         "pending_rows": pending,
-        "awaiting_sync": len(ready_resolutions(store)),
+        "awaiting_sync": len(store.ready_resolutions()),
         "bot_check_rows": len(checks),
         "bot_checks": [{"exception_id": c.exception_id, "sheet": sheet_title(c.queue), "bot_check": c.bot_check}
                        for c in checks[:20]],

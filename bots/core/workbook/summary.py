@@ -1,0 +1,144 @@
+"""The Summary sheet: per-queue counts a supervisor reads first (open rows by review level,
+the oldest open row, resolutions of the last week, rows awaiting sync, Bot Check problems).
+
+Counting is here, apart from the cell-by-cell rendering in ``render``, because it is where
+the row lifecycle shows: a row is *open* while the bots still report it (Bot Status Open)
+and no coder has resolved it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from openpyxl import Workbook
+from openpyxl.cell import Cell, WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.worksheet.protection import SheetProtection
+
+from bots.core.lifecycle import CoderStatus, RowState
+from bots.core.workbook.layout import SUMMARY_SHEET, column_letter
+
+if TYPE_CHECKING:
+    from bots.core.workbook.render import SheetRows
+
+__all__ = ["QueueStats", "SummaryStats", "summarize", "summary_sheet"]
+
+
+@dataclass
+class QueueStats:
+    open_entry: int = 0
+    open_senior: int = 0
+    oldest_open: str | None = None  # ISO timestamp (UTC) of the oldest open row
+    resolved_7d: int = 0
+    awaiting_sync: int = 0
+    bot_check: int = 0
+    cleared: int = 0
+    total: int = 0
+
+
+@dataclass
+class SummaryStats:
+    written_at: datetime  # UTC, naive
+    queues: dict[str, QueueStats] = field(default_factory=dict)
+
+    @property
+    def senior_backlog(self) -> int:
+        return sum(q.open_senior for q in self.queues.values())
+
+
+def _is_open(row: dict[str, Any]) -> bool:
+    """Still needs a person: the bots still report it and no coder has resolved it."""
+    return row["bot_status"] == RowState.OPEN and not _resolved(row)
+
+
+def _resolved(row: dict[str, Any]) -> bool:
+    """Resolved, however the coder typed it (a pasted value escapes the dropdown)."""
+    return (row["status"] or "").strip().lower() == CoderStatus.RESOLVED.lower()
+
+
+def _resolved_day(row: dict[str, Any]) -> date | None:
+    for value in (row["resolved_on"], row["coder_updated_at"]):
+        if value:
+            try:
+                return date.fromisoformat(value[:10])
+            except ValueError:
+                continue
+    return None
+
+
+def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str]) -> SummaryStats:
+    """Counts for the Summary sheet. ``ready`` holds the Exception IDs status_sync may apply."""
+    stats = SummaryStats(written_at=now)
+    week_ago = (now - timedelta(days=7)).date()
+    for sheet in sheets:
+        q = stats.queues.setdefault(sheet.title, QueueStats())
+        for row in sheet.rows:
+            q.total += 1
+            if row["bot_check"]:
+                q.bot_check += 1
+            if row["bot_status"] == RowState.CLEARED:
+                q.cleared += 1
+            if row["exception_id"] in ready:
+                q.awaiting_sync += 1
+            if _is_open(row):
+                if row["review_level"] == "Senior":
+                    q.open_senior += 1
+                else:
+                    q.open_entry += 1
+                if q.oldest_open is None or row["first_seen"] < q.oldest_open:
+                    q.oldest_open = row["first_seen"]  # ISO timestamps order as text
+            elif _resolved(row):
+                day = _resolved_day(row)
+                if day is not None and day >= week_ago:
+                    q.resolved_7d += 1
+    return stats
+
+
+def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
+    ws = wb.create_sheet(SUMMARY_SHEET)
+    widths = (34, 12, 12, 10, 18, 20, 14, 18, 10, 10)
+    for i, width in enumerate(widths, 1):
+        ws.column_dimensions[column_letter(i)].width = width
+    ws.freeze_panes = "A8"
+
+    def cell(value: Any, *, bold: bool = False, size: float | None = None, fmt: str | None = None) -> Cell:
+        c = WriteOnlyCell(ws, value=value)
+        if bold or size:
+            c.font = Font(bold=bold, size=size)
+        if fmt:
+            c.number_format = fmt
+        return c
+
+    local = stats.written_at.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+    ws.append([cell("Exception workbook", bold=True, size=14)])
+    ws.append([cell("Last written"), cell(local, fmt="yyyy-mm-dd hh:mm"), cell(str(tz))])
+    ws.append([cell("Senior backlog (open Senior rows)"), cell(stats.senior_backlog, bold=True)])
+    ws.append([cell("Your columns"), cell("Assigned To … Resolved On (green headers). A Resolved row needs "
+                                          "Resolution, Resolution Note and Resolved By.")])
+    ws.append([cell("Sorting"), cell("Filter freely. To sort, use Review > Unprotect Sheet (no password); "
+                                     "the next write restores protection and keeps your order and entries.")])
+    ws.append([])
+    headers = ("Queue", "Open (Entry)", "Open (Senior)", "Open", "Oldest open (days)", "Resolved last 7 days",
+               "Awaiting sync", "Bot Check problems", "Cleared", "Rows")
+    ws.append([cell(h, bold=True) for h in headers])
+    total = QueueStats()
+
+    def age(oldest: str | None) -> int | None:
+        return (stats.written_at - datetime.fromisoformat(oldest)).days if oldest else None
+
+    for title, q in stats.queues.items():
+        ws.append([cell(title), q.open_entry, q.open_senior, q.open_entry + q.open_senior, age(q.oldest_open),
+                   q.resolved_7d, q.awaiting_sync, q.bot_check, q.cleared, q.total])
+        for name in ("open_entry", "open_senior", "resolved_7d", "awaiting_sync", "bot_check", "cleared", "total"):
+            setattr(total, name, getattr(total, name) + getattr(q, name))
+        if q.oldest_open and (total.oldest_open is None or q.oldest_open < total.oldest_open):
+            total.oldest_open = q.oldest_open
+    ws.append([cell("Total", bold=True), total.open_entry, total.open_senior, total.open_entry + total.open_senior,
+               age(total.oldest_open), total.resolved_7d, total.awaiting_sync, total.bot_check, total.cleared,
+               total.total])
+    ws.protection = SheetProtection(sheet=True, selectLockedCells=False, selectUnlockedCells=False,
+                                    formatColumns=False)
+    return ws
