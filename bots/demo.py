@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from bots.core.errors import ConfigError
 from bots.core.logging import configure_logging
 from bots.core.runner import RunResult, run_bot
 from bots.core.settings import BOT_NAMES, Settings
-from bots.core.store import Store, exceptions
+from bots.core.store import Store
 from bots.core.worklist import load_worklist
 
 __all__ = ["DemoResult", "run_demo"]
@@ -119,9 +117,7 @@ def run_demo(settings: Settings, *, faults: str = "error_rate=0.03,seed=7", prog
             if progress:
                 progress(name)
             results.append(run_bot(bot, demo, store, trigger="demo"))
-        with store.read() as conn:
-            queues = dict(conn.execute(select(exceptions.c.queue, func.count())
-                                       .where(exceptions.c.bot_status == "Open").group_by(exceptions.c.queue)).all())
+        queues = store.exception_counts("queue", bot_status="Open")
         store.close()
     finally:
         portals.stop()

@@ -17,7 +17,7 @@ from bots.core.lifecycle import ItemState, RunStatus
 from bots.core.store.audit import AuditEntry, AuditStore, audit_hash
 from bots.core.store.base import GENESIS, canonical_json, digest, utcnow
 from bots.core.store.claims import ClaimStore
-from bots.core.store.mirror import EXCEPTION_FINGERPRINT, MirrorStore, exception_fingerprint
+from bots.core.store.mirror import MirrorStore, exception_fingerprint
 from bots.core.store.queue import ClaimedItem, ItemStateChange, QueueStore, WorkItemSpec
 from bots.core.store.reports import ReportStore
 from bots.core.store.rows import ExceptionBatchEntry, RowStore, exception_id
@@ -28,9 +28,9 @@ from bots.core.store.schema import (  # noqa: F401 - transitional: callers move 
 from bots.core.store.base import chunks as _chunks  # noqa: F401 - transitional
 
 __all__ = [
-    "EXCEPTION_FINGERPRINT", "GENESIS", "AuditEntry", "ClaimedItem", "ExceptionBatchEntry", "ItemState", "ItemStateChange", "RunStatus",
-    "Store", "WorkItemSpec", "audit_hash", "canonical_json", "digest", "exception_fingerprint",
-    "exception_id", "utcnow",
+    "GENESIS", "AuditEntry", "ClaimedItem", "ExceptionBatchEntry", "ItemState", "ItemStateChange", "RunStatus",
+    "Store", "WorkItemSpec", "audit_hash", "canonical_json", "digest", "exception_fingerprint", "exception_id",
+    "utcnow",
 ]
 
 

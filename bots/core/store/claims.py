@@ -113,7 +113,7 @@ class ClaimStore(StoreBase):
         out: dict[str, str] = {}
         for chunk in _chunks(list(keys), 500):
             out.update(conn.execute(select(claims.c.claim_key, claims.c.digest)
-                                    .where(claims.c.claim_key.in_(chunk))).tuples())
+                                    .where(claims.c.claim_key.in_(chunk))).all())
         return out
 
     def unsubmitted_claims(self) -> list[tuple[str, str, str | None]]:

@@ -84,7 +84,7 @@ class ReportStore(StoreBase):
         column = exceptions.c[by]
         q = select(column, func.count()).where(*_eq(exceptions, bot_status=bot_status)).group_by(column)
         with self.read() as conn:
-            return dict(conn.execute(q).tuples())
+            return dict(conn.execute(q).all())
 
     def audit_records(self, *, bot: str | None = None, action: str | None = None,
                       claim_id: str | None = None, item_ref: str | None = None) -> list[dict[str, Any]]:
