@@ -22,10 +22,10 @@ from bots.core.store.queue import ClaimedItem, ItemStateChange, QueueStore, Work
 from bots.core.store.reports import ReportStore
 from bots.core.store.rows import ExceptionBatchEntry, RowStore, exception_id
 from bots.core.store.runs import RunStore
-from bots.core.store.schema import (  # noqa: F401 - transitional: callers move to named methods
-    audit, audit_head, claims, exceptions, meta, metadata, runs, service_lines, work_items,
-)
-from bots.core.store.base import chunks as _chunks  # noqa: F401 - transitional
+# Transitional, for two callers only: payer_portal's _record_status (claims) and the workbook's
+# _retry_requested/ready_resolutions/mark_synced (exceptions). Delete once the runner-intents work
+# moves those writes into store methods; no other module outside the store imports a table.
+from bots.core.store.schema import claims, exceptions  # noqa: F401
 
 __all__ = [
     "GENESIS", "AuditEntry", "ClaimedItem", "ExceptionBatchEntry", "ItemState", "ItemStateChange", "RunStatus",
