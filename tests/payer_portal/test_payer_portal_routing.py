@@ -90,11 +90,11 @@ def test_every_lookup_leaves_an_html_snapshot_pinned_in_the_audit_and_every_exce
         path = Path(r["evidence_path"])
         assert path.suffix == ".html" and sha256_file(path) == r["evidence_sha256"]
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-        assert path.parent.name.endswith(r.run_id[-6:]) and r.rule_id and r.rule_version and r.input_digest
-        detail = json.loads(r.detail)
+        assert path.parent.name.endswith(r["run_id"][-6:]) and r["rule_id"] and r["rule_version"] and r["input_digest"]
+        detail = json.loads(r["detail"])
         assert "member_id" not in detail and "patient_name" not in detail
-    assert {r.claim_id: r.result for r in reads}["CLM-1025"] == "F2"
-    assert "CO-50" in [c["code"] for c in json.loads(next(r for r in reads if r.claim_id == "CLM-1025").detail)["carc"]]
+    assert {r["claim_id"]: r["result"] for r in reads}["CLM-1025"] == "F2"
+    assert "CO-50" in [c["code"] for c in json.loads(next(r for r in reads if r["claim_id"] == "CLM-1025")["detail"])["carc"]]
     for row in exception_rows(store):
         shot = Path(row["evidence_file"])
         assert shot.suffix == ".png" and shot.read_bytes().startswith(b"\x89PNG")
