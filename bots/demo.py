@@ -2,14 +2,13 @@
 
 Starts the mock portals in a child process (the bots never import
 ``mock_portals``), points the payer and billing settings at it, loads the
-sample worklist, runs claim_edits, payer_portal and status_sync once each, and
-prints what happened and where the evidence is. Everything goes to a fresh
+sample worklist, runs every installed bot once in registry order (claim_edits,
+payer_portal, status_sync), and prints what happened and where the evidence is. Everything goes to a fresh
 ``<home>/demo`` folder so a demo never mixes with real runs.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import os
@@ -21,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bots.core import registry
 from bots.core.errors import ConfigError
 from bots.core.logging import configure_logging
 from bots.core.runner import RunResult, run_bot
-from bots.core.settings import BOT_NAMES, Settings
+from bots.core.settings import Settings
 from bots.core.store import Store
 from bots.core.worklist import load_worklist
 
@@ -109,11 +109,10 @@ def run_demo(settings: Settings, *, faults: str = "error_rate=0.03,seed=7", prog
     try:
         _point_at(portals.url, data)
         store = Store(demo.db_url)
-        payers = {p.stem for p in (demo.config_dir / "payers").glob("*.toml")} or None
-        loaded = load_worklist(store, sample / "sample_worklist.csv", known_payers=payers).as_dict()
+        loaded = load_worklist(store, sample / "sample_worklist.csv", known_payers=demo.payers.known_ids()).as_dict()
         results = []
-        for name in BOT_NAMES:
-            bot = importlib.import_module(f"bots.{name}").create_bot(demo)
+        for name in registry.names():
+            bot = registry.create(name, demo)
             if progress:
                 progress(name)
             results.append(run_bot(bot, demo, store, trigger="demo"))

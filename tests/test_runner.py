@@ -113,11 +113,8 @@ def test_expired_lease_is_picked_up_again(settings: Settings, store: Store) -> N
     assert store.item_counts("claim_edits") == {"done": 3}
 
 
-def test_concurrent_workers_never_take_the_same_item(settings: Settings, store: Store, config_dir: Path) -> None:
-    toml = config_dir / "bots.toml"
-    toml.write_text(toml.read_text().replace("[bots.claim_edits]\n", "[bots.claim_edits]\nconcurrency = 4\n", 1)
-                    .replace("concurrency = 1\n", "", 1))
-    s = Settings(home=settings.home, config_dir=config_dir, _env_file=None)
+def test_concurrent_workers_never_take_the_same_item(settings: Settings, store: Store) -> None:
+    s = settings.with_bot("claim_edits", concurrency=4)
     assert s.config.bot("claim_edits").concurrency == 4
     bot = CountingBot(80, delay=0.005)
     s.config.bots["claim_edits"].batch_size = 3

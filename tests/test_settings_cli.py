@@ -10,13 +10,14 @@ from typer.testing import CliRunner
 from bots.cli import app
 from bots.core.errors import ConfigError
 from bots.core.settings import Settings
+from config_helpers import edit_toml
 
 runner = CliRunner()
 
 
 def test_invalid_config_names_file_key_and_value(tmp_path: Path, config_dir: Path) -> None:
     toml = config_dir / "bots.toml"
-    toml.write_text(toml.read_text().replace("batch_size = 500", "batch_size = -3"))
+    edit_toml(toml, lambda doc: doc["bots"]["claim_edits"].update(batch_size=-3))
     s = Settings(home=tmp_path / "var", config_dir=config_dir, _env_file=None)
     with pytest.raises(ConfigError) as err:
         s.config

@@ -63,7 +63,7 @@ class ClaimEditsBot:
             run.log.info("edit_table_sample_loaded", kind=result.kind, label=result.label)
         versions = active_versions(store)
         denial = next((r for r in rules if r.rule_id == DENIAL_RULE), None)
-        reference = ReferenceData.load(store, versions, settings.config_file("payers"),
+        reference = ReferenceData.load(store, versions, settings.payers,
                                        (denial.params.days, denial.params.min_denials) if denial else None)
         note = (f"claim_edits: {len(rules)} rules passed (NCCI PTP {versions[PTP][1]}; MUE {versions[MUE][1]})")
         self._sessions[run.run_id] = _Session(config, RuleEngine(rules, reference), note)

@@ -20,8 +20,8 @@ from pathlib import Path
 from sqlalchemy import Connection, select
 
 from bots.claim_edits.tables import MUE, PTP, edit_table_versions, ncci_mue, ncci_ptp
-from bots.core.errors import ConfigError, SystemFault
-from bots.core.settings import load_toml
+from bots.core.errors import SystemFault
+from bots.core.payers import Payers, load_payers
 from bots.core.store import Store, utcnow
 
 __all__ = [
@@ -145,18 +145,10 @@ class MueTable:
         return cls(version_id, label, limits)
 
 
-def load_prior_auth_codes(payers_dir: Path) -> dict[str, frozenset[str]]:
-    """payer id → codes that need a prior authorization number (``prior_auth_codes`` in each profile)."""
-    out: dict[str, frozenset[str]] = {}
-    if not payers_dir.is_dir():
-        return out
-    for path in sorted(payers_dir.glob("*.toml")):
-        value = load_toml(path).get("prior_auth_codes", [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{path}: key 'prior_auth_codes': expected a list of procedure codes "
-                              f"(value: {value!r})")
-        out[path.stem.lower()] = frozenset(v.strip().upper() for v in value)
-    return out
+def load_prior_auth_codes(payers: Payers | Path) -> dict[str, frozenset[str]]:
+    """payer id → codes that need a prior authorization number (``prior_auth_codes`` in each profile,
+    validated by ``bots.core.payers``); a folder is read, ``settings.payers`` is already loaded."""
+    return (load_payers(payers) if isinstance(payers, Path) else payers).prior_auth_codes()
 
 
 def load_denial_counts(store: Store, *, days: int, min_denials: int) -> dict[tuple[str, str], int]:
@@ -179,7 +171,7 @@ class ReferenceData:
         self.ptp.close()
 
     @classmethod
-    def load(cls, store: Store, versions: dict[str, tuple[int, str]], payers_dir: Path,
+    def load(cls, store: Store, versions: dict[str, tuple[int, str]], payers: Payers | Path,
              denials: tuple[int, int] | None) -> ReferenceData:
         """``denials``: (days, min_denials) when the denial-pattern rule is on."""
         ptp_id, ptp_label = versions[PTP]
@@ -187,6 +179,6 @@ class ReferenceData:
         return cls(
             ptp=PtpTable(store, ptp_id, ptp_label),
             mue=MueTable.load(store, mue_id, mue_label),
-            prior_auth_codes=load_prior_auth_codes(payers_dir),
+            prior_auth_codes=load_prior_auth_codes(payers),
             denial_counts=load_denial_counts(store, days=denials[0], min_denials=denials[1]) if denials else {},
         )

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bots.core.settings import BOT_NAMES, Settings
+from bots.core import registry
+from bots.core.settings import Settings
 from bots.core.store import RunStatus, Store, utcnow
 
 __all__ = ["BotHealth", "check_health", "expected_interval"]
@@ -85,7 +86,7 @@ def check_health(settings: Settings, store: Store, *, now: datetime | None = Non
     """One verdict per scheduled (or already-run) bot; ``ok`` False names every reason."""
     now = now or utcnow()  # naive UTC, like the run table
     out = []
-    for bot in BOT_NAMES:
+    for bot in registry.names():
         cfg = settings.config.bot(bot)
         scheduled = cfg.enabled and cfg.schedule is not None
         recent = _recent_runs(store, bot)

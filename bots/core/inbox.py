@@ -41,7 +41,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from bots.core.errors import InputError
 from bots.core.evidence import sha256_file
 from bots.core.logging import get_logger
-from bots.core.settings import BOT_NAMES, Settings
+from bots.core import registry
+from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, utcnow
 from bots.core.worklist import LOADER_BOT, LoadResult, load_worklist
 
@@ -99,7 +100,7 @@ def resolve_inbox(settings: Settings, value: str | Path) -> Path:
 def configured_inboxes(settings: Settings) -> list[Path]:
     """The inbox folders of the enabled bots, each once."""
     folders: list[Path] = []
-    for bot in BOT_NAMES:
+    for bot in registry.names():
         cfg = settings.config.bot(bot)
         if cfg.enabled and cfg.inbox:
             folder = resolve_inbox(settings, cfg.inbox)
@@ -110,9 +111,7 @@ def configured_inboxes(settings: Settings) -> list[Path]:
 
 def known_payers(settings: Settings) -> set[str] | None:
     """Payer ids with a profile in config/payers/; None (accept any) when there are none yet."""
-    folder = settings.config_dir / "payers"
-    payers = {p.stem.lower() for p in folder.glob("*.toml")} if folder.is_dir() else set()
-    return payers or None
+    return settings.payers.known_ids()
 
 
 def process_inbox(settings: Settings, store: Store, folder: str | Path, *, create: bool = False,

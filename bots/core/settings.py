@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.core.errors import ConfigError
 
+if TYPE_CHECKING:
+    from bots.core.payers import Payers
+
 __all__ = [
-    "BOT_NAMES",
     "environment",
     "BotConfig",
     "BotsConfig",
@@ -26,9 +29,8 @@ __all__ = [
     "Settings",
     "load_toml",
     "load_toml_model",
+    "validate_model",
 ]
-
-BOT_NAMES = ("claim_edits", "payer_portal", "status_sync")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -92,9 +94,12 @@ class BotsConfig(_Strict):
     @field_validator("bots")
     @classmethod
     def _known_bots(cls, v: dict[str, BotConfig]) -> dict[str, BotConfig]:
-        unknown = sorted(set(v) - set(BOT_NAMES))
+        from bots.core import registry  # lazily: the bot packages import this module
+
+        known = registry.names()
+        unknown = sorted(set(v) - set(known))
         if unknown:
-            raise ValueError(f"unknown bot {unknown[0]!r}; known: {', '.join(BOT_NAMES)}")
+            raise ValueError(f"unknown bot {unknown[0]!r}; installed bots: {', '.join(known) or 'none'}")
         return v
 
     def bot(self, name: str) -> BotConfig:
@@ -131,7 +136,11 @@ def load_toml(path: Path) -> dict[str, Any]:
 
 def load_toml_model(path: Path, model: type[M], *, data: dict[str, Any] | None = None) -> M:
     """Validate a TOML file into ``model``; errors name the file, the key and the value."""
-    raw = load_toml(path) if data is None else data
+    return validate_model(model, load_toml(path) if data is None else data, path)
+
+
+def validate_model(model: type[M], raw: Mapping[str, Any], source: Path | str) -> M:
+    """Validate ``raw`` into ``model``; a ``ConfigError`` names ``source``, each key and its value."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -140,7 +149,7 @@ def load_toml_model(path: Path, model: type[M], *, data: dict[str, Any] | None =
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
             value = err.get("input")
             shown = "" if isinstance(value, dict) else f" (value: {value!r})"
-            problems.append(f"{path}: key '{key}': {err['msg']}{shown}")
+            problems.append(f"{source}: key '{key}': {err['msg']}{shown}")
         raise ConfigError("; ".join(problems)) from None
 
 
@@ -157,6 +166,9 @@ class Settings(BaseSettings):
     browser_path: Path | None = None
     log_level: str = "INFO"
     headless: bool = True
+
+    _config_values: BotsConfig | None = PrivateAttr(None)  # set by with_config: bots.toml given by value
+    _payers: Payers | None = PrivateAttr(None)
 
     @field_validator("log_level")
     @classmethod
@@ -185,10 +197,39 @@ class Settings(BaseSettings):
 
     @cached_property
     def config(self) -> BotsConfig:
+        if self._config_values is not None:
+            return self._config_values
         path = self.config_dir / "bots.toml"
         if not path.exists():
             return BotsConfig()
         return load_toml_model(path, BotsConfig)
+
+    @property
+    def payers(self) -> Payers:
+        """``config/payers/*.toml``, validated (``bots.core.payers``); read once and again only after
+        a payer file changed. Copies made by ``with_config``/``with_bot`` share what was read."""
+        from bots.core.payers import load_payers  # it imports this module
+
+        if self._payers is None or self._payers.stale():
+            self._payers = load_payers(self.config_file("payers"))
+        return self._payers
+
+    def with_config(self, config: BotsConfig | Mapping[str, Any]) -> Settings:
+        """These settings with ``config`` in place of ``bots.toml`` (validated as the file is); no file is read
+        or written. Tests and embedders build settings from values this way."""
+        if not isinstance(config, BotsConfig):
+            config = validate_model(BotsConfig, config, "bots.toml values")
+        new = self.model_copy()
+        new.__dict__.pop("config", None)  # the cached_property of this object, not the copy's
+        new._config_values = config
+        return new
+
+    def with_bot(self, name: str, **values: Any) -> Settings:
+        """These settings with keys of ``[bots.<name>]`` replaced, e.g. ``with_bot("payer_portal", max_attempts=1,
+        retry={"attempts": 2})``; the result is validated as bots.toml would be (unknown bot, bounds)."""
+        data = self.config.model_dump(exclude_unset=True)  # unset stays unset: defaults still fall through
+        data.setdefault("bots", {}).setdefault(name, {}).update(values)
+        return self.with_config(data)
 
     def config_file(self, *parts: str) -> Path:
         return self.config_dir.joinpath(*parts)

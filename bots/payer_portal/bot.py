@@ -128,7 +128,7 @@ class PayerPortalBot:
         """Profiles, rules and credentials load once per run; the browser starts on the first lookup."""
         settings = self.settings
         rules = load_rules(settings.config_dir)
-        profiles = load_profiles(settings.config_file("payers"))
+        profiles = load_profiles(settings.payers)
         for profile in profiles.values():
             for word, category in profile.status_map.items():
                 if rules.route_for(category) is None:

@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from bots.core.errors import ConfigError
 from bots.core.logging import register_secret
 from bots.core.pages import LoginSelectors, SiteProfile, SystemSelectors, is_http_url
-from bots.core.settings import environment, load_toml, load_toml_model
+from bots.core.payers import Payers, load_payers
+from bots.core.settings import environment
 
 __all__ = [
     "PayerCredentials", "PayerProfile", "MaintenanceWindow", "X12_CATEGORY", "load_profiles",
@@ -295,16 +296,13 @@ def resolve_credentials(profile: PayerProfile, environ: Mapping[str, str]) -> Pa
     return PayerCredentials(url.rstrip("/"), secret("username"), secret("password"), secret("totp_secret"))
 
 
-def load_profiles(payers_dir: Path) -> dict[str, PayerProfile]:
-    """Every ``*.toml`` in ``payers_dir`` by payer id (the file name, lower case)."""
-    if not payers_dir.is_dir():
-        raise ConfigError(f"{payers_dir}: folder not found (one <payer_id>.toml per payer)")
-    profiles: dict[str, PayerProfile] = {}
-    for path in sorted(payers_dir.glob("*.toml")):
-        payer_id = path.stem.lower()
-        raw = load_toml(path)
-        if "id" in raw:
-            raise ConfigError(f"{path}: key 'id': the payer id is the file name ({payer_id}); remove the key")
-        profile = load_toml_model(path, PayerProfile, data=raw)
-        profiles[payer_id] = profile.model_copy(update={"id": payer_id})
-    return profiles
+def load_profiles(payers: Payers | Path) -> dict[str, PayerProfile]:
+    """Every payer file as a portal profile, by payer id (the file name, lower case).
+
+    ``payers`` is ``settings.payers`` (read once, shared fields validated by ``bots.core.payers``)
+    or a folder to read; each document is then validated whole as a ``PayerProfile``."""
+    if isinstance(payers, Path):
+        payers = load_payers(payers)
+    if not payers.folder_exists:
+        raise ConfigError(f"{payers.folder}: folder not found (one <payer_id>.toml per payer)")
+    return {pid: f.parse(PayerProfile).model_copy(update={"id": pid}) for pid, f in payers.items()}

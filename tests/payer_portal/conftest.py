@@ -3,11 +3,12 @@ environment, and a test copy of the configuration that does not depend on the da
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
+from bots.core.settings import Settings
+from config_helpers import edit_toml
 from mock_portals import MockPortals
 from payer_portal.portal_helpers import robot_env, set_retry
 
@@ -19,10 +20,15 @@ def env(monkeypatch: pytest.MonkeyPatch, portals: MockPortals) -> MockPortals:
     return portals
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Quick in-process retries (the shipped ones wait for minutes), set by value."""
+    return set_retry(settings, attempts=3)
+
+
 @pytest.fixture(autouse=True)
 def _test_config(config_dir: Path) -> None:
     """Tests must not depend on the day they run: no maintenance windows unless a test adds
-    one; quick in-process retries; the rest of the shipped configuration as it is."""
+    one; the rest of the shipped configuration as it is."""
     for path in (config_dir / "payers").glob("*.toml"):
-        path.write_text(re.sub(r"(?ms)^\[\[maintenance\]\]\n.*?(?=^\[)", "", path.read_text()))
-    set_retry(config_dir, attempts=3)
+        edit_toml(path, lambda doc: doc.pop("maintenance", None))

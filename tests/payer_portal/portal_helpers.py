@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
-import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
-from config_helpers import set_bot_retry
+from config_helpers import edit_toml, quick_retries, toml_value
 from bots.core.runner import RunResult, run_bot
 from bots.core.settings import Settings
 from bots.core.store import Store
@@ -38,27 +38,25 @@ def robot_env(monkeypatch: pytest.MonkeyPatch, url: str, *, acme_password: str =
         monkeypatch.setenv(key, value)
 
 
-def set_retry(config_dir: Path, *, attempts: int, max_attempts: int | None = None) -> None:
-    set_bot_retry(config_dir, "payer_portal", attempts=attempts, max_attempts=max_attempts)
+def set_retry(settings: Settings, *, attempts: int, max_attempts: int | None = None) -> Settings:
+    """``settings`` with quick in-process retries for this bot (bots.toml is not touched)."""
+    return quick_retries(settings, BOT, attempts=attempts, max_attempts=max_attempts)
 
 
 def edit_profile(config_dir: Path, payer: str, replace: dict[str, str] | None = None, append: str = "") -> None:
-    """Rewrite ``key = value`` lines of a test copy of a profile, and append TOML."""
+    """Set top-level keys of a test copy of a profile (values as TOML literals: ``'"page"'``, ``"2"``)
+    and add the tables of ``append`` (TOML text; arrays of tables extend the profile's)."""
     path = config_dir / "payers" / f"{payer}.toml"
-    text = path.read_text()
-    for key, value in (replace or {}).items():
-        text, n = re.subn(rf"(?m)^{re.escape(key)} = .*$", f"{key} = {value}", text)
-        assert n == 1, f"{key} not in {path.name}"
-    path.write_text(text + append)
+    extra = tomllib.loads(append)
 
+    def change(doc: dict[str, Any]) -> None:
+        for key, value in (replace or {}).items():
+            assert key in doc, f"{key} not in {path.name}"
+            doc[key] = toml_value(value)
+        for key, value in extra.items():
+            doc[key] = doc.get(key, []) + value if isinstance(value, list) else value
 
-def edit_rules(config_dir: Path, replace: dict[str, str]) -> None:
-    path = config_dir / "rules" / "payer_portal.toml"
-    text = path.read_text()
-    for key, value in replace.items():
-        text, n = re.subn(rf"(?m)^{re.escape(key)} = .*$", f"{key} = {value}", text)
-        assert n == 1, key
-    path.write_text(text)
+    edit_toml(path, change)
 
 
 def run(settings: Settings, store: Store, only: list[str] | None = None) -> RunResult:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bots.core.settings import Settings
+from config_helpers import edit_toml
 from bots.core.store import Store
 from bots.core.worklist import load_worklist
 from bots.payer_portal.routing import DenialHistory
@@ -70,8 +71,8 @@ def test_payer_errors_wrong_claims_denial_patterns_tolerance_and_unknown_payers_
         settings: Settings, store: Store, config_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A word the payer uses for its own system trouble: X12 E1, a fault to retry, never a decision.
     profile = config_dir / "payers" / "acme.toml"
-    profile.write_text(profile.read_text().replace('"Paid" = "F1"', '"Paid" = "F1"\n"Payer System Error" = "E1"'))
-    set_retry(config_dir, attempts=2, max_attempts=1)
+    edit_toml(profile, lambda doc: doc["status_map"].update({"Payer System Error": "E1"}))
+    settings = set_retry(settings, attempts=2, max_attempts=1)
     load(store, tmp_path)
     with MockPortals(data=data()) as portals:
         robot_env(monkeypatch, portals.url)
@@ -110,7 +111,7 @@ def test_payer_errors_wrong_claims_denial_patterns_tolerance_and_unknown_payers_
 
 def test_credentials_totp_secret_and_phi_never_reach_the_logs_even_when_lookups_fail(
         settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config_dir: Path) -> None:
-    set_retry(config_dir, attempts=2, max_attempts=1)
+    settings = set_retry(settings, attempts=2, max_attempts=1)
     load(store, tmp_path)
     with MockPortals(data=data(acme_password=CANARY_PASSWORD), faults="error_rate=0.3,seed=5") as portals:
         robot_env(monkeypatch, portals.url, acme_password=CANARY_PASSWORD)

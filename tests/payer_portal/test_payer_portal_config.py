@@ -14,6 +14,7 @@ from bots.core.errors import ConfigError
 from bots.core.logging import scrub_phi
 from bots.core.runner import RunContext
 from bots.core.settings import Settings
+from config_helpers import edit_toml
 from bots.core.store import ItemState, Store
 from store_helpers import set_columns
 from bots.payer_portal import create_bot
@@ -44,7 +45,7 @@ def test_every_sample_status_word_maps_to_a_category_that_routes_like_the_sample
 def test_a_bad_profile_value_names_the_file_and_the_key(config_dir: Path) -> None:
     profile = config_dir / "payers" / "acme.toml"
     shipped = profile.read_text()
-    profile.write_text(shipped.replace('"Denied" = "F2"', '"Denied" = "Z9"'))
+    edit_toml(profile, lambda doc: doc["status_map"].update(Denied="Z9"))
     with pytest.raises(ConfigError, match=r"acme\.toml: key 'status_map'.*Z9"):
         load_profiles(config_dir / "payers")
     profile.write_text(shipped)
@@ -70,7 +71,7 @@ def test_routing_rules_must_route_every_design_category_once(config_dir: Path) -
 def test_a_word_mapped_to_an_unrouted_category_stops_the_run_before_any_lookup(
         settings: Settings, store: Store, config_dir: Path) -> None:
     profile = config_dir / "payers" / "acme.toml"
-    profile.write_text(profile.read_text().replace('"Received" = "A1"', '"Received" = "A1"\n"Forwarded" = "A0"'))
+    edit_toml(profile, lambda doc: doc["status_map"].update(Forwarded="A0"))
     run = RunContext(settings, store, BOT, "run-x", None, threading.Event(), {})
     with pytest.raises(ConfigError, match=r"acme\.toml: key 'status_map\.Forwarded': category A0 has no route"):
         with create_bot(settings).session(run):

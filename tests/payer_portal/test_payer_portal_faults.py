@@ -4,15 +4,17 @@ Nothing is lost: every claim ends in exactly one terminal state, or waits for th
 from __future__ import annotations
 
 import os
-import re
 import stat
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
 from bots.core.settings import Settings
+from config_helpers import edit_toml
 from bots.core.workbook import sync_workbook
 from bots.core.store import Store
 from mock_portals import SELECTORS, MockPortals
@@ -123,9 +125,12 @@ back = "#lnkNewSearch"
 
 def use_v2_selectors(config_dir: Path, payer: str) -> None:
     """Replace the profile's payer-specific selector tables with the v2 ones (config only)."""
-    path = config_dir / "payers" / f"{payer}.toml"
-    text = re.sub(r"(?ms)^\[selectors\.(login|otp|nav|search|results|detail)\]\n.*?(?=^\[|\Z)", "", path.read_text())
-    path.write_text(text + V2_SELECTORS[payer])
+    def change(doc: dict[str, Any]) -> None:
+        for table in ("login", "otp", "nav", "search", "results", "detail"):
+            doc["selectors"].pop(table, None)
+        doc["selectors"].update(tomllib.loads(V2_SELECTORS[payer])["selectors"])
+
+    edit_toml(config_dir / "payers" / f"{payer}.toml", change)
 
 
 def test_v2_selectors_in_this_test_are_the_readme_table() -> None:
@@ -189,7 +194,7 @@ def test_an_expired_session_signs_in_again_and_carries_on_without_a_retry(
 
 def test_v2_layout_fails_to_bot_failures_with_screenshots_then_passes_after_the_profile_change(
         settings: Settings, store: Store, env: MockPortals, config_dir: Path) -> None:
-    set_retry(config_dir, attempts=1, max_attempts=1)
+    settings = set_retry(settings, attempts=1, max_attempts=1)
     env.set_faults("layout=v2")
     load_sample(store)
     wanted = ["CLM-1016", "CLM-1025", "CLM-1048", "CLM-1064"]

@@ -3,10 +3,9 @@ the environment, and quick retries in a test copy of the configuration."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from bots.core.settings import Settings
 from mock_portals import MockPortals
 from status_sync.sync_helpers import billing_env, set_retry
 
@@ -18,6 +17,7 @@ def env(monkeypatch: pytest.MonkeyPatch, portals: MockPortals) -> MockPortals:
     return portals
 
 
-@pytest.fixture(autouse=True)
-def _quick_retries(config_dir: Path) -> None:
-    set_retry(config_dir, attempts=3)
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Quick in-process retries (the shipped ones wait for minutes), set by value."""
+    return set_retry(settings, attempts=3)

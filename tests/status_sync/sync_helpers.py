@@ -3,14 +3,14 @@ configuration, queueing updates, running the bot, and reading the store and the 
 
 from __future__ import annotations
 
-import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from config_helpers import set_bot_retry
+from config_helpers import edit_toml, quick_retries
 from bots.core.runner import RunResult, StatusUpdate, queue_status_updates, run_bot
 from bots.core.settings import Settings
 from bots.core.store import Store
@@ -58,14 +58,14 @@ def billing_env(monkeypatch: pytest.MonkeyPatch, url: str, *, password: str = BI
     monkeypatch.setenv("BOTS_BILLING_PASSWORD", password)
 
 
-def set_retry(config_dir: Path, *, attempts: int, max_attempts: int | None = None) -> None:
-    set_bot_retry(config_dir, "status_sync", attempts=attempts, max_attempts=max_attempts)
+def set_retry(settings: Settings, *, attempts: int, max_attempts: int | None = None) -> Settings:
+    """``settings`` with quick in-process retries for this bot (bots.toml is not touched)."""
+    return quick_retries(settings, BOT, attempts=attempts, max_attempts=max_attempts)
 
 
 def use_v2_selectors(config_dir: Path) -> None:
-    path = config_dir / "billing.toml"
-    text = re.sub(r"(?ms)^\[selectors\.(login|nav|edit)\]\n.*?(?=^\[|\Z)", "", path.read_text())
-    path.write_text(text + V2_SELECTORS)
+    """The billing app's v2 layout: its login, nav and edit selector tables replace the shipped ones."""
+    edit_toml(config_dir / "billing.toml", lambda doc: doc["selectors"].update(tomllib.loads(V2_SELECTORS)["selectors"]))
 
 
 def update(claim_id: str, status: str, word: str | None = None, *, payer: str = "acme", run_id: str = PP_RUN,

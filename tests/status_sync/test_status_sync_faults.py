@@ -27,7 +27,7 @@ TARGETS = {f"CLM-{1001 + n}": status for n, status in enumerate(
 
 def test_with_503s_and_session_expiry_every_update_is_applied_exactly_once(
         settings: Settings, store: Store, env: MockPortals, config_dir: Path) -> None:
-    set_retry(config_dir, attempts=5)
+    settings = set_retry(settings, attempts=5)
     queue(store, [update(claim, status) for claim, status in TARGETS.items()])
     report(store, "run-1", [Finding("CLM-1020")])
     sync_workbook(settings, store)
@@ -55,7 +55,7 @@ def test_with_503s_and_session_expiry_every_update_is_applied_exactly_once(
 
 def test_v2_layout_fails_to_bot_failures_with_a_screenshot_then_passes_after_the_config_change(
         settings: Settings, store: Store, env: MockPortals, config_dir: Path) -> None:
-    set_retry(config_dir, attempts=1, max_attempts=1)
+    settings = set_retry(settings, attempts=1, max_attempts=1)
     env.set_faults("layout=v2")
     load_sample(store)
     queue(store, [update("CLM-1001", "Paid"), update("CLM-1033", "Pending", payer="beacon")])

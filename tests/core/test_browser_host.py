@@ -9,43 +9,24 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from bots.core.browser import BrowserHost, Field, Lease, SiteConfig
-from bots.core.errors import CaptchaChallenge, ItemDeferred, LoginFailed, PortalTimeout, PortalUnavailable
-from bots.core.evidence import EvidenceFolder, sha256_file
+from bots.core.browser import BrowserHost, Field, LoginFn, SiteConfig
+from bots.core.errors import CaptchaChallenge, ItemDeferred, PortalTimeout, PortalUnavailable
+from bots.core.evidence import sha256_file
 from mock_portals import MockPortals
 
 pytestmark = pytest.mark.browser
 
 
-async def acme_sign_in(lease: Lease) -> None:
-    doc = await lease.goto(lease.site.url("/login"), {"form": Field("#login-form")}, signed_in=False)
-    assert doc.has("form")
-    await lease.tab.fill("#username", "robot")
-    await lease.tab.fill("#password", "acme-robot-pass")
-    doc = await lease.submit(lambda: lease.tab.click("#login-submit"), {"error": Field("#login-error")},
-                             signed_in=False)
-    if doc.has("error"):
-        raise LoginFailed("acme refused the test password")
-
-
-def acme(url: str, **kw: object) -> SiteConfig:
-    return SiteConfig(name="acme", base_url=f"{url}/acme", login_marker="#login-form", **kw)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> BrowserHost:
-    with BrowserHost(evidence=EvidenceFolder(tmp_path / "evidence", "run-1")) as h:
-        yield h  # type: ignore[misc]
-
-
 def test_worker_threads_share_one_browser_within_the_site_limit_and_sign_in_once(
-        host: BrowserHost, portals: MockPortals) -> None:
-    site = host.site(acme(portals.url, concurrency=3, min_interval=0.1, fetch_mode="request"), acme_sign_in)
+        host: BrowserHost, portals: MockPortals, acme_config: Callable[..., SiteConfig],
+        acme_sign_in: LoginFn) -> None:
+    site = host.site(acme_config(concurrency=3, min_interval=0.1, fetch_mode="request"), acme_sign_in)
     busy, peak, lock = 0, 0, threading.Lock()
 
     async def status(claim_id: str) -> str | None:
@@ -72,8 +53,10 @@ def test_worker_threads_share_one_browser_within_the_site_limit_and_sign_in_once
     assert site.stats["requests"] == 10 and took >= 0.9
 
 
-def test_portal_trouble_becomes_bots_errors_with_a_screenshot(host: BrowserHost, portals: MockPortals) -> None:
-    site = host.site(acme(portals.url, fetch_mode="request", timeout_ms=1000), acme_sign_in)
+def test_portal_trouble_becomes_bots_errors_with_a_screenshot(
+        host: BrowserHost, portals: MockPortals, acme_config: Callable[..., SiteConfig],
+        acme_sign_in: LoginFn) -> None:
+    site = host.site(acme_config(fetch_mode="request", timeout_ms=1000), acme_sign_in)
 
     async def load(path: str) -> None:
         async with site.lease(label="CLM-1001") as lease:
@@ -89,8 +72,7 @@ def test_portal_trouble_becomes_bots_errors_with_a_screenshot(host: BrowserHost,
         host.run(load("/search"))
     portals.set_faults("captcha=acme")
     portals.reset()
-    other = host.site(SiteConfig(name="acme-again", base_url=f"{portals.url}/acme", login_marker="#login-form"),
-                      acme_sign_in)
+    other = host.site(acme_config(name="acme-again"), acme_sign_in)
 
     async def captcha() -> None:
         async with other.lease() as lease:
@@ -109,9 +91,11 @@ def test_portal_trouble_becomes_bots_errors_with_a_screenshot(host: BrowserHost,
         host.run(unreachable())
 
 
-def test_a_maintenance_page_pauses_the_site_for_the_run(host: BrowserHost, portals: MockPortals) -> None:
+def test_a_maintenance_page_pauses_the_site_for_the_run(
+        host: BrowserHost, portals: MockPortals, acme_config: Callable[..., SiteConfig],
+        acme_sign_in: LoginFn) -> None:
     portals.set_faults("maintenance=acme")
-    site = host.site(acme(portals.url), acme_sign_in)
+    site = host.site(acme_config(), acme_sign_in)
 
     async def load() -> None:
         async with site.lease() as lease:
@@ -124,8 +108,9 @@ def test_a_maintenance_page_pauses_the_site_for_the_run(host: BrowserHost, porta
 
 
 def test_images_are_blocked_and_html_snapshots_are_owner_only_with_their_sha256(
-        host: BrowserHost, portals: MockPortals) -> None:
-    site = host.site(acme(portals.url, fetch_mode="page"), acme_sign_in)
+        host: BrowserHost, portals: MockPortals, acme_config: Callable[..., SiteConfig],
+        acme_sign_in: LoginFn) -> None:
+    site = host.site(acme_config(fetch_mode="page"), acme_sign_in)
 
     async def look() -> tuple[Path, str, int]:
         async with site.lease(label="CLM-1016") as lease:

@@ -1,0 +1,94 @@
+"""``bots runs``, ``bots health`` and ``bots audit …``: reading what the bots did."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from bots.cli.app import app, console, err_console, get_settings, open_store, user_errors
+
+audit_app = typer.Typer(help="Check and read the audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@app.command()
+def runs(
+    bot: Annotated[Optional[str], typer.Option(help="Only this bot.")] = None,
+    last: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run history: start, end, status, items done/exception/failed, retries."""
+    with user_errors():
+        settings = get_settings()
+        rows = open_store(settings).list_runs(bot, last)
+    if json_out:
+        for r in rows:
+            print(json.dumps(r))
+        return
+    table = Table("run", "bot", "status", "started", "ended", "items", "done", "exc", "failed", "deferred",
+                  "retries", "message")
+    for r in rows:
+        table.add_row(r["run_id"], r["bot"], r["status"], r["started_at"][:19], (r["ended_at"] or "")[:19],
+                      str(r["items"]), str(r["done"]), str(r["exceptions"]), str(r["failed"]), str(r["deferred"]),
+                      str(r["retries"]), (r["message"] or "")[:60])
+    console.print(table)
+
+
+@app.command()
+def health(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Exit 0 when every scheduled bot's last run succeeded on time; else exit 1 and say why."""
+    from bots.core.health import check_health
+
+    with user_errors():
+        settings = get_settings()
+        verdicts = check_health(settings, open_store(settings))
+    ok = all(v.ok for v in verdicts)
+    if json_out:
+        print(json.dumps({"ok": ok, "bots": [v.as_dict() for v in verdicts]}))
+    else:
+        for v in verdicts:
+            console.print(f"{'OK  ' if v.ok else 'FAIL'} {v.bot}: {v.reason}", highlight=False)
+        if not verdicts:
+            console.print("no scheduled bots and no runs yet")
+    raise typer.Exit(0 if ok else 1)
+
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; exit 1 naming each edited or deleted record."""
+    with user_errors():
+        settings = get_settings()
+        problems = open_store(settings).verify_audit()
+    if problems:
+        for p in problems:
+            err_console.print(f"[bold red]TAMPERED[/] {p}", highlight=False)
+        raise typer.Exit(1)
+    console.print("audit chain intact")
+
+
+@audit_app.command("show")
+def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-1001")],
+               json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Print one claim's whole audit trail."""
+    with user_errors():
+        settings = get_settings()
+        trail = open_store(settings).audit_trail(claim_id)
+    if json_out:
+        for r in trail:
+            print(json.dumps(r))
+        return
+    if not trail:
+        console.print(f"no audit records for {claim_id}")
+        raise typer.Exit(1)
+    for r in trail:
+        rule = f" {r['rule_id']} v{r['rule_version']}" if r["rule_id"] else ""
+        line = f"#{r['seq']} {r['ts'][:19]} {r['bot'] or ''} {r['action']}{rule} -> {r['result'] or ''}"
+        if r["detail"]:
+            line += f"  {r['detail']}"
+        if r["evidence_path"]:
+            line += f"\n      evidence {r['evidence_path']} sha256 {r['evidence_sha256']}"
+        console.print(line, highlight=False, markup=False)

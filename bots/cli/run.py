@@ -1,0 +1,211 @@
+"""``bots run``, ``bots list``, ``bots worklist …`` and ``bots edits import``: putting work in and running it.
+
+Bots are found through ``bots.core.registry`` (entry points), so a newly installed bot
+is listed and runnable here without a change to this module.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from bots.cli.app import app, console, create_bot, err_console, get_settings, known_payers, open_store, user_errors
+from bots.core.errors import InputError
+from bots.core.settings import Settings
+
+worklist_app = typer.Typer(help="Load worklists into the store.", no_args_is_help=True)
+edits_app = typer.Typer(help="Load CMS NCCI PTP and MUE edit tables.", no_args_is_help=True)
+app.add_typer(worklist_app, name="worklist")
+app.add_typer(edits_app, name="edits")
+
+
+def _progress_run(bot: Any, settings: Settings, store: Any, *, only_refs: list[str] | None,
+                  show: bool, trigger: str = "manual") -> Any:
+    from bots.core.runner import run_bot
+
+    if not show:
+        return run_bot(bot, settings, store, only_refs=only_refs, trigger=trigger)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(f"[bold]{bot.name}[/]"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True) as progress:
+        task = progress.add_task(bot.name, total=None)
+        return run_bot(bot, settings, store, only_refs=only_refs, trigger=trigger,
+                       progress=lambda done, _total: progress.update(task, completed=done))
+
+
+def _print_run(result: Any) -> None:
+    c = result.counts
+    colour = "green" if result.ok else "red"
+    console.print(
+        f"[{colour}]{result.bot}[/] run {result.run_id}: {result.status}; items {c['items']}, done {c['done']}, "
+        f"exceptions {c['exceptions']}, failed {c['failed']}, deferred {c['deferred']}, "
+        f"retry next run {c['retried']}, retries {c['retries']} in {result.seconds:.1f}s", highlight=False)
+    if result.message:
+        console.print(f"  {result.message}", highlight=False)
+    if result.workbook:
+        console.print(f"  workbook: {result.workbook}", highlight=False)
+
+
+
+@app.command("list")
+def list_bots(json_out: Annotated[bool, typer.Option("--json", help="One JSON line per bot.")] = False) -> None:
+    """The installed bots, in the order `bots run all` runs them."""
+    from bots.core import registry
+
+    with user_errors():
+        specs = list(registry.specs().values())
+    for s in specs:
+        if json_out:
+            print(json.dumps({"name": s.name, "order": s.order, "summary": s.summary, "accepts": list(s.accepts)}))
+        else:
+            accepts = f" (accepts {', '.join(s.accepts)})" if s.accepts else ""
+            console.print(f"{s.name:<14} {s.summary}{accepts}", highlight=False)
+
+
+@app.command()
+def run(
+    bot: Annotated[str, typer.Argument(help="A bot's name (see `bots list`) or all.")],
+    worklist: Annotated[Optional[Path], typer.Option(help="Load this worklist first and limit the run to its claims.")] = None,
+    claim: Annotated[Optional[list[str]], typer.Option(help="Limit the run to these claim ids (repeatable).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a one-line JSON summary per bot.")] = False,
+) -> None:
+    """Run a bot once, now (all: every installed bot, in run order)."""
+    from bots.core import registry
+
+    with user_errors():
+        installed = registry.names()
+    names = list(installed) if bot == "all" else [bot]
+    if any(n not in installed for n in names):
+        err_console.print(f"[bold red]error:[/] unknown bot {bot!r}; installed bots: {', '.join(installed) or 'none'}"
+                          " (or all)", highlight=False)
+        raise typer.Exit(2)
+    with user_errors():
+        settings = get_settings()
+        store = open_store(settings)
+        claim_ids: set[str] | None = set(claim) if claim else None
+        if worklist is not None:
+            from bots.core.worklist import load_worklist, read_rows
+
+            load_worklist(store, worklist, known_payers=known_payers(settings))
+            ids = {raw.get("claim_id", "").strip() for _, raw in read_rows(worklist)}
+            claim_ids = ids if claim_ids is None else claim_ids & ids
+        failed = False
+        for name in names:
+            b = create_bot(name, settings)
+            only = b.references_for_claims(store, claim_ids) if claim_ids is not None else None
+            result = _progress_run(b, settings, store, only_refs=only, show=not json_out and sys.stderr.isatty())
+            failed |= not result.ok
+            if json_out:
+                print(json.dumps(result.as_dict()))
+            else:
+                _print_run(result)
+    raise typer.Exit(1 if failed else 0)
+
+
+
+@worklist_app.command("load")
+def worklist_load(
+    file: Annotated[Path, typer.Argument(help="CSV or XLSX worklist, one row per service line.")],
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Load a worklist into the store (loading the same file twice adds nothing)."""
+    from bots.core.worklist import load_worklist
+
+    with user_errors():
+        settings = get_settings()
+        store = open_store(settings)
+        result = load_worklist(store, file, known_payers=known_payers(settings))
+    if json_out:
+        print(json.dumps(result.as_dict()))
+    else:
+        console.print(f"{file}: {result.rows} rows; claims new {result.claims_new}, updated {result.claims_updated}, "
+                      f"unchanged {result.claims_unchanged}, held back {result.claims_rejected}", highlight=False)
+        for p in result.problems:
+            console.print(f"  row {p.row}, column {p.column}: {p.message} (value: {p.value!r})", highlight=False)
+        if result.problems:
+            console.print("  the bad rows are in the exception workbook (Claim Edits, rule INPUT-FORMAT)")
+
+
+@worklist_app.command("inbox")
+def worklist_inbox(
+    folder: Annotated[Optional[Path], typer.Argument(help="Inbox folder (default: every inbox named in config/bots.toml).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON line per inbox.")] = False,
+) -> None:
+    """Load the new CSV/XLSX files in an inbox now, as a scheduled run does first.
+
+    Loaded files move to archive/ (with a report if some rows were bad); unreadable ones to
+    rejected/ with a report beside them. Exit 2 if any file was rejected.
+    """
+    from rich.markup import escape
+
+    from bots.core.inbox import configured_inboxes, process_inbox
+
+    with user_errors():
+        settings = get_settings()
+        store = open_store(settings)
+        folders = [folder] if folder is not None else configured_inboxes(settings)
+        if not folders:
+            raise InputError("no inbox folder given and none configured ([bots.<bot>] inbox in config/bots.toml)")
+        results = [process_inbox(settings, store, f, create=folder is None) for f in folders]
+    for res in results:
+        if json_out:
+            print(json.dumps(res.as_dict()))
+            continue
+        if not res.files and not res.waiting:
+            console.print(f"{escape(res.folder)}: no new files", highlight=False)
+        for f in res.files:
+            if f.status == "rejected":
+                console.print(f"[red]rejected[/] {escape(f.name)} -> {escape(f.moved_to)}\n  {escape(f.problem or '')}"
+                              f"\n  report: {escape(f.report or '')}", highlight=False)
+                continue
+            assert f.load is not None
+            console.print(f"[green]loaded[/] {escape(f.name)} -> {escape(f.moved_to)}: {f.load.rows} rows; claims new "
+                          f"{f.load.claims_new}, updated {f.load.claims_updated}, unchanged {f.load.claims_unchanged}, "
+                          f"held back {f.load.claims_rejected}", highlight=False)
+            if f.report:
+                console.print(f"  {len(f.load.problems)} bad row(s), listed in {escape(f.report)} and the exception "
+                              "workbook (Claim Edits, rule INPUT-FORMAT)", highlight=False)
+        for name in res.waiting:
+            console.print(f"waiting  {escape(name)}: still being written or open in Excel; picked up next time",
+                          highlight=False)
+    raise typer.Exit(2 if any(res.rejected for res in results) else 0)
+
+
+@edits_app.command("import")
+def edits_import(
+    files: Annotated[list[Path], typer.Argument(help="CMS PTP or MUE file(s): .txt/.csv as CMS publishes them, or .xlsx. "
+                                                     "Give all parts of a split PTP table (…-f1.txt … -f4.txt) at once.")],
+    kind: Annotated[Optional[str], typer.Option(help="ptp or mue (default: detected from the file).")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Load a CMS NCCI PTP or MUE table, replacing the active one atomically.
+
+    A table with malformed lines is rejected whole (exit 2, naming file, line, column and value); nothing changes.
+    """
+    from bots.claim_edits.importer import TableRejected, import_tables
+
+    with user_errors():
+        settings = get_settings()
+        store = open_store(settings)
+        try:
+            result = import_tables(store, files, kind=kind)
+        except TableRejected as exc:
+            if json_out:
+                print(json.dumps({"ok": False, "kind": exc.kind, "problems": exc.total,
+                                  "first": [str(p) for p in exc.problems]}))
+                raise typer.Exit(2) from None
+            raise
+    if json_out:
+        print(json.dumps({"ok": True, **result.as_dict()}))
+        return
+    name = "NCCI PTP" if result.kind == "ptp" else "MUE"
+    console.print(f"{name} table loaded: {result.rows:,} rows in {result.seconds:.1f}s, now active as "
+                  f"[bold]{result.label}[/]", highlight=False)
+    if result.replaced:
+        console.print(f"  replaced {result.replaced}", highlight=False)
+
