@@ -20,14 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
 from bots.core import registry
 from bots.core.errors import ConfigError
 from bots.core.logging import configure_logging
 from bots.core.runner import RunResult, run_bot
 from bots.core.settings import Settings
-from bots.core.store import Store, exceptions
+from bots.core.store import Store
 from bots.core.worklist import load_worklist
 
 __all__ = ["DemoResult", "run_demo"]
@@ -118,9 +116,7 @@ def run_demo(settings: Settings, *, faults: str = "error_rate=0.03,seed=7", prog
             if progress:
                 progress(name)
             results.append(run_bot(bot, demo, store, trigger="demo"))
-        with store.read() as conn:
-            queues = dict(conn.execute(select(exceptions.c.queue, func.count())
-                                       .where(exceptions.c.bot_status == "Open").group_by(exceptions.c.queue)).all())
+        queues = store.exception_counts("queue", bot_status="Open")
         store.close()
     finally:
         portals.stop()

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from bots.cli import app
 from bots.core.settings import Settings
-from bots.core.store import Store, runs, utcnow
+from bots.core.store import Store, utcnow
+from store_helpers import insert_row
 
 runner = CliRunner()
 
@@ -30,13 +31,11 @@ def configure(settings: Settings, extra: str = "", schedule: str = "0 6 * * *") 
 def add_run(store: Store, status: str, hours_ago: float, *, pid: int | None = None, **counts: int) -> str:
     started = utcnow() - timedelta(hours=hours_ago)
     run_id = f"test-{status}-{hours_ago}-{len(store.list_runs(last=1000))}"
-    with store.begin() as conn:
-        conn.execute(runs.insert().values(
-            run_id=run_id, bot="claim_edits", trigger="scheduler", status=status,
-            started_at=started.isoformat(timespec="microseconds"),
-            ended_at=None if status == "running" else (started + timedelta(minutes=5)).isoformat(),
-            host=store.host, pid=pid if pid is not None else os.getpid(), message=f"{status} for the test",
-            **{"items": 10, "done": 10, "exceptions": 0, "failed": 0, **counts}))
+    insert_row(store, "runs", run_id=run_id, bot="claim_edits", trigger="scheduler", status=status,
+               started_at=started.isoformat(timespec="microseconds"),
+               ended_at=None if status == "running" else (started + timedelta(minutes=5)).isoformat(),
+               host=store.host, pid=pid if pid is not None else os.getpid(), message=f"{status} for the test",
+               **{"items": 10, "done": 10, "exceptions": 0, "failed": 0, "deferred": 0, "retries": 0, **counts})
     return run_id
 
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bots.cli import app
@@ -20,7 +19,7 @@ from bots.core.errors import InputError
 from bots.core.inbox import process_inbox, resolve_inbox
 from bots.core.scheduler import run_scheduled_bot
 from bots.core.settings import Settings
-from bots.core.store import Store, audit, claims, exceptions
+from bots.core.store import Store
 from bots.core.worklist import COLUMNS
 from fake_bots import CountingBot
 
@@ -89,13 +88,12 @@ def test_inbox_archives_loaded_files_and_rejects_unreadable_ones_with_a_report(s
     assert "header.csv" in header_report and "missing required column" in header_report
     assert "not a readable xlsx workbook" in Path(broken.report or "").read_text()
 
-    with store.read() as conn:
-        loaded = set(conn.execute(select(claims.c.claim_id)).scalars())
-        input_format = set(conn.execute(select(exceptions.c.claim_id).where(exceptions.c.rule_id == "INPUT-FORMAT")).scalars())
-        trail = {r.item_ref: r for r in conn.execute(select(audit).where(audit.c.action == "inbox_file"))}
+    loaded = {r["claim_id"] for r in store.claim_rows()}
+    input_format = {r["claim_id"] for r in store.exception_rows(rule_id="INPUT-FORMAT")}
+    trail = {r["item_ref"]: r for r in store.audit_records(action="inbox_file")}
     assert loaded == {"CLM-1", "CLM-2", "CLM-3"} and input_format == {"CLM-4"}
-    assert trail["good.csv"].result == "archived" and trail["good.csv"].evidence_sha256 == good_sha
-    assert trail["header.csv"].result == "rejected"
+    assert trail["good.csv"]["result"] == "archived" and trail["good.csv"]["evidence_sha256"] == good_sha
+    assert trail["header.csv"]["result"] == "rejected"
     assert store.verify_audit() == []
     assert stat.S_IMODE((inbox / "rejected").stat().st_mode) == 0o700, "worklists hold PHI"
     assert stat.S_IMODE(Path(header.report or "").stat().st_mode) == 0o600
@@ -136,8 +134,7 @@ def test_a_scheduled_run_loads_its_inbox_first(settings: Settings, store: Store,
     assert summary["status"] == "succeeded" and summary["inbox_archived"] == 1 and summary["inbox_rejected"] == 0
     assert [r["trigger"] for r in store.list_runs("claim_edits")] == ["scheduler"]
     assert not (folder / "monday.csv").exists() and len(list((folder / "archive").iterdir())) == 1
-    with store.read() as conn:
-        assert conn.execute(select(claims.c.claim_id)).scalars().all() == ["CLM-1"]
+    assert [r["claim_id"] for r in store.claim_rows()] == ["CLM-1"]
 
 
 def test_a_mistyped_inbox_folder_is_an_error_not_a_silent_no_op(settings: Settings, store: Store,

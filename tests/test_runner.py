@@ -11,12 +11,11 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import select
-
 from bots.core.settings import Settings
-from bots.core.store import Store, audit, exceptions, work_items
+from bots.core.store import ItemState, Store
 from bots.core.runner import run_bot
 from fake_bots import CountingBot
+from store_helpers import set_columns
 
 TESTS = Path(__file__).resolve().parent
 
@@ -70,8 +69,7 @@ def test_sigkill_mid_run_then_rerun_finishes_every_item_exactly_once(settings: S
     assert set(final.values()) == {"done"}, "every item ends in exactly one terminal state"
     assert not (set(rerun.calls) & done_before), "nothing completed before the kill is processed again"
     assert all(n == 1 for n in rerun.calls.values())
-    with store.read() as conn:
-        outcomes = conn.execute(select(audit.c.item_ref).where(audit.c.action == "item_outcome")).scalars().all()
+    outcomes = [r["item_ref"] for r in store.audit_records(action="item_outcome")]
     assert sorted(outcomes) == sorted(final), "each item's outcome is recorded exactly once"
     runs = {r["status"] for r in store.list_runs()}
     assert runs == {"crashed", "succeeded"}, "the killed run is marked crashed in run history"
@@ -105,9 +103,8 @@ def test_expired_lease_is_picked_up_again(settings: Settings, store: Store) -> N
     bot = CountingBot(3)
     run_bot(bot, settings, store, write_workbook=False)
     # Simulate a crash on another machine: an item stuck in_progress with an old lease.
-    with store.begin() as conn:
-        conn.execute(work_items.update().where(work_items.c.reference == "item-001").values(
-            state="in_progress", lease_owner="run-elsewhere", lease_expires="2000-01-01T00:00:00"))
+    set_columns(store, "work_items", {"reference": "item-001"},
+                state=ItemState.IN_PROGRESS, lease_owner="run-elsewhere", lease_expires="2000-01-01T00:00:00")
     assert store.recover_abandoned("claim_edits") == 1
     assert store.item_counts("claim_edits") == {"done": 2, "abandoned": 1}
     again = CountingBot(3)
@@ -136,9 +133,8 @@ def test_business_exception_routes_to_store_and_failures_after_max_attempts(sett
     settings.config.retry.jitter = 0.0
     for _ in range(3):  # max_attempts = 3 runs
         run_bot(bot(), settings, store, write_workbook=False)
-    with store.read() as conn:
-        items = dict(conn.execute(select(work_items.c.reference, work_items.c.state)).all())
-        rows = conn.execute(select(exceptions.c.queue, exceptions.c.item_ref, exceptions.c.reason)).all()
+    items = {i["reference"]: i["state"] for i in store.work_items()}
+    rows = [(r["queue"], r["item_ref"], r["reason"]) for r in store.exception_rows()]
     assert items["item-002"] == "failed"
     assert items["item-004"] == "exception"
     assert sorted((q, r) for q, r, _ in rows) == [("Bot Failures", "item-002"), ("Claim Edits", "item-004")]

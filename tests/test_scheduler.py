@@ -18,7 +18,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import datetime_to_utc_timestamp
-from sqlalchemy import select, update
+from sqlalchemy import update
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
@@ -30,7 +30,7 @@ from bots.core.scheduler import (
 )
 from bots.core.scheduler.jobstore import _stored_jobs
 from bots.core.settings import Settings
-from bots.core.store import Store, work_items
+from bots.core.store import Store
 from fake_bots import CountingBot
 
 TESTS = Path(__file__).resolve().parent
@@ -106,8 +106,7 @@ def test_one_second_interval_runs_the_bot_and_records_the_run(env: Settings, sto
         sched.shutdown()
     run = next(r for r in store.list_runs("claim_edits") if r["status"] == "succeeded")
     assert run["trigger"] == "scheduler" and run["items"] == 3 and run["done"] == 3
-    with store.read() as conn:
-        assert set(conn.execute(select(work_items.c.state)).scalars()) == {"done"}
+    assert {i["state"] for i in store.work_items()} == {"done"}
     finished = [e for e in logs if e["event"] == "scheduled_run_finished"]
     assert finished and finished[0]["bot"] == "claim_edits" and finished[0]["run_id"] == run["run_id"]
     assert scheduler_holder(store) is None, "shutdown releases the one-scheduler lock"
@@ -238,8 +237,7 @@ def test_sigterm_lets_the_running_bot_finish_its_item_and_exits_0(env: Settings,
     assert [r["status"] for r in runs] == ["interrupted"], "the run finished its item and was closed, not left running"
     done = len(trace.read_text().splitlines())
     assert runs[0]["done"] == done < 200
-    with store.read() as conn:
-        states = list(conn.execute(select(work_items.c.state)).scalars())
+    states = [i["state"] for i in store.work_items()]
     assert "in_progress" not in states and states.count("done") == done
     assert scheduler_holder(store) is None
 

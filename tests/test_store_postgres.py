@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from bots.core.errors import ExceptionRecord
 from bots.core.runner import run_bot
@@ -70,13 +71,11 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture
 def pg_store(pg_url: str) -> Iterator[Store]:
-    from bots.core.store import metadata
-
-    cleaner = Store(pg_url)
-    with cleaner.engine.begin() as conn:  # each test starts from empty tables
-        for table in reversed(metadata.sorted_tables):
-            conn.execute(table.delete())
-    cleaner.close()
+    cleaner = create_engine(pg_url)
+    with cleaner.begin() as conn:  # each test starts from an empty database
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    cleaner.dispose()
     store = Store(pg_url)  # as on a fresh database: the schema and the chain head
     yield store
     store.close()
@@ -123,10 +122,7 @@ def test_concurrent_audit_appends_keep_one_intact_chain(pg_store: Store) -> None
         t.join()
     assert errors == [], "every writer appended without a clash"
     assert pg_store.verify_audit() == []
-    from bots.core.store import audit
-
-    with pg_store.read() as conn:
-        seqs = [r.seq for r in conn.execute(audit.select().order_by(audit.c.seq))]
+    seqs = [r["seq"] for r in pg_store.audit_records()]
     assert seqs == list(range(1, 81)), "80 appends, one unbroken sequence"
 
 
@@ -139,9 +135,6 @@ def test_a_bot_run_exceptions_and_reruns_work_unchanged(pg_store: Store, setting
     with pg_store.begin() as conn:  # the same finding again is the same row (upsert), not a duplicate
         ids = pg_store.record_exceptions(conn, bot="claim_edits", item_ref="item-003", run_id="r3", records=[
             ExceptionRecord(queue="Claim Edits", rule_id="TEST-RULE", reason="test rule failed", claim_id="item-003")])
-    from bots.core.store import exceptions
-
-    with pg_store.read() as conn:
-        rows = conn.execute(exceptions.select()).all()
-    assert [r.exception_id for r in rows] == ids and rows[0].times_seen == 2
+    rows = pg_store.exception_rows()
+    assert [r["exception_id"] for r in rows] == ids and rows[0]["times_seen"] == 2
     assert pg_store.verify_audit() == []

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bots.cli import app
 from bots.core.errors import ConfigError
 from bots.core.settings import Settings
-from bots.core.store import Store, audit, exceptions
-from bots.core.store.intents import RowSynced
+from bots.core.store import RowSynced, Store
 from bots.core.workbook import sync_workbook, workbook_status
 from bots.core.workbook.files import backup_path
 from bots.core.workbook.layout import COLUMNS, QUEUE_SHEETS, load_layout
@@ -386,13 +384,10 @@ def test_audit_records_every_coder_change(settings: Settings, store: Store) -> N
     sync_workbook(settings, store)
     coder_edit(settings.workbook_path, "Claim Edits", {ex_id: {"Assigned To": "mpatel", "Status": "In Progress"}})
     sync_workbook(settings, store)
-    with store.read() as conn:
-        rows = conn.execute(select(audit.c.detail, audit.c.result).where(audit.c.action == "coder_update")
-                            .order_by(audit.c.seq)).all()
-    assert [(json.loads(d), r) for d, r in rows] == [
+    rows = store.audit_records(action="coder_update")
+    assert [(json.loads(r["detail"]), r["result"]) for r in rows] == [
         ({"assigned_to": "jlee"}, "New"), ({"assigned_to": "mpatel", "status": "In Progress"}, "In Progress")]
-    with store.read() as conn:
-        assert conn.execute(select(exceptions.c.coder_updated_at)).scalar() is not None
+    assert store.exception_rows()[0]["coder_updated_at"] is not None
 
 
 def test_every_bot_run_writes_the_workbook_and_says_so(settings: Settings, store: Store) -> None:

@@ -7,14 +7,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bots.cli import app
-from bots.core.claims import load_claims
 from bots.core.errors import InputError
 from bots.core.settings import Settings
-from bots.core.store import Store, exceptions
+from bots.core.store import Store
 from bots.core.worklist import COLUMNS, load_worklist
 
 GOOD = {
@@ -54,31 +52,27 @@ def test_good_rows_load_and_each_bad_row_names_its_column(tmp_path: Path, store:
     assert result.rows == 9
     assert result.claims_new == 2  # CLM-1 (two lines) and CLM-7
     assert result.claims_rejected == 5
-    with store.read() as conn:
-        loaded = load_claims(conn, ["acme:CLM-1", "acme:CLM-7", "acme:CLM-2", "acme:CLM-5"])
-        rows = conn.execute(select(exceptions.c.claim_id, exceptions.c.rule_id, exceptions.c.reason,
-                                   exceptions.c.queue)).all()
+    loaded = store.load_claims(["acme:CLM-1", "acme:CLM-7", "acme:CLM-2", "acme:CLM-5"])
+    rows = store.exception_rows()
     assert set(loaded) == {"acme:CLM-1", "acme:CLM-7"}
     assert [ln.procedure_code for ln in loaded["acme:CLM-1"].lines] == ["99214", "36415"]
-    by_claim = {r.claim_id: r for r in rows}
-    assert all(r.rule_id == "INPUT-FORMAT" and r.queue == "Claim Edits" for r in rows)
-    assert "row 4, column date_of_service" in by_claim["CLM-2"].reason and "2026-13-45" in by_claim["CLM-2"].reason
-    assert "row 5, column units" in by_claim["CLM-3"].reason and "'two'" in by_claim["CLM-3"].reason
-    assert "row 6, column member_id" in by_claim["CLM-4"].reason and "missing" in by_claim["CLM-4"].reason
-    assert "row 8, column charge" in by_claim["CLM-5"].reason
-    assert "column payer_id" in by_claim["CLM-6"].reason and "nopayer" in by_claim["CLM-6"].reason
-    assert "wl.csv" in by_claim["CLM-2"].reason
+    by_claim = {r["claim_id"]: r["reason"] for r in rows}
+    assert all(r["rule_id"] == "INPUT-FORMAT" and r["queue"] == "Claim Edits" for r in rows)
+    assert "row 4, column date_of_service" in by_claim["CLM-2"] and "2026-13-45" in by_claim["CLM-2"]
+    assert "row 5, column units" in by_claim["CLM-3"] and "'two'" in by_claim["CLM-3"]
+    assert "row 6, column member_id" in by_claim["CLM-4"] and "missing" in by_claim["CLM-4"]
+    assert "row 8, column charge" in by_claim["CLM-5"]
+    assert "column payer_id" in by_claim["CLM-6"] and "nopayer" in by_claim["CLM-6"]
+    assert "wl.csv" in by_claim["CLM-2"]
 
 
 def test_loading_the_same_file_twice_adds_nothing(tmp_path: Path, store: Store) -> None:
     path = write_csv(tmp_path / "wl.csv", rows_with_problems())
     load_worklist(store, path)
-    with store.read() as conn:
-        n_ex = len(conn.execute(select(exceptions.c.exception_id)).all())
+    n_ex = len(store.exception_rows())
     again = load_worklist(store, path)
     assert again.claims_new == 0 and again.claims_updated == 0 and again.claims_unchanged == 3
-    with store.read() as conn:
-        assert len(conn.execute(select(exceptions.c.exception_id)).all()) == n_ex
+    assert len(store.exception_rows()) == n_ex
 
 
 def test_fixed_row_clears_its_input_format_exception(tmp_path: Path, store: Store) -> None:
@@ -87,8 +81,7 @@ def test_fixed_row_clears_its_input_format_exception(tmp_path: Path, store: Stor
     write_csv(path, [GOOD])
     result = load_worklist(store, path)
     assert result.claims_new == 1
-    with store.read() as conn:
-        status = conn.execute(select(exceptions.c.bot_status)).scalars().all()
+    status = [r["bot_status"] for r in store.exception_rows()]
     assert status == ["Cleared"]
 
 
@@ -123,8 +116,7 @@ def test_xlsx_worklist_with_real_dates_and_numbers(tmp_path: Path, store: Store)
     result = load_worklist(store, path)
     assert result.claims_new == 1 and result.claims_rejected == 1
     assert result.problems[0].row == 4 and result.problems[0].column == "charge"
-    with store.read() as conn:
-        claim = load_claims(conn, ["acme:CLM-1"])["acme:CLM-1"]
+    claim = store.load_claims(["acme:CLM-1"])["acme:CLM-1"]
     assert claim.date_of_service == "2026-10-14" and claim.lines[0].units == 1
 
 

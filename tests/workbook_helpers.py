@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import load_workbook
-from sqlalchemy import select
 
 from bots.core.errors import ExceptionRecord
-from bots.core.store import Store, exceptions
+from bots.core.store import Store
 
 HEADER_ROW = 1
 
@@ -54,8 +53,7 @@ def report(store: Store, run_id: str, findings: Iterable[Finding]) -> None:
 
 
 def stored(store: Store) -> dict[str, dict[str, Any]]:
-    with store.read() as conn:
-        return {r.exception_id: dict(r._mapping) for r in conn.execute(select(exceptions))}
+    return {r["exception_id"]: r for r in store.exception_rows()}
 
 
 def sheet_rows(path: Path, sheet: str) -> list[dict[str, Any]]:

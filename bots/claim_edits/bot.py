@@ -14,17 +14,14 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from bots.claim_edits.config import RULES_FILE, ClaimEditsConfig, load_rules
 from bots.claim_edits.engine import RuleEngine, audit_detail
 from bots.claim_edits.importer import active_versions, load_samples_if_missing
 from bots.claim_edits.reference import ReferenceData
 from bots.claim_edits.tables import MUE, PTP, ensure_tables
-from bots.core.claims import claim_keys_for_ids
 from bots.core.runner import ItemContext, Outcome, RunContext, StatusUpdate
 from bots.core.settings import Settings
-from bots.core.store import ClaimedItem, Store, WorkItemSpec, claims
+from bots.core.store import ClaimedItem, Store, WorkItemSpec
 
 __all__ = ["ClaimEditsBot"]
 
@@ -50,9 +47,7 @@ class ClaimEditsBot:
         self._sessions: dict[str, _Session] = {}
 
     def enqueue(self, run: RunContext) -> int:
-        with run.store.read() as conn:
-            rows = conn.execute(select(claims.c.claim_key, claims.c.digest, claims.c.date_of_service)
-                                .where(claims.c.submitted_date.is_(None))).all()
+        rows = run.store.unsubmitted_claims()
         # Oldest date of service first: it is closest to the payer's timely-filing limit.
         specs = [WorkItemSpec(reference=key, claim_key=key, payload={"digest": dig}, digest=dig,
                               sort_key=dos or "") for key, dig, dos in rows]
@@ -102,4 +97,4 @@ class ClaimEditsBot:
                                          source_bot=self.name, run_id=ctx.run_id)])
 
     def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
-        return claim_keys_for_ids(store, claim_ids)  # items are keyed by claim
+        return store.claim_keys_for_ids(claim_ids)  # items are keyed by claim

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from bots.claim_edits.tables import MUE, PTP, edit_table_versions, ncci_mue, ncci_ptp
 from bots.core.errors import SystemFault
 from bots.core.payers import Payers, load_payers
-from bots.core.store import Store, claims, service_lines, utcnow
+from bots.core.store import Store, utcnow
 
 __all__ = [
     "EditTableReplaced", "MueLimit", "MueTable", "PtpEdit", "PtpTable", "ReferenceData",
@@ -155,16 +155,7 @@ def load_denial_counts(store: Store, *, days: int, min_denials: int) -> dict[tup
     """(payer id, procedure code) → claims denied (X12 category F2) in the last ``days`` days,
     for the pairs denied at least ``min_denials`` times, as payer_portal recorded them."""
     cutoff = (utcnow() - timedelta(days=days)).isoformat(timespec="seconds")
-    n = func.count(func.distinct(claims.c.claim_key))
-    q = (
-        select(claims.c.payer_id, service_lines.c.procedure_code, n)
-        .join(service_lines, service_lines.c.claim_key == claims.c.claim_key)
-        .where(claims.c.status_category == "F2", claims.c.status_checked_at >= cutoff)
-        .group_by(claims.c.payer_id, service_lines.c.procedure_code)
-        .having(n >= min_denials)
-    )
-    with store.read() as conn:
-        return {(p, c): k for p, c, k in conn.execute(q)}
+    return store.denial_counts(since=cutoff, min_denials=min_denials)
 
 
 @dataclass

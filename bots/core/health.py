@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from bots.core import registry
 from bots.core.settings import Settings
-from bots.core.store import RunStatus, Store, runs, utcnow
+from bots.core.store import RunStatus, Store, utcnow
 
 __all__ = ["BotHealth", "check_health", "expected_interval"]
 
@@ -64,10 +62,7 @@ def expected_interval(settings: Settings, bot: str, *, now: datetime | None = No
 
 
 def _recent_runs(store: Store, bot: str, limit: int = 20) -> list[dict[str, Any]]:
-    q = (select(runs).where(runs.c.bot == bot, runs.c.status != RunStatus.SKIPPED)
-         .order_by(runs.c.started_at.desc()).limit(limit))
-    with store.read() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+    return store.list_runs(bot, limit, exclude_statuses=(RunStatus.SKIPPED,))
 
 
 def _process_gone(run: dict[str, Any]) -> bool:

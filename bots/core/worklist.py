@@ -19,11 +19,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from bots.core.claims import Claim, ServiceLine, claim_key, save_claims
+from bots.core.claims import Claim, ServiceLine, claim_key
 from bots.core.errors import ExceptionRecord, InputError
 from bots.core.logging import get_logger
-from bots.core.store import AuditEntry, Store, claims as claims_table, digest, utcnow
-from sqlalchemy import select
+from bots.core.store import AuditEntry, Store, digest, utcnow
 
 __all__ = ["COLUMNS", "LoadResult", "WorklistRow", "load_worklist", "read_rows", "INPUT_FORMAT"]
 
@@ -305,11 +304,7 @@ def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = N
     audit: list[AuditEntry] = []
     keys = [claim_key(p, c) for p, c in good]
     with store.begin() as conn:
-        existing: dict[str, str] = {}
-        for i in range(0, len(keys), 500):
-            for k, d in conn.execute(select(claims_table.c.claim_key, claims_table.c.digest)
-                                     .where(claims_table.c.claim_key.in_(keys[i:i + 500]))):
-                existing[k] = d
+        existing = store.claim_digests(keys, conn)
         for rows in good.values():
             claim = _to_claim(rows, path.name)
             d = digest(claim.content())
@@ -328,7 +323,7 @@ def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = N
                                         detail={"file": path.name, "rows": [n for n, _ in rows]}))
             # A claim that loads cleanly clears its earlier INPUT-FORMAT rows.
             store.clear_exceptions(conn, bot=LOADER_BOT, item_ref=claim.key)
-        save_claims(conn, loaded, now)
+        store.save_claims(conn, loaded, now)
         for key, problems in bad.items():
             raw = raw_by_claim[key]
             ref = claim_key(*key) if all(key) else f"{path.name}:row{problems[0].row}"

@@ -30,14 +30,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
 
 from bots.core.browser import BrowserHost
-from bots.core.claims import Claim, claim_keys_for_ids
+from bots.core.claims import Claim
 from bots.core.errors import ConfigError, ItemDeferred, PortalError
 from bots.core.runner import ClaimStatusRead, ItemContext, Outcome, RunContext, StatusUpdate
 from bots.core.settings import Settings
-from bots.core.store import ClaimedItem, ItemState, Store, WorkItemSpec, claims, digest, utcnow, work_items
+from bots.core.store import ClaimedItem, ItemState, Store, WorkItemSpec, digest, utcnow
 from bots.payer_portal.portal import Checked, PayerPortal
 from bots.payer_portal.profile import PayerCredentials, PayerProfile, load_profiles, payer_environment, resolve_credentials
 from bots.payer_portal.routing import Decision, DenialHistory, Lookup, Router, load_category_names
@@ -101,15 +100,9 @@ class PayerPortalBot:
         zone = ZoneInfo(self.settings.config.timezone)
         submitted_by = (datetime.now(zone).date() - timedelta(days=sel.min_age_days)).isoformat()
         checked_by = (utcnow() - timedelta(days=sel.recheck_days)).isoformat(timespec="seconds")
-        c = claims.c
-        due = and_(c.submitted_date <= submitted_by,
-                   or_(c.status_checked_at.is_(None), c.status_checked_at <= checked_by))
-        if run.only_refs is not None:  # named on the command line: look now, whatever the age
-            due = or_(due, c.claim_key.in_(list(run.only_refs)))
-        with run.store.read() as conn:
-            rows = conn.execute(select(c.claim_key, c.digest, c.submitted_date)
-                                .where(c.submitted_date.is_not(None), c.final.is_(False), due)
-                                .order_by(c.submitted_date, c.claim_key)).all()
+        # Named on the command line (run.only_refs): look now, whatever the age.
+        rows = run.store.claims_due_for_status(submitted_by=submitted_by, checked_by=checked_by,
+                                               also=run.only_refs)
         # Oldest submission first: the longer a claim waits, the closer it gets to the payer's
         # timely-filing and follow-up limits.
         specs = [WorkItemSpec(reference=key, claim_key=key, payload={}, digest=dig, sort_key=submitted)
@@ -117,14 +110,13 @@ class PayerPortalBot:
         refs = [s.reference for s in specs]
         with run.store.begin() as conn:
             added = run.store.enqueue(self.name, specs, conn=conn)
-            again = [r for (r,) in conn.execute(select(work_items.c.reference).where(
-                work_items.c.bot == self.name, work_items.c.reference.in_(refs),
-                work_items.c.state.in_((ItemState.DONE, ItemState.EXCEPTION))))] if refs else []
+            again = [r["reference"] for r in run.store.work_items(
+                self.name, references=refs, states=(ItemState.DONE, ItemState.EXCEPTION), conn=conn)] if refs else []
             reopened = run.store.reopen(self.name, again, conn) if again else 0
         return added + reopened
 
     def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
-        return claim_keys_for_ids(store, claim_ids)  # items are keyed by claim
+        return store.claim_keys_for_ids(claim_ids)  # items are keyed by claim
 
     # ---- the run ------------------------------------------------------------------------------
 

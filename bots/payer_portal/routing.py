@@ -19,11 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select
-
 from bots.core.claims import Claim
 from bots.core.errors import ConfigError, ExceptionRecord
-from bots.core.store import Store, exceptions, utcnow
+from bots.core.store import Store, utcnow
 from bots.payer_portal.claim_status import PortalClaimStatus
 from bots.payer_portal.profile import PayerProfile
 from bots.payer_portal.rules import PortalRules, Route, SpecialRule
@@ -81,12 +79,9 @@ class DenialHistory:
     def load(cls, store: Store, *, bot: str, days: int, ignore: Sequence[str] = ()) -> DenialHistory:
         cutoff = (utcnow() - timedelta(days=days)).isoformat(timespec="microseconds")
         found: dict[tuple[str, str], set[str]] = {}
-        with store.read() as conn:
-            rows = conn.execute(select(exceptions.c.payer_id, exceptions.c.item_ref, exceptions.c.detail).where(
-                exceptions.c.bot == bot, exceptions.c.queue == DENIALS, exceptions.c.last_seen >= cutoff))
-            for payer, item_ref, detail in rows:
-                for code in cls.codes_in(detail or ""):
-                    found.setdefault((payer or "", code), set()).add(item_ref)
+        for row in store.exception_rows(bot, queue=DENIALS, seen_since=cutoff):
+            for code in cls.codes_in(row["detail"] or ""):
+                found.setdefault((row["payer_id"] or "", code), set()).add(row["item_ref"])
         return cls(found, ignore)
 
     @staticmethod

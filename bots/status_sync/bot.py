@@ -31,14 +31,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 
 from bots.core.browser import BrowserHost
 from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred
 from bots.core.evidence import EvidenceFile
 from bots.core.runner import BOT_FAILURES, ItemContext, Outcome, RowSynced, RunContext
 from bots.core.settings import Settings
-from bots.core.store import AuditEntry, ClaimedItem, ItemState, Store, digest, exceptions, utcnow, work_items
+from bots.core.store import AuditEntry, ClaimedItem, ItemState, Store, digest, utcnow
 from bots.core.workbook import merge_coder_edits
 from bots.core.workbook.layout import load_layout
 from bots.status_sync.billing import BillingApp, Synced
@@ -105,15 +104,10 @@ class StatusSyncBot:
         return added
 
     def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
-        wi, ex = work_items.c, exceptions.c
-        with store.read() as conn:
-            queued = conn.execute(select(wi.reference, wi.claim_key).where(
-                wi.bot == self.name, wi.state.in_(ItemState.CLAIMABLE))).all()
-            refs = [ref for ref, key in queued if key and key.split(":", 1)[-1] in claim_ids]
-            ids = sorted(claim_ids)
-            for i in range(0, len(ids), 500):  # resolutions that enqueue() is about to add
-                refs.extend(RESOLUTION_PREFIX + e for (e,) in conn.execute(
-                    select(ex.exception_id).where(ex.claim_id.in_(ids[i:i + 500]))))
+        queued = store.work_items(self.name, states=ItemState.CLAIMABLE)
+        refs = [r["reference"] for r in queued if r["claim_key"] and r["claim_key"].split(":", 1)[-1] in claim_ids]
+        # and the resolutions that enqueue() is about to add
+        refs.extend(RESOLUTION_PREFIX + r["exception_id"] for r in store.exception_rows(claim_ids=claim_ids))
         return sorted(set(refs))
 
     # ---- the run --------------------------------------------------------------------------------

@@ -25,15 +25,21 @@ pending resolution, or else the newest status update.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import select
-
-from bots.core.store import ClaimedItem, ItemState, Store, work_items
+from bots.core.store import ClaimedItem, ItemState, Store
 from bots.status_sync.updates import is_resolution
 
 __all__ = ["Turn", "whose_turn"]
 
 _PENDING = (ItemState.NEW, ItemState.ABANDONED, ItemState.IN_PROGRESS)
+
+
+class _Row(NamedTuple):
+    id: int
+    reference: str
+    sort_key: str
+    state: str
 
 
 @dataclass(frozen=True)
@@ -49,10 +55,8 @@ class Turn:
 def whose_turn(store: Store, bot: str, item: ClaimedItem) -> Turn:
     if item.claim_key is None:
         return Turn()
-    with store.read() as conn:
-        rows = conn.execute(select(work_items.c.id, work_items.c.reference, work_items.c.sort_key,
-                                   work_items.c.state)
-                            .where(work_items.c.bot == bot, work_items.c.claim_key == item.claim_key)).all()
+    rows = [_Row(r["id"], r["reference"], r["sort_key"], r["state"])
+            for r in store.work_items(bot, claim_key=item.claim_key)]
     mine = next((r for r in rows if r.id == item.id), None)
     if mine is None:
         return Turn()

@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from bots.claim_edits import create_bot
 from bots.claim_edits.importer import active_versions, import_tables
@@ -15,7 +14,7 @@ from bots.claim_edits.reference import EditTableReplaced
 from bots.core.errors import ConfigError
 from bots.core.runner import RunContext, run_bot
 from bots.core.settings import Settings
-from bots.core.store import Store, audit, claims, exceptions, work_items
+from bots.core.store import Store
 from bots.core.worklist import load_worklist
 from claim_edits.edits_helpers import GOOD_ROW, write_ptp, write_worklist
 
@@ -52,10 +51,8 @@ def scan(settings: Settings, store: Store, rows: list[dict[str, str]], tmp_path:
 
 
 def open_exceptions(store: Store, claim_id: str) -> list[tuple[str, str, int]]:
-    with store.read() as conn:
-        return sorted(conn.execute(
-            select(exceptions.c.rule_id, exceptions.c.review_level, exceptions.c.times_seen)
-            .where(exceptions.c.claim_id == claim_id, exceptions.c.bot_status == "Open")).all())
+    return sorted((r["rule_id"], r["review_level"], r["times_seen"])
+                  for r in store.exception_rows(claim_ids=[claim_id], bot_status="Open"))
 
 
 def test_claim_hitting_several_rules_gets_one_exception_per_rule_not_per_run(
@@ -74,35 +71,30 @@ def test_claim_hitting_several_rules_gets_one_exception_per_rule_not_per_run(
     after = open_exceptions(store, "CLM-MESSY")
     assert [r for r, _, _ in after] == expected
     assert {t for _, _, t in after} == {2}, "the rerun updated Times Seen on the same rows"
-    with store.read() as conn:
-        assert len(conn.execute(select(exceptions.c.exception_id)).all()) == len(expected)
+    assert len(store.exception_rows()) == len(expected)
 
 
 def test_exception_reasons_name_the_line_codes_and_next_step(
         settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
     scan(settings, store, messy_claim(), tmp_path)
-    with store.read() as conn:
-        rows = {r.rule_id: r for r in conn.execute(select(exceptions).where(exceptions.c.claim_id == "CLM-MESSY"))}
+    rows = {r["rule_id"]: r for r in store.exception_rows(claim_ids=["CLM-MESSY"])}
     ncci = rows["NCCI-PTP"]
-    assert ncci.queue == "Claim Edits" and ncci.line_no == 1 and ncci.rule_version == "1"
-    assert "column 2 code 99214 is bundled into column 1 code 20610" in ncci.reason
-    assert "add modifier 25 to line 1" in ncci.reason and "ncci_ptp_sample.txt" in ncci.evidence
-    assert rows["DOC-NOTE-SIGNED"].queue == "Documentation Requests"
-    assert rows["CODE-MOD25"].queue == "Coding Queries"
-    assert rows["MUE"].line_no == 2 and "reduce to 1" in rows["MUE"].reason
-    assert ncci.payer_id == "testpayer" and ncci.dos == "2026-10-14" and ncci.amount == 290.0
+    assert ncci["queue"] == "Claim Edits" and ncci["line_no"] == 1 and ncci["rule_version"] == "1"
+    assert "column 2 code 99214 is bundled into column 1 code 20610" in ncci["reason"]
+    assert "add modifier 25 to line 1" in ncci["reason"] and "ncci_ptp_sample.txt" in ncci["evidence"]
+    assert rows["DOC-NOTE-SIGNED"]["queue"] == "Documentation Requests"
+    assert rows["CODE-MOD25"]["queue"] == "Coding Queries"
+    assert rows["MUE"]["line_no"] == 2 and "reduce to 1" in rows["MUE"]["reason"]
+    assert ncci["payer_id"] == "testpayer" and ncci["dos"] == "2026-10-14" and ncci["amount"] == 290.0
 
 
 def test_clean_claim_queues_ready_to_submit_for_status_sync(
         settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
     result = scan(settings, store, clean_claim(), tmp_path)
     assert result.counts["done"] == 1 and result.counts["exceptions"] == 0
-    with store.read() as conn:
-        queued = conn.execute(select(work_items.c.reference, work_items.c.payload, work_items.c.state)
-                              .where(work_items.c.bot == "status_sync")).all()
-    (ref, payload, state) = queued[0]
+    queued = store.work_items("status_sync")
+    ref, body, state = queued[0]["reference"], queued[0]["payload"], queued[0]["state"]
     assert len(queued) == 1 and state == "new" and ref.startswith("testpayer:CLM-CLEAN|Ready to submit|")
-    body = json.loads(payload)
     assert body["status"] == "Ready to submit" and body["source_bot"] == "claim_edits"
     assert "13 rules passed" in body["note"]
 
@@ -111,22 +103,21 @@ def test_every_rule_evaluation_is_audited_and_the_chain_verifies(
         settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
     scan(settings, store, clean_claim() + messy_claim(), tmp_path)
     assert store.verify_audit() == []
-    with store.read() as conn:
-        digests = dict(conn.execute(select(claims.c.claim_id, claims.c.digest)).all())
-        trail = conn.execute(select(audit).where(audit.c.action == "rule_evaluated")).all()
+    digests = {r["claim_id"]: r["digest"] for r in store.claim_rows()}
+    trail = store.audit_records(action="rule_evaluated")
     assert len(trail) == 2 * RULES
     for claim_id in ("CLM-CLEAN", "CLM-MESSY"):
-        mine = [r for r in trail if r.claim_id == claim_id]
-        assert len({r.rule_id for r in mine}) == RULES
-        assert {r.input_digest for r in mine} == {digests[claim_id]}
-        assert {r.rule_version for r in mine} == {"1"}
+        mine = [r for r in trail if r["claim_id"] == claim_id]
+        assert len({r["rule_id"] for r in mine}) == RULES
+        assert {r["input_digest"] for r in mine} == {digests[claim_id]}
+        assert {r["rule_version"] for r in mine} == {"1"}
     labels = {k: label for k, (_vid, label) in active_versions(store).items()}
-    details = {(r.claim_id, r.rule_id): json.loads(r.detail) if r.detail else None for r in trail}
+    details = {(r["claim_id"], r["rule_id"]): json.loads(r["detail"]) if r["detail"] else None for r in trail}
     assert details[("CLM-CLEAN", "NCCI-PTP")] == {"table": labels["ptp"]}
     assert details[("CLM-CLEAN", "MUE")] == {"table": labels["mue"]}
     messy = details[("CLM-MESSY", "NCCI-PTP")]
     assert messy["table"] == labels["ptp"] and messy["failed_lines"] == [1] and messy["lines"] == [1, 2]
-    results = {(r.claim_id, r.rule_id): r.result for r in trail}
+    results = {(r["claim_id"], r["rule_id"]): r["result"] for r in trail}
     assert results[("CLM-MESSY", "MUE")] == "fail" and results[("CLM-CLEAN", "MUE")] == "pass"
 
 
@@ -136,8 +127,7 @@ def test_corrected_and_reloaded_claim_is_rescanned_and_its_exceptions_cleared(
     fixed = [{**r, "note_signed": "Y", "provider_npi": "1234567893", "units": "1"} for r in messy_claim()]
     fixed[0]["modifiers"] = "25"
     scan(settings, store, fixed, tmp_path, "fixed.csv")
-    with store.read() as conn:
-        status = dict(conn.execute(select(exceptions.c.rule_id, exceptions.c.bot_status)).all())
+    status = {r["rule_id"]: r["bot_status"] for r in store.exception_rows()}
     # Modifier 25 bypasses the 20610/99214 edit: it stays, now for senior review; the rest cleared.
     assert status == {"CODE-MOD25": "Cleared", "CODE-NPI": "Cleared", "DOC-NOTE-SIGNED": "Cleared",
                       "MUE": "Cleared", "NCCI-PTP": "Open"}
@@ -149,8 +139,7 @@ def test_submitted_claims_are_not_scanned(settings: Settings, store: Store, paye
     rows[0]["submitted_date"] = "2026-10-16"
     result = scan(settings, store, rows + clean_claim("CLM-NEW"), tmp_path)
     assert result.counts["items"] == 1
-    with store.read() as conn:
-        refs = conn.execute(select(work_items.c.reference).where(work_items.c.bot == "claim_edits")).scalars().all()
+    refs = [r["reference"] for r in store.work_items("claim_edits")]
     assert refs == ["testpayer:CLM-NEW"]
 
 

@@ -10,8 +10,8 @@ import pytest
 from bots.claim_edits.codes import CodeSet, icd10cm_wellformed, npi_valid
 from bots.claim_edits.engine import RuleEngine
 from bots.claim_edits.reference import ReferenceData
-from bots.core.claims import save_claims
-from bots.core.store import Store, claims, utcnow
+from bots.core.store import Store, utcnow
+from store_helpers import set_columns
 from claim_edits.edits_helpers import DOS, claim, evaluate, line, load_reference, repo_rule
 
 
@@ -227,9 +227,9 @@ def _denied(store: Store, n: int, days_ago: int, code: str = "99214") -> None:
     checked = (utcnow() - timedelta(days=days_ago)).isoformat(timespec="seconds")
     denied = [(claim(line(1, code), claim_id=f"DEN-{days_ago}-{i}"), "d") for i in range(n)]
     with store.begin() as conn:
-        save_claims(conn, denied, checked)
-        conn.execute(claims.update().where(claims.c.claim_id.like(f"DEN-{days_ago}-%"))
-                     .values(status_category="F2", status_checked_at=checked))
+        store.save_claims(conn, denied, checked)
+    for c, _ in denied:
+        set_columns(store, "claims", {"claim_id": c.claim_id}, status_category="F2", status_checked_at=checked)
 
 
 def test_code_the_payer_denied_repeatedly_goes_to_senior_review(store: Store, tmp_path: Path) -> None:

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
 
 from config_helpers import edit_toml, quick_retries, toml_value
 from bots.core.runner import RunResult, run_bot
 from bots.core.settings import Settings
-from bots.core.store import Store, exceptions, work_items
+from bots.core.store import Store
 from bots.core.worklist import COLUMNS, load_worklist
 from bots.payer_portal import create_bot
 from mock_portals import SAMPLE_DATA, load_data
@@ -110,17 +109,11 @@ def route_taken(rows: list[dict[str, Any]]) -> str:
 
 
 def items(store: Store) -> dict[str, dict[str, Any]]:
-    with store.read() as conn:
-        return {r.reference: dict(r._mapping) for r in conn.execute(
-            select(work_items).where(work_items.c.bot == BOT))}
+    return {r["reference"]: r for r in store.work_items(BOT)}
 
 
 def exception_rows(store: Store, *, open_only: bool = True) -> list[dict[str, Any]]:
-    q = select(exceptions).where(exceptions.c.bot == BOT)
-    if open_only:
-        q = q.where(exceptions.c.bot_status == "Open")
-    with store.read() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+    return store.exception_rows(BOT, bot_status="Open" if open_only else None)
 
 
 def workbook_rows(settings: Settings) -> dict[str, list[dict[str, Any]]]:

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bots.core.settings import Settings
 from config_helpers import edit_toml
-from bots.core.store import Store, audit, claims
+from bots.core.store import Store
 from bots.core.worklist import load_worklist
 from bots.payer_portal.routing import DenialHistory
 from canaries import CANARY_DOB, CANARY_MEMBER, CANARY_NAME, CANARY_PASSWORD, log_text
@@ -85,11 +84,10 @@ def test_payer_errors_wrong_claims_denial_patterns_tolerance_and_unknown_payers_
     assert state["CLM-2002"] == "failed" and rows["CLM-2002"]["queue"] == "Bot Failures"
     assert "PortalError" in rows["CLM-2002"]["reason"] and "X12 E1" in rows["CLM-2002"]["reason"]
     assert result.counts["retries"] >= 1  # E categories are retried before they fail
-    with store.read() as conn:  # each read of the E status is audited, with its evidence
-        reads = conn.execute(select(audit.c.result, audit.c.rule_id, audit.c.evidence_sha256).where(
-            audit.c.action == "status_read", audit.c.claim_id == "CLM-2002")).all()
-    assert len(reads) == 2 and {(r.result, r.rule_id) for r in reads} == {("E1", "PORTAL-PAYER-ERROR")}
-    assert all(r.evidence_sha256 for r in reads)
+    # each read of the E status is audited, with its evidence
+    reads = store.audit_records(action="status_read", claim_id="CLM-2002")
+    assert len(reads) == 2 and {(r["result"], r["rule_id"]) for r in reads} == {("E1", "PORTAL-PAYER-ERROR")}
+    assert all(r["evidence_sha256"] for r in reads)
     assert Path(rows["CLM-2002"]["evidence_file"]).name.startswith("acme_CLM-2002_fault_")
 
     assert rows["CLM-2003"]["rule_id"] == "PORTAL-MISMATCH" and "member id" in rows["CLM-2003"]["reason"]
@@ -107,8 +105,7 @@ def test_payer_errors_wrong_claims_denial_patterns_tolerance_and_unknown_payers_
     assert rows["CLM-2008"]["queue"] == "Payment Variances" and "short by $20.00" in rows["CLM-2008"]["reason"]
     assert rows["CLM-2201"]["rule_id"] == "PORTAL-NO-PROFILE" and "config/payers/zeta.toml" in rows["CLM-2201"]["reason"]
     assert state["CLM-2001"] == state["CLM-2101"] == "done"
-    with store.read() as conn:
-        final = dict(conn.execute(select(claims.c.claim_id, claims.c.final)).all())
+    final = {r["claim_id"]: r["final"] for r in store.claim_rows()}
     assert final["CLM-2001"] and final["CLM-2004"] and not final["CLM-2101"] and not final["CLM-2002"]
 
 

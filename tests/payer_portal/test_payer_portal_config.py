@@ -9,14 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
 
 from bots.core.errors import ConfigError
 from bots.core.logging import scrub_phi
 from bots.core.runner import RunContext
 from bots.core.settings import Settings
 from config_helpers import edit_toml
-from bots.core.store import Store, claims, work_items
+from bots.core.store import ItemState, Store
+from store_helpers import set_columns
 from bots.payer_portal import create_bot
 from bots.payer_portal.claim_status import parse_carc, parse_date, parse_money
 from bots.payer_portal.profile import load_profiles, payer_environment, resolve_credentials
@@ -128,25 +128,23 @@ def test_claims_are_selected_oldest_first_by_age_and_last_check_and_due_ones_reo
         return bot.enqueue(RunContext(settings, store, BOT, "run-e", only, threading.Event(), {}))
 
     now = datetime.now(UTC).replace(tzinfo=None)
-    with store.begin() as conn:
-        conn.execute(update(claims).where(claims.c.claim_id == "CLM-1001").values(  # checked yesterday
-            status_checked_at=(now - timedelta(days=1)).isoformat(timespec="seconds")))
-        conn.execute(update(claims).where(claims.c.claim_id == "CLM-1002").values(final=True))
-        conn.execute(update(claims).where(claims.c.claim_id == "CLM-1003").values(  # submitted 3 days ago
-            submitted_date=(now - timedelta(days=3)).date().isoformat()))
+    set_columns(store, "claims", {"claim_id": "CLM-1001"},  # checked yesterday
+                status_checked_at=(now - timedelta(days=1)).isoformat(timespec="seconds"))
+    set_columns(store, "claims", {"claim_id": "CLM-1002"}, final=True)
+    set_columns(store, "claims", {"claim_id": "CLM-1003"},  # submitted 3 days ago
+                submitted_date=(now - timedelta(days=3)).date().isoformat())
     assert enqueue() == 62  # 65 submitted, less: recently checked, final, too new
     queued = items(store)
     assert not {"acme:CLM-1001", "acme:CLM-1002", "acme:CLM-1003"} & set(queued)
     assert not any(r.startswith("acme:CLM-106") or r == "acme:CLM-1075" for r in queued)  # unsubmitted
-    with store.read() as conn:  # oldest submission first: the sort key is the submitted date
-        submitted = dict(conn.execute(select(claims.c.claim_key, claims.c.submitted_date)).all())
+    # oldest submission first: the sort key is the submitted date
+    submitted = {r["claim_key"]: r["submitted_date"] for r in store.claim_rows()}
     assert all(i["sort_key"] == submitted[ref] for ref, i in queued.items())
     # Named claims are looked up now whatever their age; final ones never.
     assert enqueue(["acme:CLM-1001", "acme:CLM-1002", "acme:CLM-1003"]) == 2
     # A finished item is reopened when its claim is due again; a failed one waits for a person.
-    with store.begin() as conn:
-        conn.execute(update(work_items).where(work_items.c.reference == "acme:CLM-1004").values(state="done"))
-        conn.execute(update(work_items).where(work_items.c.reference == "acme:CLM-1005").values(state="failed"))
+    set_columns(store, "work_items", {"reference": "acme:CLM-1004"}, state=ItemState.DONE)
+    set_columns(store, "work_items", {"reference": "acme:CLM-1005"}, state=ItemState.FAILED)
     assert enqueue() == 1
     after = items(store)
     assert after["acme:CLM-1004"]["state"] == "new" and after["acme:CLM-1004"]["cycles"] == 2

@@ -9,11 +9,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from bots.core.evidence import sha256_file
 from bots.core.settings import Settings
-from bots.core.store import Store, audit, claims, work_items
+from bots.core.store import Store
 from mock_portals import MockPortals
 
 from payer_portal.portal_helpers import (
@@ -57,18 +56,17 @@ def test_every_sample_claim_takes_its_design_route_into_store_status_queue_and_w
         "CLM-1031", "CLM-1040", "CLM-1054"}
 
     # What was read is on the claim; F categories are final.
-    with store.read() as conn:
-        read = {r.claim_id: r for r in conn.execute(select(claims).where(claims.c.status_checked_at.is_not(None)))}
+    read = {r["claim_id"]: r for r in store.claim_rows() if r["status_checked_at"] is not None}
     assert len(read) == 65
-    assert (read["CLM-1016"].status_category, read["CLM-1016"].paid_amount, read["CLM-1016"].final) == ("F1", 138.75, True)
-    assert (read["CLM-1009"].status_category, read["CLM-1009"].status_word, read["CLM-1009"].final) == ("P1", "In Process", False)
-    assert read["CLM-1063"].status_category is None and read["CLM-1063"].status_word == "CLOSED - CONVERTED"
-    assert read["CLM-1039"].status_category == "D0"
+    assert (read["CLM-1016"]["status_category"], read["CLM-1016"]["paid_amount"], read["CLM-1016"]["final"]) == (
+        "F1", 138.75, True)
+    assert (read["CLM-1009"]["status_category"], read["CLM-1009"]["status_word"], read["CLM-1009"]["final"]) == (
+        "P1", "In Process", False)
+    assert read["CLM-1063"]["status_category"] is None and read["CLM-1063"]["status_word"] == "CLOSED - CONVERTED"
+    assert read["CLM-1039"]["status_category"] == "D0"
 
     # Billing statuses queued for status_sync (including the payer's verdict on exceptions).
-    with store.read() as conn:
-        queued = {json.loads(p)["claim_id"]: json.loads(p)["status"] for (p,) in conn.execute(
-            select(work_items.c.payload).where(work_items.c.bot == "status_sync"))}
+    queued = {i["payload"]["claim_id"]: i["payload"]["status"] for i in store.work_items("status_sync")}
     assert queued["CLM-1001"] == "Accepted" and queued["CLM-1041"] == "Pending" and queued["CLM-1048"] == "Paid"
     assert queued["CLM-1022"] == "Paid"  # paid, with a variance row as well
     assert queued["CLM-1025"] == "Denied" and queued["CLM-1005"] == "Rejected" and queued["CLM-1014"] == "Info requested"
@@ -86,18 +84,17 @@ def test_every_lookup_leaves_an_html_snapshot_pinned_in_the_audit_and_every_exce
     load_sample(store)
     wanted = ["CLM-1001", "CLM-1025", "CLM-1039", "CLM-1064", "CLM-1048"]
     run(settings, store, only=wanted)
-    with store.read() as conn:
-        reads = [r for r in conn.execute(select(audit).where(audit.c.action == "status_read"))]
-    assert sorted(r.claim_id for r in reads) == sorted(wanted)
+    reads = store.audit_records(action="status_read")
+    assert sorted(r["claim_id"] for r in reads) == sorted(wanted)
     for r in reads:
-        path = Path(r.evidence_path)
-        assert path.suffix == ".html" and sha256_file(path) == r.evidence_sha256
+        path = Path(r["evidence_path"])
+        assert path.suffix == ".html" and sha256_file(path) == r["evidence_sha256"]
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-        assert path.parent.name.endswith(r.run_id[-6:]) and r.rule_id and r.rule_version and r.input_digest
-        detail = json.loads(r.detail)
+        assert path.parent.name.endswith(r["run_id"][-6:]) and r["rule_id"] and r["rule_version"] and r["input_digest"]
+        detail = json.loads(r["detail"])
         assert "member_id" not in detail and "patient_name" not in detail
-    assert {r.claim_id: r.result for r in reads}["CLM-1025"] == "F2"
-    assert "CO-50" in [c["code"] for c in json.loads(next(r for r in reads if r.claim_id == "CLM-1025").detail)["carc"]]
+    assert {r["claim_id"]: r["result"] for r in reads}["CLM-1025"] == "F2"
+    assert "CO-50" in [c["code"] for c in json.loads(next(r for r in reads if r["claim_id"] == "CLM-1025")["detail"])["carc"]]
     for row in exception_rows(store):
         shot = Path(row["evidence_file"])
         assert shot.suffix == ".png" and shot.read_bytes().startswith(b"\x89PNG")

@@ -9,12 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from config_helpers import edit_toml, quick_retries
 from bots.core.runner import RunResult, StatusUpdate, run_bot
 from bots.core.settings import Settings
-from bots.core.store import Store, audit, exceptions, work_items
+from bots.core.store import Store
 from bots.core.worklist import load_worklist
 from bots.status_sync import create_bot
 from mock_portals import MockPortals
@@ -104,9 +103,7 @@ def billing(portals: MockPortals) -> dict[str, dict[str, Any]]:
 
 
 def items(store: Store) -> dict[str, dict[str, Any]]:
-    with store.read() as conn:
-        return {r.reference: dict(r._mapping) for r in conn.execute(
-            select(work_items).where(work_items.c.bot == BOT))}
+    return {r["reference"]: r for r in store.work_items(BOT)}
 
 
 def claimable(store: Store) -> bool:
@@ -119,12 +116,8 @@ def reopen_all(store: Store) -> None:
 
 
 def exception_rows(store: Store, bot: str = BOT) -> list[dict[str, Any]]:
-    with store.read() as conn:
-        return [dict(r._mapping) for r in conn.execute(
-            select(exceptions).where(exceptions.c.bot == bot, exceptions.c.bot_status == "Open"))]
+    return store.exception_rows(bot, bot_status="Open")
 
 
 def audit_rows(store: Store, action: str) -> list[dict[str, Any]]:
-    with store.read() as conn:
-        return [dict(r._mapping) for r in conn.execute(
-            select(audit).where(audit.c.bot == BOT, audit.c.action == action).order_by(audit.c.seq))]
+    return store.audit_records(bot=BOT, action=action)

@@ -76,7 +76,7 @@ def test_an_older_update_is_superseded_by_a_newer_one_for_the_same_claim(
     (skipped,) = audit_rows(store, "status_superseded")
     assert skipped["item_ref"] == "acme:CLM-1003|Pending|"
     assert json.loads(skipped["detail"])["superseded_by"] == "acme:CLM-1003|Paid|"
-    assert json.loads(items(store)["acme:CLM-1003|Pending|"]["result"])["result"] == "superseded"
+    assert items(store)["acme:CLM-1003|Pending|"]["result"]["result"] == "superseded"
 
 
 def test_an_unknown_claim_or_a_status_billing_does_not_offer_is_an_exception_with_a_screenshot(

@@ -6,8 +6,10 @@ crash can delay an outcome but never half-record it.
 
 One concern per module: ``base`` (engine, dialects, transactions), ``schema``
 (tables, private to this package), ``queue`` (work items and leases), ``runs``,
-``rows`` (exception rows), ``audit`` (the hash chain) and ``intents`` (what an outcome
-asks the store to write, and handoffs between bots). ``Store`` combines them.
+``rows`` (exception rows), ``audit`` (the hash chain), ``claims`` (claims and service lines),
+``intents`` (what an outcome asks the store to write, and handoffs between bots), ``reports``
+(read-only views: work items, exception rows, audit records) and ``mirror`` (the workbook's coder
+edits and written state). ``Store`` combines them.
 """
 
 from __future__ import annotations
@@ -15,21 +17,20 @@ from __future__ import annotations
 from bots.core.lifecycle import ItemState, RowState, RunStatus
 from bots.core.store.audit import AuditEntry, AuditStore, audit_hash
 from bots.core.store.base import GENESIS, canonical_json, digest, utcnow
+from bots.core.store.claims import ClaimStore
 from bots.core.store.intents import ClaimStatusRead, Intent, IntentStore, RowSynced, StatusUpdate
+from bots.core.store.mirror import MirrorStore, exception_fingerprint
 from bots.core.store.queue import ClaimedItem, ItemStateChange, WorkItemSpec
+from bots.core.store.reports import ReportStore
 from bots.core.store.rows import ExceptionBatchEntry, exception_id
 from bots.core.store.runs import RunStore
-from bots.core.store.schema import (  # noqa: F401 - transitional: callers move to named methods
-    audit, audit_head, claims, exceptions, meta, metadata, runs, service_lines, work_items,
-)
-from bots.core.store.base import chunks as _chunks  # noqa: F401 - transitional
 
 __all__ = [
     "GENESIS", "AuditEntry", "ClaimStatusRead", "ClaimedItem", "ExceptionBatchEntry", "Intent", "ItemState",
     "ItemStateChange", "RowState", "RowSynced", "RunStatus", "StatusUpdate", "Store", "WorkItemSpec", "audit_hash",
-    "canonical_json", "digest", "exception_id", "utcnow",
+    "canonical_json", "digest", "exception_fingerprint", "exception_id", "utcnow",
 ]
 
 
-class Store(IntentStore, RunStore, AuditStore):
+class Store(IntentStore, RunStore, AuditStore, ClaimStore, ReportStore, MirrorStore):
     """Owns the engine; hands out transactions. Thread-safe (one connection per use)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,9 +56,14 @@ class RunStore(StoreBase):
         with self.begin() as conn:
             conn.execute(update(runs).where(runs.c.run_id == run_id).values(retries=runs.c.retries + n))
 
-    def list_runs(self, bot: str | None = None, last: int = 20) -> list[dict[str, Any]]:
+    def list_runs(self, bot: str | None = None, last: int = 20, *,
+                  exclude_statuses: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The ``last`` runs (every column), newest first; of one bot, and without runs of the
+        ``exclude_statuses`` (``RunStatus``) when given."""
         q = select(runs).order_by(runs.c.started_at.desc()).limit(last)
         if bot:
             q = q.where(runs.c.bot == bot)
+        if exclude_statuses:
+            q = q.where(runs.c.status.not_in(list(exclude_statuses)))
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]

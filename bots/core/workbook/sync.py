@@ -24,17 +24,16 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection
 
 from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
-from bots.core.store import AuditEntry, Store, exceptions, utcnow
+from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
 from bots.core.workbook.checks import REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
 from bots.core.workbook.files import (
     backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
@@ -52,7 +51,6 @@ __all__ = [
 ]
 
 META_KEY = "workbook"
-_CHUNK = 900  # ids per IN (...) list: below SQLite's variable limit
 
 log = get_logger("bots.workbook")
 
@@ -91,14 +89,6 @@ class MergeResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-_FINGERPRINT = tuple(c.name for c in exceptions.columns if c.name != "written_at")
-_fingerprint = itemgetter(*_FINGERPRINT)  # every column but written_at, as a tuple
-
-
-def _all_rows(conn: Connection) -> list[dict[str, Any]]:
-    result = conn.execute(select(exceptions))
-    keys = list(result.keys())
-    return [dict(zip(keys, r, strict=True)) for r in result.all()]
 
 
 # ---- merge -------------------------------------------------------------------------------------
@@ -107,10 +97,10 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
            result: MergeResult) -> None:
     """Store coder edits with audit records, recompute Bot Check; leave all rows in ``result.rows``."""
     now = utcnow().isoformat(timespec="microseconds")
-    rows = _all_rows(conn)
+    rows = store.exception_rows(conn=conn)
     by_id = {r["exception_id"]: r for r in rows}
     coder_updates: list[dict[str, Any]] = []
-    check_updates: list[dict[str, Any]] = []
+    check_updates: dict[str, str | None] = {}
     audit: list[AuditEntry] = []
     reworked: set[str] = set()
     for ex_id, values in (readback.values.items() if readback else ()):
@@ -136,18 +126,12 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
             row["bot_check"] = check
             row["written_at"] = None
             if touched:
-                coder_updates.append({"b_id": ex_id, "b_check": check, "b_at": now,
-                                      **{f"b_{f}": row[f] for f in CODER_FIELDS}})
+                coder_updates.append({"exception_id": ex_id, "bot_check": check, "coder_updated_at": now,
+                                      **{f: row[f] for f in CODER_FIELDS}})
             else:
-                check_updates.append({"b_id": ex_id, "b_check": check})
-    key = exceptions.c.exception_id == bindparam("b_id")
-    if coder_updates:
-        conn.execute(update(exceptions).where(key).values(
-            bot_check=bindparam("b_check"), coder_updated_at=bindparam("b_at"), written_at=None,
-            **{f: bindparam(f"b_{f}") for f in CODER_FIELDS}), coder_updates)
-    if check_updates:
-        conn.execute(update(exceptions).where(key).values(bot_check=bindparam("b_check"), written_at=None),
-                     check_updates)
+                check_updates[ex_id] = check
+    store.save_coder_edits(conn, coder_updates)
+    store.set_bot_checks(conn, check_updates)
     result.edits = len(audit)
     _retry_requested(store, conn, [r for r in rows if r["coder_updated_at"] == now], audit, now)
     store.append_audit(conn, audit)
@@ -238,24 +222,6 @@ def _sheets(rows: list[dict[str, Any]], order: dict[str, int], problems: list[st
     return [by_sheet[q] for q in QUEUE_SHEETS] + [by_sheet[t] for t in sorted(extra)]
 
 
-def _mark_written(store: Store, snapshot: dict[str, tuple[Any, ...]], at: str) -> int:
-    """Set written_at on rows still exactly as rendered; return how many stay pending."""
-    with store.begin() as conn:
-        current = conn.execute(select(*(exceptions.c[n] for n in _FINGERPRINT))
-                               .where(exceptions.c.written_at.is_(None))).all()
-        done = [r[0] for r in current if snapshot.get(r[0]) == tuple(r)]
-        for i in range(0, len(done), _CHUNK):
-            conn.execute(update(exceptions).where(exceptions.c.exception_id.in_(done[i:i + _CHUNK]),
-                                                  exceptions.c.written_at.is_(None)).values(written_at=at))
-        return len(current) - len(done)
-
-
-def _pending(store: Store) -> int:
-    with store.read() as conn:
-        return conn.execute(select(func.count()).select_from(exceptions)
-                            .where(exceptions.c.written_at.is_(None))).scalar_one()
-
-
 def _remember(store: Store, result: WorkbookResult) -> None:
     last = store.get_meta(META_KEY, {}) or {}
     now = utcnow().isoformat(timespec="seconds")
@@ -295,7 +261,7 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
     layout = load_layout(settings)
     with writer_lock(path) as acquired:
         if not acquired:
-            pending = _pending(store)
+            pending = store.unwritten_count()
             result = WorkbookResult(path, False, f"another workbook write is still running: {pending} rows "
                                     "pending; they will be written on the next run", pending=pending)
             _remember(store, result)
@@ -304,7 +270,7 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
         merged = _merge(settings, store, layout, path)
         problems = list(merged.problems)
         rows = merged.rows
-        snapshot = {r["exception_id"]: _fingerprint(r) for r in rows if r["written_at"] is None}
+        snapshot = {r["exception_id"]: exception_fingerprint(r) for r in rows if r["written_at"] is None}
         result = WorkbookResult(path, False, "", edits=merged.edits, problems=problems,
                                 moved_aside=merged.moved_aside)
         if merged.busy:
@@ -324,11 +290,11 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
                 result.written = True
             except Exception as exc:  # disk full, permission denied, file locked on Windows
                 log.exception("workbook_write_failed", error_type=type(exc).__name__)
-                result.pending = _pending(store)
+                result.pending = store.unwritten_count()
                 result.message = (f"workbook not written ({type(exc).__name__}: {exc}): {result.pending} rows "
                                   "pending; they will be written on the next run")
             if result.written:
-                result.pending = _mark_written(store, snapshot, utcnow().isoformat(timespec="microseconds"))
+                result.pending = store.mark_written(snapshot, utcnow().isoformat(timespec="microseconds"))
                 result.message = f"wrote {result.rows} rows to {path}"
                 if merged.edits:
                     result.message += f" ({merged.edits} coder edit(s) read back)"
@@ -349,13 +315,9 @@ def workbook_status(settings: Settings, store: Store) -> dict[str, Any]:
     """For ``bots workbook status``: pending rows, the last write, rows awaiting sync, Bot Check rows, lock."""
     path = settings.workbook_path
     lock = office_lock(path)
-    ex = exceptions.c
-    with store.read() as conn:
-        counts = dict(conn.execute(select(ex.bot_status, func.count()).group_by(ex.bot_status)).all())
-        pending = conn.execute(select(func.count()).where(ex.written_at.is_(None))).scalar_one()
-        checks = conn.execute(select(ex.exception_id, ex.queue, ex.bot_check)
-                              .where(ex.bot_check.is_not(None), ex.bot_check != "")
-                              .order_by(ex.queue, ex.exception_id)).all()
+    counts = store.exception_counts("bot_status")
+    pending = store.unwritten_count()
+    checks = store.bot_check_rows()
     last = store.get_meta(META_KEY, {}) or {}
     lock_age = None
     if lock is not None:
@@ -376,7 +338,7 @@ def workbook_status(settings: Settings, store: Store) -> dict[str, Any]:
         "pending_rows": pending,
         "awaiting_sync": len(store.ready_resolutions()),
         "bot_check_rows": len(checks),
-        "bot_checks": [{"exception_id": c.exception_id, "sheet": sheet_title(c.queue), "bot_check": c.bot_check}
+        "bot_checks": [{"exception_id": c["exception_id"], "sheet": sheet_title(c["queue"]), "bot_check": c["bot_check"]}
                        for c in checks[:20]],
         "last_attempt_at": last.get("at"),
         "last_result": last.get("message"),

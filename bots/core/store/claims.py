@@ -1,0 +1,160 @@
+"""Claims and their service lines in the store: saved by the worklist loader, read by the bots.
+
+The ``Claim``/``ServiceLine`` dataclasses live in ``bots.core.claims``; this module is their
+storage. Every read here is bulk (one query per 500 keys), never a query per claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, or_, select
+
+from bots.core.claims import Claim, ServiceLine
+from bots.core.store.base import StoreBase, chunks as _chunks
+from bots.core.store.schema import claims, service_lines
+
+__all__ = ["ClaimStore", "load_claims", "save_claims"]
+
+
+def save_claims(conn: Connection, items: Sequence[tuple[Claim, str]], loaded_at: str) -> None:
+    """Insert or replace claims (with their lines); ``items`` pairs a claim with its digest."""
+    if not items:
+        return
+    keys = [c.key for c, _ in items]
+    for chunk in _chunks(keys, 500):
+        conn.execute(delete(service_lines).where(service_lines.c.claim_key.in_(chunk)))
+        conn.execute(delete(claims).where(claims.c.claim_key.in_(chunk)))
+    conn.execute(claims.insert(), [
+        {
+            "claim_key": c.key, "claim_id": c.claim_id, "payer_id": c.payer_id, "member_id": c.member_id,
+            "patient_name": c.patient_name, "patient_dob": c.patient_dob,
+            "date_of_service": c.date_of_service, "provider_npi": c.provider_npi,
+            "diagnosis_codes": ";".join(c.diagnosis_codes), "prior_auth_number": c.prior_auth_number,
+            "submitted_date": c.submitted_date or None, "expected_amount": c.expected_amount,
+            "total_charge": c.total_charge, "digest": d, "source_file": c.source_file,
+            "source_row": c.source_row, "loaded_at": loaded_at, "final": False,
+        }
+        for c, d in items
+    ])
+    conn.execute(service_lines.insert(), [
+        {
+            "claim_key": c.key, "line_no": ln.line_no, "date_of_service": ln.date_of_service,
+            "procedure_code": ln.procedure_code, "modifiers": ";".join(ln.modifiers), "units": ln.units,
+            "charge": ln.charge, "diagnosis_pointers": ";".join(str(p) for p in ln.diagnosis_pointers),
+            "note_id": ln.note_id, "note_signed": "Y" if ln.note_signed else "N",
+            "note_date": ln.note_date, "time_minutes": ln.time_minutes, "source_row": ln.source_row,
+        }
+        for c, _ in items for ln in c.lines
+    ])
+
+
+def _split(value: str | None) -> list[str]:
+    return [v for v in (value or "").split(";") if v]
+
+
+def load_claims(conn: Connection, keys: Iterable[str]) -> dict[str, Claim]:
+    """Claims by key, with their lines in line order (two queries per 500 claims)."""
+    out: dict[str, Claim] = {}
+    for chunk in _chunks(list(keys), 500):
+        lines: dict[str, list[ServiceLine]] = {}
+        for r in conn.execute(select(service_lines).where(service_lines.c.claim_key.in_(chunk))
+                              .order_by(service_lines.c.claim_key, service_lines.c.line_no)):
+            lines.setdefault(r.claim_key, []).append(ServiceLine(
+                line_no=r.line_no, procedure_code=r.procedure_code or "", units=r.units or 0,
+                charge=r.charge or 0.0, modifiers=_split(r.modifiers),
+                diagnosis_pointers=[int(p) for p in _split(r.diagnosis_pointers)],
+                date_of_service=r.date_of_service or "", note_id=r.note_id or "",
+                note_signed=r.note_signed == "Y", note_date=r.note_date or "",
+                time_minutes=r.time_minutes, source_row=r.source_row))
+        for r in conn.execute(select(claims).where(claims.c.claim_key.in_(chunk))):
+            out[r.claim_key] = Claim(
+                claim_id=r.claim_id, payer_id=r.payer_id, member_id=r.member_id or "",
+                patient_name=r.patient_name or "", patient_dob=r.patient_dob or "",
+                date_of_service=r.date_of_service or "", provider_npi=r.provider_npi or "",
+                diagnosis_codes=_split(r.diagnosis_codes), lines=lines.get(r.claim_key, []),
+                prior_auth_number=r.prior_auth_number or "", submitted_date=r.submitted_date or "",
+                expected_amount=r.expected_amount, source_file=r.source_file or "",
+                source_row=r.source_row, status_category=r.status_category, status_word=r.status_word,
+                status_checked_at=r.status_checked_at, final=bool(r.final))
+    return out
+
+
+class ClaimStore(StoreBase):
+    # ---- claims ---------------------------------------------------------------------------------
+    def save_claims(self, conn: Connection, items: Sequence[tuple[Claim, str]], loaded_at: str) -> None:
+        """Insert or replace claims (with their lines) inside the caller's transaction;
+        ``items`` pairs a claim with its digest."""
+        save_claims(conn, items, loaded_at)
+
+    def load_claims(self, keys: Iterable[str], conn: Connection | None = None) -> dict[str, Claim]:
+        """Claims by key (``payer:claim_id``) with their lines in line order; unknown keys are left out."""
+        if conn is not None:
+            return load_claims(conn, keys)
+        with self.read() as c:
+            return load_claims(c, keys)
+
+    def claim_keys_for_ids(self, claim_ids: Iterable[str]) -> list[str]:
+        """The claim keys (``payer:claim_id``) of these claim ids: a run limited with
+        ``--claim``/``--worklist`` takes the work items of exactly these claims."""
+        ids = sorted(set(claim_ids))
+        keys: list[str] = []
+        with self.read() as conn:
+            for chunk in _chunks(ids, 500):
+                keys.extend(conn.execute(select(claims.c.claim_key).where(claims.c.claim_id.in_(chunk))).scalars())
+        return keys
+
+    def claim_digests(self, keys: Sequence[str], conn: Connection | None = None) -> dict[str, str]:
+        """Stored content digest by claim key, for the keys that are stored (the loader's "unchanged?")."""
+        if conn is None:
+            with self.read() as c:
+                return self.claim_digests(keys, c)
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(keys), 500):
+            out.update(conn.execute(select(claims.c.claim_key, claims.c.digest)
+                                    .where(claims.c.claim_key.in_(chunk))).all())
+        return out
+
+    def unsubmitted_claims(self) -> list[tuple[str, str, str | None]]:
+        """(claim key, digest, date of service) of every claim not yet submitted: claim_edits' queue."""
+        with self.read() as conn:
+            return [tuple(r) for r in conn.execute(
+                select(claims.c.claim_key, claims.c.digest, claims.c.date_of_service)
+                .where(claims.c.submitted_date.is_(None)))]
+
+    def claims_due_for_status(self, *, submitted_by: str, checked_by: str,
+                              also: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
+        """(claim key, digest, submitted date) of submitted claims without a final status that were
+        submitted on or before ``submitted_by`` and not checked since ``checked_by``, plus the
+        claim keys in ``also`` (named on the command line) whatever their age; oldest submission first."""
+        c = claims.c
+        due = and_(c.submitted_date <= submitted_by,
+                   or_(c.status_checked_at.is_(None), c.status_checked_at <= checked_by))
+        if also is not None:
+            due = or_(due, c.claim_key.in_(list(also)))
+        with self.read() as conn:
+            return [tuple(r) for r in conn.execute(
+                select(c.claim_key, c.digest, c.submitted_date)
+                .where(c.submitted_date.is_not(None), c.final.is_(False), due)
+                .order_by(c.submitted_date, c.claim_key))]
+
+    def claim_rows(self) -> list[dict[str, Any]]:
+        """Every stored claim as a plain dict of its columns (what the loader and the bots recorded),
+        in claim key order."""
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(claims).order_by(claims.c.claim_key))]
+
+    def denial_counts(self, *, since: str, min_denials: int) -> dict[tuple[str, str], int]:
+        """(payer id, procedure code) → claims denied (X12 category F2) checked since ``since``,
+        for the pairs denied at least ``min_denials`` times."""
+        n = func.count(func.distinct(claims.c.claim_key))
+        q = (
+            select(claims.c.payer_id, service_lines.c.procedure_code, n)
+            .join(service_lines, service_lines.c.claim_key == claims.c.claim_key)
+            .where(claims.c.status_category == "F2", claims.c.status_checked_at >= since)
+            .group_by(claims.c.payer_id, service_lines.c.procedure_code)
+            .having(n >= min_denials)
+        )
+        with self.read() as conn:
+            return {(p, code): k for p, code, k in conn.execute(q)}

@@ -1,0 +1,93 @@
+"""Read-only views of the store as a user sees it: work items, exception rows and audit records.
+
+Each method returns plain dicts (column name → value), so callers never touch a table. Filters
+that take many values (references, claim ids) are read in bulk, 500 values per query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, ColumnElement, Select, Table, func, select
+
+from bots.core.store.base import StoreBase, chunks as _chunks
+from bots.core.store.schema import audit, exceptions, work_items
+
+__all__ = ["ReportStore"]
+
+
+def _eq(table: Table, **values: Any) -> list[ColumnElement[bool]]:
+    """``column == value`` for each value given (None means "any")."""
+    return [table.c[name] == v for name, v in values.items() if v is not None]
+
+
+def _rows(conn: Connection, q: Select[Any], *, column: str | None = None,
+          values: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """``q``'s rows as dicts; with ``values``, once per 500 of them as ``column IN (…)``."""
+    if values is None:
+        result = conn.execute(q)
+        keys = list(result.keys())
+        return [dict(zip(keys, r, strict=True)) for r in result.all()]
+    out: list[dict[str, Any]] = []
+    table_column = q.selected_columns[column]
+    for chunk in _chunks(sorted(set(values)), 500):
+        out.extend(_rows(conn, q.where(table_column.in_(chunk))))
+    return out
+
+
+class ReportStore(StoreBase):
+    # ---- what users and tests look at --------------------------------------------------------
+    def _query(self, conn: Connection | None, q: Select[Any], column: str | None = None,
+               values: Collection[str] | None = None) -> list[dict[str, Any]]:
+        if conn is not None:
+            return _rows(conn, q, column=column, values=values)
+        with self.read() as c:
+            return _rows(c, q, column=column, values=values)
+
+    def work_items(self, bot: str | None = None, *, claim_key: str | None = None,
+                   references: Collection[str] | None = None, states: Sequence[str] | None = None,
+                   conn: Connection | None = None) -> list[dict[str, Any]]:
+        """Work items (every column; ``payload`` and ``result`` decoded), oldest first.
+
+        Filters: the bot, one claim's items, these references, these states (``ItemState``).
+        """
+        q = select(work_items).where(*_eq(work_items, bot=bot, claim_key=claim_key))
+        if states is not None:
+            q = q.where(work_items.c.state.in_(list(states)))
+        rows = self._query(conn, q, "reference", references)
+        for row in rows:
+            row["payload"] = json.loads(row["payload"]) if row["payload"] else {}
+            row["result"] = json.loads(row["result"]) if row["result"] else None
+        rows.sort(key=lambda r: r["id"])
+        return rows
+
+    def exception_rows(self, bot: str | None = None, *, queue: str | None = None,
+                       bot_status: str | None = None, rule_id: str | None = None,
+                       claim_ids: Collection[str] | None = None, seen_since: str | None = None,
+                       conn: Connection | None = None) -> list[dict[str, Any]]:
+        """Exception rows (every column), as the workbook shows them.
+
+        Filters: the bot that found them, the queue (sheet), Bot Status (Open, Cleared, Synced),
+        the rule, these claim ids, last seen at or after ``seen_since`` (ISO timestamp).
+        """
+        q = select(exceptions).where(*_eq(exceptions, bot=bot, queue=queue, bot_status=bot_status,
+                                          rule_id=rule_id))
+        if seen_since is not None:
+            q = q.where(exceptions.c.last_seen >= seen_since)
+        return self._query(conn, q, "claim_id", claim_ids)
+
+    def exception_counts(self, by: str, *, bot_status: str | None = None) -> dict[str, int]:
+        """How many exception rows per value of column ``by`` (e.g. ``queue``, ``bot_status``),
+        optionally only rows with this Bot Status."""
+        column = exceptions.c[by]
+        q = select(column, func.count()).where(*_eq(exceptions, bot_status=bot_status)).group_by(column)
+        with self.read() as conn:
+            return dict(conn.execute(q).all())
+
+    def audit_records(self, *, bot: str | None = None, action: str | None = None,
+                      claim_id: str | None = None, item_ref: str | None = None) -> list[dict[str, Any]]:
+        """Audit records in chain order (every column; ``detail`` as the stored JSON text)."""
+        q = select(audit).where(*_eq(audit, bot=bot, action=action, claim_id=claim_id, item_ref=item_ref))
+        return self._query(None, q.order_by(audit.c.seq))
