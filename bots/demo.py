@@ -22,6 +22,7 @@ from typing import Any
 
 from bots.core import registry
 from bots.core.errors import ConfigError
+from bots.core.lifecycle import RowState
 from bots.core.logging import configure_logging
 from bots.core.runner import RunResult, run_bot
 from bots.core.settings import Settings
@@ -116,7 +117,7 @@ def run_demo(settings: Settings, *, faults: str = "error_rate=0.03,seed=7", prog
             if progress:
                 progress(name)
             results.append(run_bot(bot, demo, store, trigger="demo"))
-        queues = store.exception_counts("queue", bot_status="Open")
+        queues = store.exception_counts("queue", bot_status=RowState.OPEN)
         store.close()
     finally:
         portals.stop()
