@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from bots.core.errors import BusinessException, ExceptionRecord, PortalTimeout
+from bots.core.settings import Settings
 from bots.core.runner import ItemContext, Outcome, RunContext
 from bots.core.store import ClaimedItem, Store, WorkItemSpec
 
@@ -51,3 +52,17 @@ class CountingBot:
 
     def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
         return sorted(claim_ids)
+
+
+# Factories the scheduler's test-only ``factory="module:callable"`` override imports by name
+# (from ``tests/``, which is on sys.path), standing in for a bot's BotSpec factory.
+
+def make_two_item_bot(settings: Settings) -> CountingBot:
+    return CountingBot(2)
+
+
+def make_counting_bot(settings: Settings) -> CountingBot:
+    """The scheduled test bot; its size, pace and trace file come from ``[bots.claim_edits.options]``."""
+    opts = settings.config.bot("claim_edits").options
+    return CountingBot(int(opts.get("items", 3)), delay=float(opts.get("delay", 0.0)), trace=opts.get("trace"))
+

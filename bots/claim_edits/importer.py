@@ -17,17 +17,17 @@ transaction flips the active version, and the old rows are deleted afterwards.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, select, update
 
+from bots.claim_edits.cms_files import data_rows, detect_kind, is_code, table_layout
 from bots.claim_edits.tables import KINDS, MUE, PTP, edit_table_versions, ensure_tables, ncci_mue, ncci_ptp
 from bots.core.errors import InputError
 from bots.core.logging import get_logger
@@ -42,8 +42,6 @@ log = get_logger("bots.claim_edits.import")
 
 MAX_LISTED_PROBLEMS = 20
 CHUNK_ROWS = 50_000
-# How far into a file the header (after the CMS copyright preamble) may start.
-MAX_PREAMBLE_ROWS = 200
 SAMPLE_FILES = {PTP: "ncci_ptp_sample.txt", MUE: "mue_sample.txt"}
 
 PTP_COLUMNS = ("Column 1", "Column 2", "*=in existence prior to 1996", "Effective Date", "Deletion Date",
@@ -92,144 +90,6 @@ class ImportResult:
                 "files": self.files, "seconds": round(self.seconds, 2), "replaced": self.replaced}
 
 
-# ---- reading rows ------------------------------------------------------------------------------
-
-def _text_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
-        sample = fh.read(65536)
-        fh.seek(0)
-        delimiter = "\t" if "\t" in sample else ","
-        reader = csv.reader(fh, delimiter=delimiter)
-        for row in reader:
-            yield reader.line_num, row
-
-
-def _xlsx_cell(value: Any, col: int) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime | date):
-        return value.strftime("%Y%m%d")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        # Excel turns code 00100 into the number 100; codes are the first two columns.
-        return str(value).zfill(5) if col < 2 else str(value)
-    return str(value)
-
-
-def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    from openpyxl import load_workbook
-
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable xlsx workbook ({type(exc).__name__}: {exc})") from None
-    try:
-        for n, values in enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1):
-            yield n, [_xlsx_cell(v, i) for i, v in enumerate(values)]
-    finally:
-        wb.close()
-
-
-def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        return _xlsx_rows(path)
-    if suffix in (".txt", ".csv", ".tsv", ""):
-        return _text_rows(path)
-    raise InputError(f"{path}: unsupported file type {suffix!r}; use the CMS .txt/.csv file or .xlsx")
-
-
-# ---- recognising the layout ----------------------------------------------------------------------
-
-def _is_code(value: str) -> bool:
-    return len(value) == 5 and value.isascii() and value.isalnum()
-
-
-def _header_kind(cells: list[str]) -> str | None:
-    low = [c.strip().lower() for c in cells]
-    if any(c.startswith("column 1") for c in low) and any(c.startswith("column 2") for c in low):
-        return PTP
-    if low and ("hcpcs" in low[0] or "cpt" in low[0]) and any("mue" in c for c in low[1:]):
-        return MUE
-    return None
-
-
-def _data_kind(cells: list[str]) -> str | None:
-    c = [x.strip() for x in cells]
-    if len(c) >= 6 and _is_code(c[0].upper()) and _is_code(c[1].upper()) and c[5] in ("0", "1", "9"):
-        return PTP
-    if len(c) >= 3 and _is_code(c[0].upper()) and c[1].isdigit() and c[2][:1] in ("1", "2", "3"):
-        return MUE
-    return None
-
-
-@dataclass
-class _Layout:
-    kind: str
-    header_line: int | None  # None: no header; data starts at first_data_line
-    first_data_line: int = 0
-    columns: dict[str, int] = field(default_factory=dict)
-
-
-def _mue_columns(header: list[str]) -> dict[str, int]:
-    cols = {"code": 0, "value": 1, "mai": 2, "rationale": 3}
-    for i, cell in enumerate(c.strip().lower() for c in header):
-        if i == 0:
-            continue
-        if "adjudication" in cell or cell == "mai":
-            cols["mai"] = i
-        elif "rationale" in cell:
-            cols["rationale"] = i
-        elif "mue" in cell and "value" in cell:
-            cols["value"] = i
-    return cols
-
-
-def _layout(path: Path) -> _Layout:
-    for n, (line, cells) in enumerate(_rows(path)):
-        if n >= MAX_PREAMBLE_ROWS:
-            break
-        kind = _header_kind(cells)
-        if kind is not None:
-            return _Layout(kind, line, columns=_mue_columns(cells) if kind == MUE else {})
-        kind = _data_kind(cells)
-        if kind is not None:
-            return _Layout(kind, None, line, {"code": 0, "value": 1, "mai": 2, "rationale": 3} if kind == MUE else {})
-    raise InputError(
-        f"{path}: not a CMS NCCI PTP or MUE table: no 'Column 1 / Column 2' (PTP) or "
-        f"'HCPCS/CPT Code … MUE' header and no data row in the first {MAX_PREAMBLE_ROWS} lines")
-
-
-def detect_kind(path: Path) -> str:
-    """``"ptp"`` or ``"mue"`` for a CMS table file; ``InputError`` if it is neither."""
-    return _layout(Path(path)).kind
-
-
-def _data_rows(path: Path, layout: _Layout) -> Iterator[tuple[int, list[str]]]:
-    """Rows after the header (and its continuation lines), skipping blank lines."""
-    rows = _rows(path)
-    if layout.header_line is not None:
-        for line, _cells in rows:
-            if line >= layout.header_line:
-                break
-        started = False
-        for line, cells in rows:
-            if not started:
-                # CMS spreads some header cells over extra lines ("0=not allowed" …) with an empty first cell.
-                if not cells or not cells[0].strip():
-                    continue
-                started = True
-            if cells and (cells[0] or any(c.strip() for c in cells)):
-                yield line, cells
-    else:
-        for line, cells in rows:
-            if line >= layout.first_data_line and any(c.strip() for c in cells):
-                yield line, cells
-
-
 # ---- parsing ---------------------------------------------------------------------------------------
 
 class _Parser:
@@ -272,10 +132,10 @@ class _Parser:
             c1, c2 = row[0].strip().upper(), row[1].strip().upper()
             flag, eff, dele, mi = row[2].strip(), row[3].strip(), row[4].strip(), row[5].strip()
             ok = True
-            if not _is_code(c1):
+            if not is_code(c1):
                 self.problem(file, line, PTP_COLUMNS[0], row[0], "expected a 5-character CPT/HCPCS code")
                 ok = False
-            if not _is_code(c2):
+            if not is_code(c2):
                 self.problem(file, line, PTP_COLUMNS[1], row[1], "expected a 5-character CPT/HCPCS code")
                 ok = False
             if flag not in ("", "*"):
@@ -316,7 +176,7 @@ class _Parser:
                 continue
             code, value, mai_text = row[ci].strip().upper(), row[vi].strip(), row[mi_].strip()
             ok = True
-            if not _is_code(code):
+            if not is_code(code):
                 self.problem(file, line, MUE_COLUMNS[0], row[ci], "expected a 5-character CPT/HCPCS code")
                 ok = False
             elif code in self._mue_seen:
@@ -384,7 +244,7 @@ def import_tables(store: Store, paths: Sequence[Path], *, kind: str | None = Non
         raise InputError("no file given")
     if kind is not None and kind not in KINDS:
         raise InputError(f"unknown table kind {kind!r}; use ptp or mue")
-    layouts = [_layout(p) for p in paths]
+    layouts = [table_layout(p) for p in paths]
     for p, lay in zip(paths, layouts, strict=True):
         expected = kind or layouts[0].kind
         if lay.kind != expected:
@@ -404,7 +264,7 @@ def import_tables(store: Store, paths: Sequence[Path], *, kind: str | None = Non
         parser = _Parser(version_id)
         table, cols = (ncci_ptp, _PTP_COLS) if kind == PTP else (ncci_mue, _MUE_COLS)
         for p, lay in zip(paths, layouts, strict=True):
-            data = _data_rows(p, lay)
+            data = data_rows(p, lay)
             tuples = parser.ptp(p.name, data) if kind == PTP else parser.mue(p.name, data, lay.columns)
             chunk: list[tuple[Any, ...]] = []
             for t in tuples:

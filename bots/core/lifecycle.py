@@ -121,6 +121,9 @@ class RunStatus(StrEnum):
     # down or busy past the misfire grace time, or the previous run was still going.
     MISSED = "missed"
     SKIPPED = "skipped"
+    # The run finished, but part of its work could not be done for a reason outside the items
+    # (a site stopped answering mid-run): that work is carried over to the next run.
+    DEGRADED = "degraded"
 
 
 # ---- item moves -------------------------------------------------------------------------------------

@@ -167,3 +167,22 @@ def test_run_history_and_audit_records(db: Store) -> None:
     assert [(r["seq"], r["claim_id"], r["result"]) for r in reads] == [(1, "CLM-1", "F1"), (2, "CLM-2", "F2")]
     mine = db.audit_records(claim_id="CLM-1", bot="claim_edits")
     assert len(mine) == 1 and mine[0]["detail"] == '{"table":"2026Q4"}' and mine[0]["prev_hash"] == reads[1]["hash"]
+
+
+def test_a_database_from_an_earlier_release_gains_new_columns(tmp_path: Path) -> None:
+    """Opening an older bots.db adds columns introduced since (create_all only adds tables)."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    Store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("ALTER TABLE runs DROP COLUMN carried_over")  # as the previous release created it
+        assert "carried_over" not in {r[1] for r in raw.execute("PRAGMA table_info(runs)")}
+    store = Store(f"sqlite:///{path}")
+    try:
+        run_id = store.start_run("claim_edits")
+        store.finish_run(run_id, status=RunStatus.SUCCEEDED, counts={"items": 5, "done": 2, "retried": 3})
+        (run,) = store.list_runs("claim_edits")
+        assert (run["items"], run["done"], run["carried_over"]) == (5, 2, 3)
+    finally:
+        store.close()

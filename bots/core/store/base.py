@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, select
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
@@ -76,6 +76,7 @@ class StoreBase:
             self._read_engine = self.engine
         self.host = socket.gethostname()
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         # The chain head row exists from the start, so every append can lock it
         # (FOR UPDATE on PostgreSQL): two first appends must not both start at seq 1.
         with self.begin() as conn:
@@ -162,3 +163,33 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added to a table after a database was created: ``ALTER TABLE … ADD COLUMN``.
+
+    ``create_all`` makes missing tables, never missing columns, so a database from an earlier
+    release would otherwise fail on the first query naming a new column. A new column must be
+    nullable or carry a ``server_default``; nothing else about an existing table is changed.
+    """
+    inspector = inspect(engine)
+    existing_tables = set(inspector.get_table_names())
+    statements: list[str] = []
+    for table in metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            ddl = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.type.compile(engine.dialect)}"
+            if column.server_default is not None:
+                ddl += f" DEFAULT {column.server_default.arg}"
+                if not column.nullable:
+                    ddl += " NOT NULL"
+            statements.append(ddl)
+    if statements:
+        with engine.begin() as conn:
+            for ddl in statements:
+                conn.exec_driver_sql(ddl)
+

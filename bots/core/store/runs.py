@@ -32,6 +32,7 @@ class RunStore(StoreBase):
         with self.begin() as conn:
             conn.execute(update(runs).where(runs.c.run_id == run_id).values(
                 status=status, ended_at=_iso(utcnow()), message=message, workbook=workbook,
+                carried_over=counts.get("retried", 0),
                 **{k: counts.get(k, 0) for k in ("items", "done", "exceptions", "failed", "deferred", "retries")}))
 
     def record_run_event(self, bot: str, status: str, message: str, *, trigger: str = "scheduler",

@@ -99,6 +99,7 @@ runs = Table(
     Column("exceptions", Integer, nullable=False, default=0),
     Column("failed", Integer, nullable=False, default=0),
     Column("deferred", Integer, nullable=False, default=0),
+    Column("carried_over", Integer, nullable=False, default=0, server_default="0"),  # put back for the next run
     Column("retries", Integer, nullable=False, default=0),
     Column("message", Text),
     Column("workbook", Text),

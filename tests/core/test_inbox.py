@@ -21,7 +21,6 @@ from bots.core.scheduler import run_scheduled_bot
 from bots.core.settings import Settings
 from bots.core.store import Store
 from bots.core.worklist import COLUMNS
-from fake_bots import CountingBot
 
 ROW = {
     "claim_id": "CLM-1", "payer_id": "acme", "member_id": "A123456789", "patient_name": "DOE, JANE",
@@ -30,10 +29,6 @@ ROW = {
     "diagnosis_pointers": "1", "prior_auth_number": "", "note_id": "N-1", "note_signed": "Y",
     "note_date": "2026-10-14", "time_minutes": "", "submitted_date": "", "expected_amount": "",
 }
-
-
-def make_bot(settings: Settings) -> CountingBot:
-    return CountingBot(2)
 
 
 def drop(folder: Path, name: str, rows: list[dict[str, str]] | None = None, *, content: bytes | None = None,
@@ -129,7 +124,7 @@ def test_a_scheduled_run_loads_its_inbox_first(settings: Settings, store: Store,
     assert folder == settings.home / "inbox" / "claim_edits", "relative inboxes live under BOTS_HOME"
     drop(folder, "monday.csv", [ROW])
 
-    summary = run_scheduled_bot("claim_edits", factory="test_inbox:make_bot")
+    summary = run_scheduled_bot("claim_edits", factory="fake_bots:make_two_item_bot")
 
     assert summary["status"] == "succeeded" and summary["inbox_archived"] == 1 and summary["inbox_rejected"] == 0
     assert [r["trigger"] for r in store.list_runs("claim_edits")] == ["scheduler"]

@@ -17,7 +17,7 @@ from bots.core.runner import run_bot
 from fake_bots import CountingBot
 from store_helpers import set_columns
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/: fake_bots and the helpers
 
 KILL_SCRIPT = """
 import sys

@@ -31,16 +31,9 @@ from bots.core.scheduler import (
 from bots.core.scheduler.jobstore import _stored_jobs
 from bots.core.settings import Settings
 from bots.core.store import Store
-from fake_bots import CountingBot
 
-TESTS = Path(__file__).resolve().parent
-FACTORY = "test_scheduler:make_counting_bot"
-
-
-def make_counting_bot(settings: Settings) -> CountingBot:
-    """The scheduled test bot; its size, pace and trace file come from ``[bots.claim_edits.options]``."""
-    opts = settings.config.bot("claim_edits").options
-    return CountingBot(int(opts.get("items", 3)), delay=float(opts.get("delay", 0.0)), trace=opts.get("trace"))
+TESTS = Path(__file__).resolve().parents[1]  # tests/: fake_bots and the helpers
+FACTORY = "fake_bots:make_counting_bot"
 
 
 def write_config(config_dir: Path, *, items: int = 3, delay: float = 0.0, trace: Path | None = None,
