@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from config_helpers import edit_toml
 from bots.claim_edits import create_bot
 from bots.claim_edits.importer import active_versions, import_tables
 from bots.claim_edits.reference import EditTableReplaced
@@ -159,12 +160,12 @@ def test_sample_tables_load_on_first_run(settings: Settings, store: Store, payer
 def test_bad_rules_config_fails_the_run_naming_file_and_key(
         settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
     path = settings.config_dir / "rules" / "claim_edits.toml"
-    path.write_text(path.read_text().replace("max_pointers = 4", "max_pointers = \"four\""))
+    edit_toml(path, lambda doc: doc["rules"]["CODE-DX-POINTER"]["params"].update(max_pointers="four"))
     load_worklist(store, write_worklist(tmp_path / "wl.csv", clean_claim()))
     result = run_bot(create_bot(settings), settings, store, write_workbook=False)
     assert result.status == "failed"
     assert "claim_edits.toml: key 'rules.CODE-DX-POINTER.params.max_pointers'" in result.message
-    path.write_text(path.read_text().replace("[rules.MUE]", "[rules.NO-SUCH-RULE]"))
+    edit_toml(path, lambda doc: doc["rules"].__setitem__("NO-SUCH-RULE", doc["rules"].pop("MUE")))
     from bots.claim_edits.config import load_rules
     with pytest.raises(ConfigError, match="key 'rules'.*unknown rule 'NO-SUCH-RULE'"):
         load_rules(path)

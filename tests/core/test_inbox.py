@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from config_helpers import write_toml
+
 from bots.cli import app
 from bots.core.errors import InputError
 from bots.core.inbox import process_inbox, resolve_inbox
@@ -115,8 +117,8 @@ def test_worklist_inbox_command_exits_2_when_a_file_was_rejected(settings: Setti
 
 def test_a_scheduled_run_loads_its_inbox_first(settings: Settings, store: Store,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    (settings.config_dir / "bots.toml").write_text('[bots.claim_edits]\nschedule = "0 6 * * *"\n'
-                                                   'inbox = "inbox/claim_edits"\n')
+    write_toml(settings.config_dir / "bots.toml",
+               {"bots": {"claim_edits": {"schedule": "0 6 * * *", "inbox": "inbox/claim_edits"}}})
     monkeypatch.setenv("BOTS_HOME", str(settings.home))
     monkeypatch.setenv("BOTS_CONFIG_DIR", str(settings.config_dir))
     folder = resolve_inbox(Settings(home=settings.home, config_dir=settings.config_dir, _env_file=None),

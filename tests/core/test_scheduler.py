@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -21,6 +22,8 @@ from apscheduler.util import datetime_to_utc_timestamp
 from sqlalchemy import update
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
+
+from config_helpers import write_toml
 
 from bots.cli import app
 from bots.core.errors import ConfigError
@@ -38,13 +41,11 @@ FACTORY = "fake_bots:make_counting_bot"
 
 def write_config(config_dir: Path, *, items: int = 3, delay: float = 0.0, trace: Path | None = None,
                  schedule: str | None = None, grace: int = 900) -> None:
-    lines = ['timezone = "UTC"', "[scheduler]", f"misfire_grace_seconds = {grace}", "[bots.claim_edits]"]
+    bot: dict[str, Any] = {"options": {"items": items, "delay": delay, **({"trace": str(trace)} if trace else {})}}
     if schedule:
-        lines.append(f'schedule = "{schedule}"')
-    lines += ["[bots.claim_edits.options]", f"items = {items}", f"delay = {delay}"]
-    if trace:
-        lines.append(f'trace = "{trace}"')
-    (config_dir / "bots.toml").write_text("\n".join(lines) + "\n")
+        bot["schedule"] = schedule
+    write_toml(config_dir / "bots.toml", {"timezone": "UTC", "scheduler": {"misfire_grace_seconds": grace},
+                                          "bots": {"claim_edits": bot}})
 
 
 @pytest.fixture

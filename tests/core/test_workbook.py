@@ -14,6 +14,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from typer.testing import CliRunner
 
+from config_helpers import edit_toml
 from bots.cli import app
 from bots.core.errors import ConfigError
 from bots.core.settings import Settings
@@ -370,7 +371,7 @@ def test_cli_write_and_status(settings: Settings, store: Store) -> None:
 
 def test_bad_workbook_config_names_file_and_key(settings: Settings) -> None:
     toml = settings.config_dir / "workbook.toml"
-    toml.write_text(toml.read_text().replace('"Appeal",', '"Appeal, or not",'))
+    edit_toml(toml, lambda doc: doc["resolutions"]["Denials"].__setitem__(0, "Appeal, or not"))
     with pytest.raises(ConfigError) as err:
         load_layout(settings)
     assert str(toml) in str(err.value) and "resolutions" in str(err.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from bots.core.errors import ConfigError
 from bots.core.logging import scrub_phi
 from bots.core.runner import RunContext
 from bots.core.settings import Settings
-from config_helpers import edit_toml
+from config_helpers import edit_toml, read_toml, write_toml
 from bots.core.store import ItemState, Store
 from store_helpers import set_columns
 from bots.payer_portal import create_bot
@@ -44,11 +45,11 @@ def test_every_sample_status_word_maps_to_a_category_that_routes_like_the_sample
 
 def test_a_bad_profile_value_names_the_file_and_the_key(config_dir: Path) -> None:
     profile = config_dir / "payers" / "acme.toml"
-    shipped = profile.read_text()
+    shipped = read_toml(profile)
     edit_toml(profile, lambda doc: doc["status_map"].update(Denied="Z9"))
     with pytest.raises(ConfigError, match=r"acme\.toml: key 'status_map'.*Z9"):
         load_profiles(config_dir / "payers")
-    profile.write_text(shipped)
+    write_toml(profile, shipped)
     edit_profile(config_dir, "beacon", {"search_flow": '"sideways"'})
     with pytest.raises(ConfigError, match=r"beacon\.toml: key 'search_flow'"):
         load_profiles(config_dir / "payers")
@@ -56,14 +57,20 @@ def test_a_bad_profile_value_names_the_file_and_the_key(config_dir: Path) -> Non
 
 def test_routing_rules_must_route_every_design_category_once(config_dir: Path) -> None:
     path = config_dir / "rules" / "payer_portal.toml"
-    original = path.read_text()
-    path.write_text(original.replace('categories = ["F2"]', 'categories = ["F1"]'))
+    shipped = read_toml(path)
+
+    def with_route(route: str, **values: object) -> None:
+        data = copy.deepcopy(shipped)
+        data["routes"][route].update(values)
+        write_toml(path, data)
+
+    with_route("PORTAL-DENIED", categories=["F1"])  # F1 is PORTAL-PAID's
     with pytest.raises(ConfigError, match="already routed"):
         load_rules(config_dir)
-    path.write_text(original.replace('categories = ["E0", "E1", "E2", "E3", "E4"]', 'categories = ["E0"]'))
+    with_route("PORTAL-PAYER-ERROR", categories=["E0"])
     with pytest.raises(ConfigError, match="categories without a route: E1, E2, E3, E4"):
         load_rules(config_dir)
-    path.write_text(original.replace('billing_status = "Paid"', 'billing_status = "Settled"'))
+    with_route("PORTAL-PAID", billing_status="Settled")
     with pytest.raises(ConfigError, match="not one of billing_statuses"):
         load_rules(config_dir)
 

@@ -4,10 +4,13 @@ every Resolution a coder can choose; the items and notes status_sync builds from
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from config_helpers import edit_toml
 from bots.core.errors import ConfigError
 from bots.core.settings import Settings
 from bots.core.workbook.layout import load_layout
@@ -45,17 +48,16 @@ def test_shipped_and_v2_selectors_are_the_mock_billing_apps_readme_table(setting
 
 
 @pytest.mark.parametrize(("edit", "message"), [
-    (('base_url = "http://127.0.0.1:8700/billing"', 'base_url = "billing.local"'), "key 'base_url': Value error, expected an http(s) URL"),
-    (('edit = "/claims/{claim_id}"', 'edit = "/claims/{id}"'), "key 'pages.edit'"),
-    (('"Void claim" = "Closed"', '"Void claim" = ""'), "key 'resolutions'"),
-    (('no_billing_change = ["Done by hand"', 'no_billing_change = ["Appeal", "Done by hand"'), "'Appeal' is both"),
-    (('current_status = "#current-status"\n', ''), "key 'selectors.edit.current_status': Field required"),
-])
+    (lambda doc: doc.update(base_url="billing.local"), "key 'base_url': Value error, expected an http(s) URL"),
+    (lambda doc: doc["pages"].update(edit="/claims/{id}"), "key 'pages.edit'"),
+    (lambda doc: doc["resolutions"].update({"Void claim": ""}), "key 'resolutions'"),
+    (lambda doc: doc["no_billing_change"].insert(0, "Appeal"), "'Appeal' is both"),
+    (lambda doc: doc["selectors"]["edit"].pop("current_status"), "key 'selectors.edit.current_status': Field required"),
+], ids=["base_url", "pages.edit", "resolutions", "no_billing_change", "selectors"])
 def test_a_bad_billing_config_names_the_file_and_the_key(settings: Settings, config_dir: Path,
-                                                        edit: tuple[str, str], message: str) -> None:
+                                                        edit: Callable[[dict[str, Any]], Any], message: str) -> None:
     path = config_dir / "billing.toml"
-    assert edit[0] in path.read_text()
-    path.write_text(path.read_text().replace(*edit))
+    edit_toml(path, edit)
     with pytest.raises(ConfigError) as err:
         load_billing_config(settings)
     assert str(path) in str(err.value) and message in str(err.value)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from config_helpers import edit_toml
 from bots.core.settings import Settings
 from bots.core.store import Store
 from bots.core.workbook import sync_workbook
@@ -77,8 +78,7 @@ def test_a_resolution_without_a_billing_status_is_an_exception_until_it_is_mappe
         settings: Settings, store: Store, env: MockPortals, config_dir: Path) -> None:
     # A site adds a Denials choice to the workbook but forgets config/billing.toml.
     workbook_toml = config_dir / "workbook.toml"
-    workbook_toml.write_text(workbook_toml.read_text().replace('"Bill secondary payer"]',
-                                                               '"Bill secondary payer", "Sent to collections"]'))
+    edit_toml(workbook_toml, lambda doc: doc["resolutions"]["Denials"].append("Sent to collections"))
     report(store, "run-1", FINDINGS[2:])
     sync_workbook(settings, store)
     (ex_id,) = _ids(store).values()
@@ -93,8 +93,7 @@ def test_a_resolution_without_a_billing_status_is_an_exception_until_it_is_mappe
     assert rows_by_id(settings.workbook_path)[ex_id]["Bot Status"] == "Open"
 
     billing_toml = config_dir / "billing.toml"
-    billing_toml.write_text(billing_toml.read_text().replace(
-        '"Refund requested" = "Closed"', '"Refund requested" = "Closed"\n"Sent to collections" = "Closed"'))
+    edit_toml(billing_toml, lambda doc: doc["resolutions"].update({"Sent to collections": "Closed"}))
     assert run(settings, store).counts["done"] == 1  # the mapping is part of the item's digest: a new cycle
     assert billing(env)["CLM-1010"]["status"] == "Closed"
     assert rows_by_id(settings.workbook_path)[ex_id]["Bot Status"] == "Synced"
