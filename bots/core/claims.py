@@ -77,12 +77,3 @@ class Claim:
         """The fields an exception row shows about its claim."""
         return {"claim_id": self.claim_id, "payer_id": self.payer_id, "patient_name": self.patient_name,
                 "date_of_service": self.date_of_service, "total_charge": self.total_charge}
-
-
-def __getattr__(name: str) -> Any:
-    """Transitional: ``load_claims`` moved to the store (``Store.load_claims``); the runner still
-    imports it from here until its own rewrite lands. Resolved lazily: the store imports this module."""
-    if name == "load_claims":
-        from bots.core.store.claims import load_claims
-        return load_claims
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

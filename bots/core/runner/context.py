@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ContextManager, Protocol
 
-from bots.core.claims import Claim, load_claims
+from bots.core.claims import Claim
 from bots.core.errors import BusinessException, ExceptionRecord
 from bots.core.evidence import EvidenceFolder
 from bots.core.lifecycle import RunStatus
@@ -75,8 +75,7 @@ class RunContext:
     def prefetch_claims(self, keys: Sequence[str]) -> None:
         missing = [k for k in keys if k and k not in self._claims]
         if missing:
-            with self.store.read() as conn:
-                found = load_claims(conn, missing)
+            found = self.store.load_claims(missing)
             with self._lock:
                 self._claims.update(found)
 
