@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import random
+import sqlite3
 import resource
 import shutil
 import sys
@@ -102,7 +103,9 @@ def _edits(ids: list[str], count: int, queues: dict[str, str], layout: WorkbookL
 def _inject_by_render(settings: Settings, edits: dict[str, dict[str, Any]]) -> None:
     """A copy of the store with the edits renders the workbook over the same path."""
     copy_db = settings.home / "coder-copy.db"
-    shutil.copy2(settings.home / "bots.db", copy_db)
+    # SQLite's backup API, not a file copy: recent commits may still sit in the -wal file.
+    with sqlite3.connect(settings.home / "bots.db") as src, sqlite3.connect(copy_db) as dst:
+        src.backup(dst)
     copy = Store(f"sqlite:///{copy_db}")
     with copy.begin() as conn:
         for ex_id, values in edits.items():

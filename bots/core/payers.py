@@ -34,7 +34,9 @@ class PayerCommon(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    display_name: str
+    # Optional here: a payer the bots never look up on a portal (claim_edits' prior-auth list only)
+    # needs no name; payer_portal's profile model requires one for the payers it visits.
+    display_name: str | None = None
     prior_auth_codes: list[str] = Field(default_factory=list)  # procedure codes needing a prior auth number
 
     @field_validator("prior_auth_codes", mode="before")

@@ -55,3 +55,13 @@ def test_no_payer_folder_means_any_payer_for_worklists_and_an_error_for_the_port
     assert known_payers(settings) is None and load_prior_auth_codes(settings.payers) == {}
     with pytest.raises(ConfigError, match="folder not found"):
         load_profiles(settings.payers)
+
+
+def test_a_payer_known_only_for_its_prior_auth_codes_needs_no_portal_fields(tmp_path: Path) -> None:
+    """A payer the bots never look up on a portal is still a payer: claim_edits reads its codes."""
+    folder = tmp_path / "payers"
+    folder.mkdir()
+    (folder / "localplan.toml").write_text('prior_auth_codes = ["72148", "70553"]\n')
+    loaded = load_payers(folder)
+    assert set(loaded) == {"localplan"}
+    assert load_prior_auth_codes(loaded) == {"localplan": frozenset({"72148", "70553"})}
