@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import openpyxl
@@ -14,23 +13,7 @@ from bots.core.errors import InputError
 from bots.core.settings import Settings
 from bots.core.store import Store
 from bots.core.worklist import COLUMNS, load_worklist
-
-GOOD = {
-    "claim_id": "CLM-1", "payer_id": "acme", "member_id": "A123456789", "patient_name": "DOE, JANE",
-    "patient_dob": "1970-03-02", "date_of_service": "2026-10-14", "provider_npi": "1234567893", "line_no": "1",
-    "procedure_code": "99214", "modifiers": "25", "units": "1", "charge": "145.00", "diagnosis_codes": "E11.9;I10",
-    "diagnosis_pointers": "1;2", "prior_auth_number": "", "note_id": "N-1", "note_signed": "Y",
-    "note_date": "2026-10-14", "time_minutes": "", "submitted_date": "", "expected_amount": "",
-}
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    return path
-
+from worklist_helpers import GOOD, write_csv
 
 def rows_with_problems() -> list[dict[str, str]]:
     return [
