@@ -20,20 +20,27 @@ def runs(
     last: Annotated[int, typer.Option(help="How many runs.")] = 20,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run history: start, end, status, items done/exception/failed, retries."""
+    """Run history: start, end, status, items done/exception/failed/carried over, retries."""
+    from bots.core import registry
+    from bots.core.times import display_zone, show_time
+
     with user_errors():
+        if bot is not None:
+            registry.spec(bot)  # an unknown name exits 2 listing the installed bots
         settings = get_settings()
+        zone = display_zone(settings)
         rows = open_store(settings).list_runs(bot, last)
     if json_out:
         for r in rows:
             print(json.dumps(r))
         return
     table = Table("run", "bot", "status", "started", "ended", "items", "done", "exc", "failed", "deferred",
-                  "retries", "message")
+                  "carried", "retries", "message")
     for r in rows:
-        table.add_row(r["run_id"], r["bot"], r["status"], r["started_at"][:19], (r["ended_at"] or "")[:19],
-                      str(r["items"]), str(r["done"]), str(r["exceptions"]), str(r["failed"]), str(r["deferred"]),
-                      str(r["retries"]), (r["message"] or "")[:60])
+        table.add_row(r["run_id"], r["bot"], r["status"], show_time(r["started_at"], zone),
+                      show_time(r["ended_at"], zone), str(r["items"]), str(r["done"]), str(r["exceptions"]),
+                      str(r["failed"]), str(r["deferred"]), str(r["carried_over"] or 0), str(r["retries"]),
+                      (r["message"] or "")[:60])
     console.print(table)
 
 
@@ -74,8 +81,11 @@ def audit_verify() -> None:
 def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-1001")],
                json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print one claim's whole audit trail."""
+    from bots.core.times import display_zone, show_time
+
     with user_errors():
         settings = get_settings()
+        zone = display_zone(settings)
         trail = open_store(settings).audit_trail(claim_id)
     if json_out:
         for r in trail:
@@ -86,7 +96,7 @@ def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-
         raise typer.Exit(1)
     for r in trail:
         rule = f" {r['rule_id']} v{r['rule_version']}" if r["rule_id"] else ""
-        line = f"#{r['seq']} {r['ts'][:19]} {r['bot'] or ''} {r['action']}{rule} -> {r['result'] or ''}"
+        line = f"#{r['seq']} {show_time(r['ts'], zone)} {r['bot'] or ''} {r['action']}{rule} -> {r['result'] or ''}"
         if r["detail"]:
             line += f"  {r['detail']}"
         if r["evidence_path"]:
