@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from bots.cli.app import app, console, err_console, get_settings, open_store, user_errors
+from bots.cli.app import app, console, err_console, get_settings, open_store, state, user_errors
+from bots.core.errors import ConfigError
+from bots.core.settings import Settings
 
 audit_app = typer.Typer(help="Check and read the audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -20,41 +22,62 @@ def runs(
     last: Annotated[int, typer.Option(help="How many runs.")] = 20,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run history: start, end, status, items done/exception/failed, retries."""
+    """Run history: start, end, status, items done/exception/failed/carried over, retries."""
+    from bots.core import registry
+    from bots.core.times import display_zone, show_time
+
     with user_errors():
+        if bot is not None:
+            registry.spec(bot)  # an unknown name exits 2 listing the installed bots
         settings = get_settings()
+        zone = display_zone(settings)
         rows = open_store(settings).list_runs(bot, last)
     if json_out:
         for r in rows:
             print(json.dumps(r))
         return
     table = Table("run", "bot", "status", "started", "ended", "items", "done", "exc", "failed", "deferred",
-                  "retries", "message")
+                  "carried", "retries", "message")
     for r in rows:
-        table.add_row(r["run_id"], r["bot"], r["status"], r["started_at"][:19], (r["ended_at"] or "")[:19],
-                      str(r["items"]), str(r["done"]), str(r["exceptions"]), str(r["failed"]), str(r["deferred"]),
-                      str(r["retries"]), (r["message"] or "")[:60])
+        table.add_row(r["run_id"], r["bot"], r["status"], show_time(r["started_at"], zone),
+                      show_time(r["ended_at"], zone), str(r["items"]), str(r["done"]), str(r["exceptions"]),
+                      str(r["failed"]), str(r["deferred"]), str(r["carried_over"] or 0), str(r["retries"]),
+                      (r["message"] or "")[:60])
     console.print(table)
 
 
+def _read_only_settings() -> Settings:
+    """``get_settings`` without its side effects: no folder, log file or database is created."""
+    from bots.core.logging import configure_logging
+
+    kwargs = {k: v for k, v in (("config_dir", state.config_dir), ("home", state.home)) if v is not None}
+    try:
+        settings = Settings(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - pydantic-settings validation of BOTS_* variables
+        raise ConfigError(f"invalid setting: {exc}") from None
+    settings.config  # validate config/bots.toml now
+    configure_logging(None, settings.log_level)  # stderr only: stdout is the report
+    return settings
+
+
 @app.command()
-def health(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Exit 0 when every scheduled bot's last run succeeded on time; else exit 1 and say why."""
-    from bots.core.health import check_health
+def health(json_out: Annotated[bool, typer.Option("--json", help="One JSON object, also on errors.")] = False) -> None:
+    """Monitoring-plugin exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (no database, config broken).
 
-    with user_errors():
-        settings = get_settings()
-        verdicts = check_health(settings, open_store(settings))
-    ok = all(v.ok for v in verdicts)
+    Reads only: never creates a database. Every finding per bot is listed with its level.
+    """
+    from bots.core.health import check_health, unknown
+
+    try:
+        report = check_health(_read_only_settings())
+    except Exception as exc:  # noqa: BLE001 - a broken config is UNKNOWN, never a traceback
+        report = unknown(exc)
     if json_out:
-        print(json.dumps({"ok": ok, "bots": [v.as_dict() for v in verdicts]}))
+        print(json.dumps(report.as_dict()))
     else:
-        for v in verdicts:
-            console.print(f"{'OK  ' if v.ok else 'FAIL'} {v.bot}: {v.reason}", highlight=False)
-        if not verdicts:
-            console.print("no scheduled bots and no runs yet")
-    raise typer.Exit(0 if ok else 1)
-
+        for line in report.lines():
+            console.print(line, highlight=False, markup=False)
+    raise typer.Exit(report.code)
 
 
 @audit_app.command("verify")
@@ -74,8 +97,11 @@ def audit_verify() -> None:
 def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-1001")],
                json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Print one claim's whole audit trail."""
+    from bots.core.times import display_zone, show_time
+
     with user_errors():
         settings = get_settings()
+        zone = display_zone(settings)
         trail = open_store(settings).audit_trail(claim_id)
     if json_out:
         for r in trail:
@@ -86,7 +112,7 @@ def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-
         raise typer.Exit(1)
     for r in trail:
         rule = f" {r['rule_id']} v{r['rule_version']}" if r["rule_id"] else ""
-        line = f"#{r['seq']} {r['ts'][:19]} {r['bot'] or ''} {r['action']}{rule} -> {r['result'] or ''}"
+        line = f"#{r['seq']} {show_time(r['ts'], zone)} {r['bot'] or ''} {r['action']}{rule} -> {r['result'] or ''}"
         if r["detail"]:
             line += f"  {r['detail']}"
         if r["evidence_path"]:

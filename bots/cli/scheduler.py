@@ -24,9 +24,11 @@ def scheduler_start() -> None:
     import os
 
     from bots.core.scheduler import build_scheduler
+    from bots.core.times import display_zone, show_time
 
     with user_errors():
         settings = get_settings()
+        zone = display_zone(settings)
         # Jobs rebuild Settings from the environment on each run: hand them this command's choices.
         os.environ["BOTS_HOME"] = str(settings.home.resolve())
         os.environ["BOTS_CONFIG_DIR"] = str(settings.config_dir.resolve())
@@ -38,7 +40,7 @@ def scheduler_start() -> None:
             if not jobs:
                 console.print("scheduler running with no schedules (set [bots.<bot>] schedule in config/bots.toml)")
             for job in jobs:
-                nxt = job.next_run_time.strftime("%Y-%m-%d %H:%M %Z") if job.next_run_time else "never"
+                nxt = show_time(job.next_run_time, zone, seconds=False, empty="never")
                 console.print(f"scheduled {job.name}: next run {nxt}", highlight=False)
             console.print(f"scheduler running (pid {os.getpid()}); Ctrl-C or SIGTERM stops after the current item")
 
@@ -50,9 +52,11 @@ def scheduler_start() -> None:
 def scheduler_jobs(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the schedules with their next run times, and whether a scheduler is running."""
     from bots.core.scheduler import list_jobs, scheduler_holder
+    from bots.core.times import display_zone, show_time
 
     with user_errors():
         settings = get_settings()
+        zone = display_zone(settings)
         store = open_store(settings)
         jobs = list_jobs(settings, store)
         holder = scheduler_holder(store)
@@ -62,12 +66,12 @@ def scheduler_jobs(json_out: Annotated[bool, typer.Option("--json")] = False) ->
         return
     if holder is not None:
         console.print(f"scheduler running on {holder.get('host')} (pid {holder.get('pid')}) "
-                      f"since {holder.get('started')} UTC", highlight=False)
+                      f"since {show_time(holder.get('started'), zone, empty='?')}", highlight=False)
     else:
         console.print("scheduler not running (start it with `bots scheduler start` or the systemd service)")
     table = Table("bot", "schedule", "timezone", "next run", "inbox", "from")
     for j in jobs:
         table.add_row(j.bot, j.schedule, j.timezone,
-                      j.next_run_time.strftime("%Y-%m-%d %H:%M %Z") if j.next_run_time else "never",
+                      show_time(j.next_run_time, zone, seconds=False, empty="never"),
                       j.inbox or "", j.source)
     console.print(table)

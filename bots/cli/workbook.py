@@ -31,10 +31,12 @@ def workbook_write(json_out: Annotated[bool, typer.Option("--json")] = False) ->
 @workbook_app.command("status")
 def workbook_status_cmd(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Pending rows, the last write and its result, rows awaiting sync, Bot Check problems, lock file."""
+    from bots.core.times import display_zone, show_time
     from bots.core.workbook import workbook_status
 
     with user_errors():
         settings = get_settings()
+        zone = display_zone(settings)
         status = workbook_status(settings, open_store(settings))
     if json_out:
         print(json.dumps(status))
@@ -49,8 +51,8 @@ def workbook_status_cmd(json_out: Annotated[bool, typer.Option("--json")] = Fals
         ("pending (not yet in the file)", str(status["pending_rows"])),
         ("resolved, awaiting sync", str(status["awaiting_sync"])),
         ("rows with a Bot Check", str(status["bot_check_rows"])),
-        ("last written", status["last_written_at"] or "never"),
-        ("last attempt", f"{status['last_attempt_at'] or 'never'}: {status['last_result'] or ''}"),
+        ("last written", show_time(status["last_written_at"], zone, empty="never")),
+        ("last attempt", f"{show_time(status['last_attempt_at'], zone, empty='never')}: {status['last_result'] or ''}"),
     ]
     for label, value in lines:
         console.print(f"{label:>30}  {value}", highlight=False)

@@ -62,6 +62,7 @@ class BotConfig(_Strict):
     retry: RetryConfig | None = None
     max_exception_ratio: float | None = Field(None, ge=0, le=1)
     max_failed: int | None = Field(None, ge=0)
+    max_carried_over: int | None = Field(None, ge=0)  # health: items put back for the next run (None: default)
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("schedule")

@@ -17,9 +17,10 @@ import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, select
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
@@ -59,9 +60,16 @@ def chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
 class StoreBase:
     """Owns the engine; hands out transactions. Thread-safe (one connection per use)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, create: bool = True):
+        """``create=False`` opens an existing database only, to read: no file, table or column is made
+        (``bots health``); a missing SQLite file is a ``FileNotFoundError``, an unreachable server fails
+        on the first query."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        if not create and self.is_sqlite:
+            path = make_url(url).database
+            if not path or path == ":memory:" or not Path(path).is_file():
+                raise FileNotFoundError(f"no database at {path}: nothing has run with this home yet")
         if self.is_sqlite:
             self.engine = create_engine(
                 url, connect_args={"timeout": 60, "check_same_thread": False}, poolclass=NullPool
@@ -75,6 +83,9 @@ class StoreBase:
             self.engine = create_engine(url, pool_pre_ping=True)
             self._read_engine = self.engine
         self.host = socket.gethostname()
+        self._anchor: sqlite3.Connection | None = None
+        if not create:
+            return
         metadata.create_all(self.engine)
         _add_missing_columns(self.engine)
         # The chain head row exists from the start, so every append can lock it
@@ -86,7 +97,6 @@ class StoreBase:
         # connection held for the Store's life (never in a transaction, so it blocks nothing)
         # leaves checkpoints to SQLite's automatic, incremental ones.
         database = self.engine.url.database if self.is_sqlite else None
-        self._anchor: sqlite3.Connection | None = None
         if database and database != ":memory:":
             self._anchor = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
             self._anchor.execute("SELECT count(*) FROM sqlite_master").fetchone()  # joins the WAL, then idles
