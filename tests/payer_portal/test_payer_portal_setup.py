@@ -22,6 +22,7 @@ from bots.core.store import Store
 from bots.payer_portal import create_bot
 from config_helpers import QUICK_RETRY, edit_toml
 from mock_portals import MockPortals
+from outage_helpers import outage_after_preflight
 from payer_portal.portal_helpers import BEACON_SECRET, items, load_sample, robot_env, workbook_rows
 
 pytestmark = pytest.mark.browser
@@ -153,16 +154,8 @@ def test_a_portal_that_stops_answering_mid_run_is_an_outage_the_other_payer_fini
     load_sample(store)
     with MockPortals() as acme_only:
         monkeypatch.setenv("BOTS_PAYER_ACME_URL", f"{acme_only.url}/acme")
-        bot = create_bot(settings)
-        checked = bot.preflight
-
-        def preflight_then_outage(run: Any) -> Any:
-            problems = checked(run)  # signed in to both portals...
-            acme_only.stop()        # ...then acme goes away before the first lookup
-            return problems
-
-        bot.preflight = preflight_then_outage
-        result = run_once(settings, store, bot)
+        # signed in to both portals, then acme goes away before the first lookup
+        result = run_once(settings, store, outage_after_preflight(create_bot(settings), acme_only))
     assert result.status == "degraded", result.message
     assert "site outage: acme" in result.message and f"{len(ACME)} item(s) carried over" in result.message
     assert result.counts["retried"] == len(ACME) and result.counts["failed"] == 0

@@ -12,6 +12,7 @@ from bots.core.settings import Settings
 from bots.core.store import Store
 from bots.status_sync import create_bot
 from mock_portals import MockPortals
+from outage_helpers import outage_after_preflight
 from status_sync.sync_helpers import billing_env, load_sample, queue, update
 
 pytestmark = pytest.mark.browser
@@ -74,16 +75,8 @@ def test_billing_going_away_mid_run_carries_the_updates_over_and_degrades_the_ru
     queued(store)
     with MockPortals() as billing_only:
         billing_env(monkeypatch, billing_only.url)
-        bot = create_bot(settings)
-        checked = bot.preflight
-
-        def preflight_then_outage(run: Any) -> Any:
-            problems = checked(run)  # signed in...
-            billing_only.stop()     # ...then billing goes away before the first update
-            return problems
-
-        bot.preflight = preflight_then_outage
-        result = run_once(settings, store, bot)
+        # signed in, then billing goes away before the first update
+        result = run_once(settings, store, outage_after_preflight(create_bot(settings), billing_only))
     assert result.status == "degraded" and "site outage: billing" in result.message, result.message
     assert result.counts["retried"] == len(CLAIMS) and result.counts["failed"] == 0
     untouched(store)
