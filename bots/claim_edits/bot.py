@@ -51,7 +51,23 @@ class ClaimEditsBot:
         # Oldest date of service first: it is closest to the payer's timely-filing limit.
         specs = [WorkItemSpec(reference=key, claim_key=key, payload={"digest": dig}, digest=dig,
                               sort_key=dos or "") for key, dig, dos in rows]
+        wanted = {s.reference for s in specs}
+        if run.only_refs is not None:
+            wanted &= set(run.only_refs)
+        if not wanted:
+            self._say_why_nothing_to_scan(run)
         return run.store.enqueue(self.name, specs)
+
+    @staticmethod
+    def _say_why_nothing_to_scan(run: RunContext) -> None:
+        """No unsubmitted claim to scan: when the loaded (or named) claims are all submitted, say that
+        this bot only scans claims before submission, so "items 0" is not read as a fault."""
+        named = set(run.only_refs) if run.only_refs is not None else None
+        submitted = sum(1 for r in run.store.claim_rows()
+                        if r["submitted_date"] and (named is None or r["claim_key"] in named))
+        if submitted:
+            run.note(f"0 items: {submitted} loaded claim(s) are already submitted; claim_edits scans claims "
+                     f"before submission (payer_portal follows submitted claims)")
 
     @contextlib.contextmanager
     def session(self, run: RunContext) -> Iterator[_Session]:

@@ -40,7 +40,8 @@ def _progress_run(bot: Any, settings: Settings, store: Any, *, only_refs: list[s
 
 def _print_run(result: Any) -> None:
     c = result.counts
-    colour = "green" if result.ok else "red"
+    # degraded: finished, but a site stopped answering and its work was carried over (exit 1 too)
+    colour = "green" if result.ok else "yellow" if result.status == "degraded" else "red"
     console.print(
         f"[{colour}]{result.bot}[/] run {result.run_id}: {result.status}; items {c['items']}, done {c['done']}, "
         f"exceptions {c['exceptions']}, failed {c['failed']}, deferred {c['deferred']}, "

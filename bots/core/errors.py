@@ -22,6 +22,8 @@ __all__ = [
     "SystemFault",
     "PortalTimeout",
     "PortalUnavailable",
+    "SiteUnreachable",
+    "SiteOutage",
     "PortalError",
     "SessionExpired",
     "SelectorMissing",
@@ -31,6 +33,8 @@ __all__ = [
     "ItemDeferred",
     "ConfigError",
     "InputError",
+    "SetupProblem",
+    "SetupError",
 ]
 
 
@@ -99,6 +103,27 @@ class PortalUnavailable(SystemFault):
     """The portal answered with an HTTP 5xx or could not be reached."""
 
 
+class SiteUnreachable(PortalUnavailable):
+    """No answer at all: connection refused or reset, a name that does not resolve.
+
+    ``site`` is the site's name, set by its site pool; past the retry budget the runner takes
+    it for a ``SiteOutage`` of that site."""
+
+    site: str | None = None
+
+
+class SiteOutage(SystemFault):
+    """A site stopped answering for this run (connection refused, DNS, every request 5xx past
+    the retry budget). Not the item's fault: the item goes back to the queue untouched (its
+    attempt refunded), never to Bot Failures, and the run ends ``degraded``."""
+
+    retryable = False  # retrying in-process is what already failed
+
+    def __init__(self, site: str, message: str, *, screenshot: str | None = None):
+        super().__init__(message, screenshot=screenshot)
+        self.site = site
+
+
 class PortalError(SystemFault):
     """The portal reported a system or request error (X12 category E0-E4)."""
 
@@ -142,3 +167,26 @@ class ConfigError(BotError):
 
 class InputError(BotError):
     """Bad input from a user (a file, an argument); the message names where."""
+
+
+@dataclass(frozen=True)
+class SetupProblem:
+    """One thing a run needs that is missing or wrong, found by a bot's preflight before any item
+    is touched. ``site`` names the payer or site, ``setting`` the environment variable or config
+    key to fix (never a secret's value), ``message`` says it whole for the operator."""
+
+    site: str
+    setting: str
+    message: str
+
+
+class SetupError(BotError):
+    """The run cannot start: its setup is wrong (not a fault of any item, not a business exception).
+
+    The run ends ``failed`` with every problem named; items stay as they were and no workbook row
+    is written.
+    """
+
+    def __init__(self, problems: Sequence[SetupProblem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(p.message for p in self.problems))

@@ -17,6 +17,9 @@ abandoned): the new payload replaces the old, attempts start again at zero.
 
 *Deferred* is not a state: the item goes back to ``new`` with ``not_before`` set and the
 attempt refunded (``Settlement.DEFERRED``), e.g. a payer portal in its maintenance window.
+A *site outage* (``SiteOutage``: the site stopped answering mid-run) sends the item back to
+``new`` with the attempt refunded too (``Settlement.OUTAGE``), counted as carried over, and
+the run ends ``degraded``; it never becomes a Bot Failures row.
 
 **Exception rows** (``exceptions.bot_status``, the bots' side of a workbook row)::
 
@@ -53,7 +56,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from bots.core.errors import BusinessException, ItemDeferred, SystemFault
+from bots.core.errors import BusinessException, ItemDeferred, SiteOutage, SystemFault
 
 __all__ = [
     "BOT_FAILURES", "ITEM_TRANSITIONS", "RESOLUTION_EVIDENCE", "RETRY_RESOLUTION", "ROW_TRANSITIONS",
@@ -259,6 +262,7 @@ class Settlement(StrEnum):
     DEFERRED = "deferred"  # not now: back to new with not_before, attempt refunded
     RETRY = "fault"  # an error, attempts remain: back to new, tried next run
     FAILED = "failed"  # an error and no attempts left (or no point): a Bot Failures row
+    OUTAGE = "site_outage"  # the site stopped answering: back to new, attempt refunded, carried over
 
     @property
     def counter(self) -> str:
@@ -267,7 +271,7 @@ class Settlement(StrEnum):
 
 
 _COUNTERS = {Settlement.DONE: "done", Settlement.EXCEPTION: "exceptions", Settlement.DEFERRED: "deferred",
-             Settlement.RETRY: "retried", Settlement.FAILED: "failed"}
+             Settlement.RETRY: "retried", Settlement.FAILED: "failed", Settlement.OUTAGE: "retried"}
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,8 @@ def settle(ended: _Decided | BaseException, *, attempts: int, max_attempts: int)
         return Settled(Settlement.DONE, _settled(ItemState.DONE))
     if isinstance(ended, ItemDeferred):
         return Settled(Settlement.DEFERRED, _settled(ItemState.NEW), refund_attempt=True, not_before=ended.until)
+    if isinstance(ended, SiteOutage):  # not the item's fault: never a Bot Failures row, whatever its attempts
+        return Settled(Settlement.OUTAGE, _settled(ItemState.NEW), refund_attempt=True)
     if retry_next_run(ended) and attempts < max_attempts:
         return Settled(Settlement.RETRY, _settled(ItemState.NEW))
     return Settled(Settlement.FAILED, _settled(ItemState.FAILED), bot_failure=True)

@@ -33,7 +33,8 @@ from zoneinfo import ZoneInfo
 
 from bots.core.browser import BrowserHost
 from bots.core.claims import Claim
-from bots.core.errors import ConfigError, ItemDeferred, PortalError
+from bots.core.errors import ConfigError, ItemDeferred, PortalError, SetupProblem
+from bots.core.preflight import claimable_items, missing_credentials, sign_in_problem, totp_problem
 from bots.core.runner import ClaimStatusRead, ItemContext, Outcome, RunContext, StatusUpdate
 from bots.core.settings import Settings
 from bots.core.store import ClaimedItem, ItemState, Store, WorkItemSpec, digest, utcnow
@@ -68,13 +69,18 @@ class _Session:
                                         evidence=self.run.evidence).start()
             return self.host
 
-    def check(self, profile: PayerProfile, claim: Claim, decide: Callable[[Lookup], Decision]) -> Checked:
-        """One lookup in the run's browser, from a worker thread."""
+    def portal(self, profile: PayerProfile) -> tuple[BrowserHost, PayerPortal]:
+        """The payer's portal in the run's browser (one per payer and run)."""
         host = self.start_browser()
         with self.lock:
             portal = self.portals.get(profile.id)
             if portal is None:
                 portal = self.portals[profile.id] = PayerPortal(profile, self.credentials[profile.id], host)
+        return host, portal
+
+    def check(self, profile: PayerProfile, claim: Claim, decide: Callable[[Lookup], Decision]) -> Checked:
+        """One lookup in the run's browser, from a worker thread."""
+        host, portal = self.portal(profile)
         # Generous: a lookup may wait for a free context, sign in again and retry a page load.
         return host.run(portal.check(claim, decide), timeout=profile.timeout_ms / 1000 * 8 + 60)
 
@@ -148,6 +154,34 @@ class PayerPortalBot:
         finally:
             session.close()
             self._sessions.pop(run.run_id, None)
+
+    def preflight(self, run: RunContext) -> list[SetupProblem]:
+        """Each payer this run will visit (it has claimable items and a profile, and is not in its
+        maintenance window): credentials set, TOTP secret usable, then one real sign-in, whose
+        session the lookups share. See ``bots.core.preflight``."""
+        session = self._sessions[run.run_id]
+        payers = {r["reference"].split(":", 1)[0] for r in claimable_items(run)} & set(session.profiles)
+        now = datetime.now(UTC)
+        problems: list[SetupProblem] = []
+        for pid in sorted(payers):
+            profile, creds = session.profiles[pid], session.credentials[pid]
+            if profile.maintenance_end(now) is not None:
+                continue  # its lookups are deferred to the window's end; nothing to sign in to now
+            envs = [profile.env_name(w) for w in PayerCredentials.needed(needs_totp=profile.selectors.otp is not None)]
+            problem = missing_credentials(pid, profile.display_name,
+                                          [profile.env_name(m) for m in creds.missing(profile.selectors.otp is not None)])
+            if problem is None and profile.selectors.otp is not None:
+                assert creds.totp_secret is not None
+                problem = totp_problem(pid, profile.display_name, profile.env_name("totp_secret"),
+                                       creds.totp_secret.get_secret_value())
+            if problem is None:
+                host, portal = session.portal(profile)
+                problem = sign_in_problem(host, portal.site, display=profile.display_name, credential_envs=envs,
+                                          url_env=profile.env_name("url"),
+                                          retry=self.settings.config.retry_for(self.name))
+            if problem is not None:
+                problems.append(problem)
+        return problems
 
     def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
         session = self._sessions[ctx.run_id]

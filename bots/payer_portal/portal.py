@@ -57,7 +57,7 @@ class PayerPortal:
         profile, creds = self.profile, self.credentials
         missing = creds.missing(needs_totp=profile.selectors.otp is not None)
         if missing:
-            names = ", ".join(profile.env_name(m) for m in missing)  # type: ignore[arg-type]
+            names = ", ".join(profile.env_name(m) for m in missing)
             raise LoginFailed(f"no credentials for {profile.display_name}: set {names} in the environment or .env")
         assert creds.username is not None and creds.password is not None
         page = await LoginPage(lease, profile).open()

@@ -270,9 +270,13 @@ class PayerCredentials:
     password: SecretStr | None
     totp_secret: SecretStr | None
 
-    def missing(self, needs_totp: bool) -> list[str]:
-        names = ["username", "password"] + (["totp_secret"] if needs_totp else [])
-        return [n for n in names if getattr(self, n) is None]
+    @staticmethod
+    def needed(needs_totp: bool) -> list[Literal["username", "password", "totp_secret"]]:
+        """The credentials a portal's sign-in takes."""
+        return ["username", "password", *(["totp_secret"] if needs_totp else [])]  # type: ignore[list-item]
+
+    def missing(self, needs_totp: bool) -> list[Literal["username", "password", "totp_secret"]]:
+        return [n for n in self.needed(needs_totp) if getattr(self, n) is None]
 
 
 payer_environment = environment  # the environment over .env, as Settings reads it

@@ -33,14 +33,15 @@ from typing import Any
 
 
 from bots.core.browser import BrowserHost
-from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred
+from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred, SetupProblem
+from bots.core.preflight import claimable_items, missing_credentials, sign_in_problem
 from bots.core.evidence import EvidenceFile
 from bots.core.runner import BOT_FAILURES, ItemContext, Outcome, RowSynced, RunContext
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, ClaimedItem, ItemState, Store, digest, utcnow
 from bots.core.workbook import merge_coder_edits
 from bots.core.workbook.layout import load_layout
-from bots.status_sync.billing import BillingApp, Synced
+from bots.status_sync.billing import SITE, BillingApp, Synced
 from bots.status_sync.config import (
     BILLING_FILE, BillingConfig, BillingCredentials, billing_environment, load_billing_config, resolve_credentials,
 )
@@ -126,6 +127,23 @@ class StatusSyncBot:
         finally:
             session.close()
             self._sessions.pop(run.run_id, None)
+
+    def preflight(self, run: RunContext) -> list[SetupProblem]:
+        """With items to push: billing credentials set, then one real sign-in, whose session the
+        updates share. See ``bots.core.preflight``."""
+        if not claimable_items(run):
+            return []  # nothing to push: no browser, no sign-in
+        session = self._sessions[run.run_id]
+        config, creds, names = session.config, session.credentials, session.config.credentials
+        missing = [env for env, value in ((names.username_env, creds.username), (names.password_env, creds.password))
+                   if value is None]
+        problem = missing_credentials(SITE, config.display_name, missing)
+        if problem is None:
+            host, billing = session.app()
+            problem = sign_in_problem(host, billing.site, display=config.display_name,
+                                      credential_envs=[names.username_env, names.password_env],
+                                      url_env=names.url_env, retry=self.settings.config.retry_for(self.name))
+        return [problem] if problem is not None else []
 
     def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
         session = self._sessions[ctx.run_id]

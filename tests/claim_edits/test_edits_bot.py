@@ -183,3 +183,21 @@ def test_table_replaced_mid_run_is_a_system_fault_retried_next_run(
         assert claim is not None
         with pytest.raises(EditTableReplaced):
             session.engine.evaluate(claim)
+
+
+def test_a_run_with_only_submitted_claims_says_that_only_unsubmitted_claims_are_scanned(
+        settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bots.cli.app import app
+
+    rows = [{**GOOD_ROW, "claim_id": f"CLM-S{n:02d}", "submitted_date": "2026-10-16"} for n in range(10)]
+    load_worklist(store, write_worklist(tmp_path / "sent.csv", rows))
+    out = CliRunner().invoke(app, ["--home", str(settings.home), "--config-dir", str(settings.config_dir),
+                                   "run", "claim_edits"])
+    assert out.exit_code == 0, out.output
+    assert "items 0" in out.output
+    assert "10 loaded claim(s) are already submitted; claim_edits scans claims before submission" in out.output
+    # a run that did scan something says nothing of the kind
+    result = scan(settings, store, clean_claim("CLM-NEW"), tmp_path, "new.csv")
+    assert result.counts["items"] == 1 and "already submitted" not in result.message

@@ -12,7 +12,7 @@ from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 
 from bots.core.browser import BrowserHost, path_of, translate_errors
-from bots.core.errors import PortalTimeout, PortalUnavailable, SystemFault
+from bots.core.errors import PortalTimeout, PortalUnavailable, SiteUnreachable, SystemFault
 
 pytestmark = pytest.mark.browser
 
@@ -65,19 +65,20 @@ async def goto(context: BrowserContext, url: str, **kw: Any) -> None:
     await (await context.new_page()).goto(url, **kw)
 
 
-def test_a_refused_connection_becomes_portal_unavailable(host: BrowserHost, closed_port: int) -> None:
+def test_a_refused_connection_becomes_site_unreachable(host: BrowserHost, closed_port: int) -> None:
     url = f"http://127.0.0.1:{closed_port}/claims?member={MEMBER}"
     exc = fault_of(host, "acme: search", lambda context: goto(context, url))
-    assert type(exc) is PortalUnavailable and exc.retryable
+    # no answer at all: a PortalUnavailable (retried) that past the retry budget is a site outage
+    assert type(exc) is SiteUnreachable and isinstance(exc, PortalUnavailable) and exc.retryable
     assert "cannot reach the site" in str(exc) and "net::ERR_" in str(exc)
     assert "/claims?…" in str(exc)  # the path stays, the query is cut
     assert_clean(exc, "acme: search")
 
 
-def test_a_refused_request_api_call_becomes_portal_unavailable(host: BrowserHost, closed_port: int) -> None:
+def test_a_refused_request_api_call_becomes_site_unreachable(host: BrowserHost, closed_port: int) -> None:
     url = f"http://127.0.0.1:{closed_port}/claims?member={MEMBER}"
     exc = fault_of(host, "acme: fetch", lambda context: context.request.get(url))
-    assert type(exc) is PortalUnavailable and "ECONNREFUSED" in str(exc)
+    assert type(exc) is SiteUnreachable and "ECONNREFUSED" in str(exc)
     assert_clean(exc, "acme: fetch")
 
 

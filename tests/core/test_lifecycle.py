@@ -11,6 +11,7 @@ import pytest
 
 from bots.core.errors import (
     BusinessException, CaptchaChallenge, ExceptionRecord, ItemDeferred, LoginFailed, PortalTimeout, PortalUnavailable,
+    SiteOutage,
 )
 from bots.core.lifecycle import (
     ITEM_TRANSITIONS, ROW_TRANSITIONS, CoderStatus, InvalidTransition, ItemEvent, ItemState, RowEvent, RowState,
@@ -139,7 +140,7 @@ def test_states_keep_the_values_the_database_and_the_workbook_hold() -> None:
     assert RowState.CLOSED == (R.CLEARED, R.SYNCED)
     assert [s.value for s in CoderStatus] == ["New", "In Progress", "Resolved", "Escalated"]
     assert [s.value for s in RunStatus] == ["running", "succeeded", "failed", "interrupted", "crashed", "missed",
-                                            "skipped"]
+                                            "skipped", "degraded"]
 
 
 def _row(**kw: Any) -> dict[str, Any]:
@@ -172,6 +173,7 @@ UNTIL = datetime(2030, 1, 1, 6, 0)
     (PortalUnavailable("503"), True, True),
     (CaptchaChallenge("captcha"), False, False),
     (LoginFailed("locked"), False, False),
+    (SiteOutage("acme", "down"), False, False),
     (BUG, False, True),  # not retried now (same input, same bug), but given its runs
     (BusinessException(RECORD), False, False),
     (ItemDeferred("maintenance"), False, False),
@@ -194,6 +196,9 @@ class _Outcome:
     (ItemDeferred("maintenance", until=UNTIL), 1, Settled(S.DEFERRED, I.NEW, refund_attempt=True, not_before=UNTIL)),
     (ItemDeferred("waits for an older item"), 3, Settled(S.DEFERRED, I.NEW, refund_attempt=True)),
     (PortalTimeout("slow"), 1, Settled(S.RETRY, I.NEW)),
+    # a site outage is never the item's fault: back untouched, even on its last attempt
+    (SiteOutage("acme", "acme stopped answering"), 1, Settled(S.OUTAGE, I.NEW, refund_attempt=True)),
+    (SiteOutage("acme", "acme stopped answering"), 3, Settled(S.OUTAGE, I.NEW, refund_attempt=True)),
     (PortalTimeout("slow"), 2, Settled(S.RETRY, I.NEW)),
     (PortalTimeout("slow"), 3, Settled(S.FAILED, I.FAILED, bot_failure=True)),
     (PortalTimeout("slow"), 4, Settled(S.FAILED, I.FAILED, bot_failure=True)),
@@ -207,7 +212,7 @@ def test_settle(ended: Any, attempts: int, settled: Settled) -> None:
 
 @pytest.mark.parametrize(("kind", "audit", "counter"), [
     (S.DONE, "done", "done"), (S.EXCEPTION, "exception", "exceptions"), (S.DEFERRED, "deferred", "deferred"),
-    (S.RETRY, "fault", "retried"), (S.FAILED, "failed", "failed"),
+    (S.RETRY, "fault", "retried"), (S.FAILED, "failed", "failed"), (S.OUTAGE, "site_outage", "retried"),
 ])
 def test_each_settlement_names_its_audit_result_and_run_count(kind: Settlement, audit: str, counter: str) -> None:
     assert Settled(kind, I.DONE).audit_result == audit

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from bots.core.runner import run_bot
+from bots.payer_portal import create_bot
 from bots.core.settings import Settings
 from config_helpers import edit_toml
 from bots.core.store import Store
@@ -121,7 +123,9 @@ def test_credentials_totp_secret_and_phi_never_reach_the_logs_even_when_lookups_
         monkeypatch.setenv("BOTS_PAYER_ACME_PASSWORD", CANARY_PASSWORD + "-wrong")  # a refused sign-in, logged
         with store.begin() as conn:
             store.reopen("payer_portal", ["acme:CLM-2001", "beacon:CLM-2101"], conn)
-        run(settings, store, only=["CLM-2001", "CLM-2101"])
+        bot = create_bot(settings)
+        refused = run_bot(bot, settings, store, only_refs=bot.references_for_claims(store, {"CLM-2001", "CLM-2101"}))
+        assert refused.status == "failed" and CANARY_PASSWORD not in refused.message
     text = log_text(settings)
     assert "retrying" in text or "item_failed" in text  # the faults did produce error lines
     assert "site_login_refused" in text

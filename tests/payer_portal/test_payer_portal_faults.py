@@ -1,4 +1,4 @@
-"""Portal trouble: 503s, session expiry, layout changes, maintenance, CAPTCHA, refused sign-in.
+"""Portal trouble: 503s, session expiry, layout changes, maintenance, CAPTCHA (a refused sign-in: test_payer_portal_setup).
 Nothing is lost: every claim ends in exactly one terminal state, or waits for the next run."""
 
 from __future__ import annotations
@@ -275,15 +275,3 @@ def test_a_captcha_goes_to_bot_failures_with_a_screenshot_without_retrying(
     for row in exception_rows(store):
         assert row["queue"] == "Bot Failures" and "CaptchaChallenge" in row["reason"]
         assert Path(row["evidence_file"]).read_bytes().startswith(b"\x89PNG")
-
-
-def test_a_refused_sign_in_stops_signing_in_to_that_payer_for_the_run(
-        settings: Settings, store: Store, portals: MockPortals, monkeypatch: pytest.MonkeyPatch) -> None:
-    robot_env(monkeypatch, portals.url, acme_password="wrong-password")
-    load_sample(store)
-    result = run(settings, store, only=["CLM-1001", "CLM-1002", "CLM-1003", "CLM-1004", "CLM-1016", "CLM-1033"])
-    assert result.counts["failed"] == 1 and result.counts["deferred"] == 4 and result.counts["done"] == 1
-    assert portals.stats["login_failures"]["acme"] == 1 and portals.stats["lockouts"]["acme"] == 0
-    (failure,) = exception_rows(store)
-    assert "LoginFailed" in failure["reason"] and "BOTS_PAYER_ACME_PASSWORD" in failure["reason"]
-    assert Path(failure["evidence_file"]).read_bytes().startswith(b"\x89PNG")

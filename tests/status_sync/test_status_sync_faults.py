@@ -1,4 +1,4 @@
-"""Billing trouble: 503s, session expiry, a layout change, maintenance, CAPTCHA, a refused sign-in.
+"""Billing trouble: 503s, session expiry, a layout change, maintenance, CAPTCHA (a refused sign-in: test_status_sync_setup).
 Every update is applied exactly once, and every item ends in exactly one terminal state."""
 
 from __future__ import annotations
@@ -98,17 +98,4 @@ def test_a_captcha_goes_to_bot_failures_with_a_screenshot_without_retrying(
     assert result.counts["failed"] == 1 and result.counts["retries"] == 0
     (row,) = exception_rows(store)
     assert row["queue"] == "Bot Failures" and "CaptchaChallenge" in row["reason"] and row["claim_id"] == "CLM-1001"
-    assert Path(row["evidence_file"]).read_bytes().startswith(b"\x89PNG")
-
-
-def test_a_refused_sign_in_stops_signing_in_for_the_run_and_names_the_variables(
-        settings: Settings, store: Store, portals: MockPortals, monkeypatch: pytest.MonkeyPatch) -> None:
-    billing_env(monkeypatch, portals.url, password="wrong-password")
-    load_sample(store)
-    queue(store, [update("CLM-1001", "Paid"), update("CLM-1002", "Paid"), update("CLM-1003", "Paid")])
-    result = run(settings, store)
-    assert result.counts["failed"] == 1 and result.counts["deferred"] == 2
-    assert portals.stats["login_failures"]["billing"] == 1
-    (row,) = exception_rows(store)
-    assert "LoginFailed" in row["reason"] and "BOTS_BILLING_PASSWORD" in row["reason"]
     assert Path(row["evidence_file"]).read_bytes().startswith(b"\x89PNG")

@@ -43,7 +43,11 @@ What a :class:`SitePool` (one per site and run) takes care of:
 - **Stopping early**: a refused sign-in (``LoginFailed``) stops sign-ins to that site for
   the rest of the run, so bad credentials never hammer a portal into locking the account;
   a maintenance page pauses the site. Later leases raise ``ItemDeferred`` at once (to the
-  next run), without a request.
+  next run), without a request. A site that stops answering (``outage_after_unreachable``
+  leases in a row with no connection, or ``outage_after_errors`` in a row with 5xx or
+  timeouts) is down for the run: later leases raise ``SiteOutage`` at once, and the runner
+  carries that work over and ends the run ``degraded``. ``SitePool.check_sign_in`` is the
+  preflight's one real sign-in (``bots.core.preflight``).
 - **Blocking**: images, fonts and media are aborted (``block_resources``); stylesheets and
   scripts load, so pages work and screenshots stay readable.
 - **Errors at the boundary**: Playwright's exceptions become ``PortalTimeout``,

@@ -2,7 +2,7 @@
 
 Nothing above this package (page objects, bots) needs to import Playwright's errors:
 :func:`translate_errors` maps a timeout to ``PortalTimeout``, a refused or dropped
-connection to ``PortalUnavailable`` and anything else the browser reports to a plain,
+connection to ``SiteUnreachable`` (a ``PortalUnavailable``) and anything else the browser reports to a plain,
 retryable ``SystemFault``. Messages keep only the first line of Playwright's text, with
 query strings cut (they may carry a member id); :func:`path_of` is what a message or a
 log may show of a URL.
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from bots.core.errors import PortalTimeout, PortalUnavailable, SystemFault
+from bots.core.errors import PortalTimeout, SiteUnreachable, SystemFault
 
 _NETWORK = re.compile(r"net::ERR_|ECONNREFUSED|ECONNRESET|EPIPE|EHOSTUNREACH|ENOTFOUND|socket hang up")
 _QUERY = re.compile(r"\?[^\s\"']*")
@@ -40,7 +40,7 @@ def translate_errors(what: str) -> Iterator[None]:
     """Turn Playwright's exceptions into ``bots.core.errors`` types, ``what`` leading the message.
 
     Works around awaits too (``with translate_errors("acme: search"): await page.goto(...)``).
-    A timeout becomes ``PortalTimeout``; a refused or dropped connection ``PortalUnavailable``;
+    A timeout becomes ``PortalTimeout``; a refused or dropped connection ``SiteUnreachable``;
     anything else the browser reports (a crashed tab, a closed context) a plain, retryable
     ``SystemFault``.
     """
@@ -53,5 +53,5 @@ def translate_errors(what: str) -> Iterator[None]:
         if "Timeout" in brief:
             raise PortalTimeout(f"{what}: timed out ({brief})") from exc
         if _NETWORK.search(brief):
-            raise PortalUnavailable(f"{what}: cannot reach the site ({brief})") from exc
+            raise SiteUnreachable(f"{what}: cannot reach the site ({brief})") from exc
         raise SystemFault(f"{what}: browser error ({brief})") from exc

@@ -22,7 +22,8 @@ from bots.core.browser.faults import path_of, translate_errors
 from bots.core.browser.lease import Lease, _Slot
 from bots.core.browser.reading import _MARK, Document, Field, SystemPages, system_markers
 from bots.core.errors import (
-    BusinessException, CaptchaChallenge, ConfigError, ItemDeferred, LoginFailed, PortalUnavailable, SystemFault,
+    BusinessException, CaptchaChallenge, ConfigError, ItemDeferred, LoginFailed, PortalTimeout, PortalUnavailable,
+    SiteOutage, SiteUnreachable, SystemFault,
 )
 from bots.core.logging import get_logger
 
@@ -49,6 +50,12 @@ class SiteConfig:
     system_pages: SystemPages = SystemPages()
     block_resources: frozenset[str] = frozenset({"image", "font", "media"})
     max_renewals: int = 2                         # fresh sign-ins per page load before SessionExpired
+    # A site outage (``SiteOutage``: the site is stopped for the rest of the run) is this many
+    # failed leases in a row with no answer at all (connection refused, DNS), or this many
+    # failed in a row with 5xx / timeouts / no answer. One 503 now and then is a fault of the
+    # item and is retried; a run of them with no page in between is the site being down.
+    outage_after_unreachable: int = 3
+    outage_after_errors: int = 8
 
     def url(self, path: str) -> str:
         """An absolute URL for a path under the site's base URL."""
@@ -79,6 +86,9 @@ class SitePool:
         self._next_request = 0.0
         self._paused: tuple[str, datetime | None] | None = None
         self._login_error: LoginFailed | None = None
+        self._down: SiteOutage | None = None  # the site stopped answering: no more requests this run
+        self._unreachable = 0  # leases in a row that got no answer at all
+        self._failing = 0      # leases in a row that got no answer, a 5xx or a timeout
         self.login_path = path_of(config.url(config.login_path))
         self.markers: dict[str, Field] = system_markers(config.system_pages, config.login_marker)
         self.stats: dict[str, int] = dict.fromkeys(
@@ -96,8 +106,9 @@ class SitePool:
         """A signed-in context for one piece of work; waits while ``concurrency`` are out.
 
         Raises ``ItemDeferred`` straight away while the site is paused (maintenance) or after
-        a refused sign-in. A ``SystemFault`` leaving the block gets a screenshot, and a tab the
-        lease navigated is closed (the next lease that needs one gets a fresh tab).
+        a refused sign-in, and ``SiteOutage`` once the site has stopped answering. A
+        ``SystemFault`` leaving the block gets a screenshot, and a tab the lease navigated is
+        closed (the next lease that needs one gets a fresh tab).
         """
         self._raise_if_stopped()
         async with self._sem:
@@ -116,9 +127,20 @@ class SitePool:
                 if isinstance(exc, SystemFault) and exc.screenshot is None and self.host.evidence is not None:
                     shot = await lease.failure_screenshot(exc)
                     exc.screenshot = str(shot.path) if shot else None
+                outage = self._note_failure(exc)
+                if outage is not None:
+                    raise outage from exc
                 raise
+            else:
+                self._unreachable = self._failing = 0
             finally:
                 await self._give_back(slot, broken and lease.used_tab)
+
+    async def check_sign_in(self) -> None:
+        """Sign in now, as a run's preflight does: one real sign-in, whose session the run's leases
+        then share. Raises what a lease would (``LoginFailed``, ``SiteUnreachable``, …)."""
+        async with self.lease(label="preflight"):
+            pass
 
     async def renew(self, lease: Lease) -> None:
         """A fresh session for ``lease``'s context: one sign-in for the whole site.
@@ -199,7 +221,31 @@ class SitePool:
 
     # ---- internals ----------------------------------------------------------------------------
 
+    def _note_failure(self, exc: BaseException) -> SiteOutage | None:
+        """Count a failed lease; the ``SiteOutage`` that stops the site when this one makes it down."""
+        if isinstance(exc, SiteOutage) or not isinstance(exc, SystemFault):
+            return None
+        if not isinstance(exc, (PortalUnavailable, PortalTimeout)):  # the site answered (a page we did not expect)
+            self._unreachable = self._failing = 0
+            return None
+        self._failing += 1
+        if isinstance(exc, SiteUnreachable):
+            exc.site = self.name
+            self._unreachable += 1
+        else:
+            self._unreachable = 0
+        if self._down is None and (self._unreachable >= self.config.outage_after_unreachable
+                                   or self._failing >= self.config.outage_after_errors):
+            self._down = SiteOutage(self.name, f"{self.name} stopped answering ({exc}); its remaining work is "
+                                               f"carried over to the next run")
+            log.error("site_outage", site=self.name, failed_in_a_row=self._failing, error=str(exc))
+        if self._down is None:
+            return None
+        return SiteOutage(self.name, str(self._down), screenshot=exc.screenshot)
+
     def _raise_if_stopped(self) -> None:
+        if self._down is not None:
+            raise SiteOutage(self.name, str(self._down))
         if self._paused is not None:
             raise ItemDeferred(self._paused[0], until=self._paused[1])
         if self._login_error is not None:

@@ -6,6 +6,11 @@ intents and audit records in one transaction → finish the run record.
 SIGINT/SIGTERM stop cleanly: the item in hand finishes, the rest stay
 claimable. Items of a crashed run are recovered at the start of the next one.
 
+Before the first claim, the bot's optional ``preflight`` checks the run's setup
+(``bots.core.preflight``): a problem fails the run with every problem named, and
+no item is touched. A site that stops answering mid-run (``SiteOutage``) carries
+its items over untouched and the run ends ``degraded``, naming the site.
+
 A bot reports a business exception by returning ``Outcome.exceptions`` or by
 raising ``BusinessException``; the runner turns the second into the first, so
 both are recorded the same way, intents included. What a bot gets and returns (the
@@ -26,7 +31,10 @@ from typing import Any
 
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred, SystemFault
+from bots.core.errors import (
+    BusinessException, ExceptionRecord, ItemDeferred, SetupError, SetupProblem, SiteOutage, SiteUnreachable,
+    SystemFault,
+)
 from bots.core.evidence import sha256_file
 from bots.core.lifecycle import BOT_FAILURES, RunStatus, Settled, Settlement, settle
 from bots.core.logging import get_logger, phi_values
@@ -83,6 +91,8 @@ class _Run:
         self._lock = threading.Lock()
         self.total = 0
         self.crash: BaseException | None = None
+        self.outages: dict[str, str] = {}  # site → why it is down: its items were carried over
+        self.carried = 0  # items carried over because of a site outage
         # One retry policy for the run (tenacity keeps its state per thread); the item in hand
         # reaches its log lines through structlog's context variables.
         self.policy = retry_policy(retry, on_retry=self.on_retry, run_id=ctx.run_id, bot=ctx.bot)
@@ -116,6 +126,10 @@ class _Run:
                 return _Done(item, ictx, outcome=outcome)
             except BusinessException as exc:  # the same as returning these exceptions: one path from here
                 return _Done(item, ictx, outcome=Outcome(exceptions=exc.records, intents=exc.intents), raised=exc)
+            except SiteUnreachable as exc:  # no answer past the retry budget: the site is out, not the item
+                site = exc.site or "a site"
+                return _Done(item, ictx, error=SiteOutage(site, f"{site} stopped answering ({exc})",
+                                                           screenshot=exc.screenshot))
             except (SystemFault, ItemDeferred) as exc:
                 return _Done(item, ictx, error=exc)
             except Exception as exc:  # a bug or an untranslated library error: a system fault
@@ -167,6 +181,11 @@ class _Run:
             pending.intents.extend(out.intents if out is not None else ())
         elif settled.kind is Settlement.DEFERRED:
             detail = {"reason": str(err)}
+        elif isinstance(err, SiteOutage):
+            detail = {"site": err.site, "error": _described(err)}
+            with self._lock:
+                self.outages.setdefault(err.site, str(err))
+                self.carried += 1
         else:
             detail = {"error": _described(err), "attempt": item.attempts}
         pending.states.append(ItemStateChange(
@@ -201,6 +220,8 @@ class _Run:
             self._item_event(d.ctx, "item_finished", state=settled.state, exceptions=len(d.outcome.exceptions))
         elif kind is Settlement.DEFERRED:
             self._item_event(d.ctx, "item_deferred", reason=str(err))
+        elif kind is Settlement.OUTAGE:
+            self._item_event(d.ctx, "item_carried_over", site=getattr(err, "site", None), error=str(err))
         elif kind is Settlement.RETRY:
             d.ctx.log.warning("item_will_retry_next_run", attempt=item.attempts, of=cfg.max_attempts,
                               error_type=type(err).__name__, error=str(err))
@@ -257,6 +278,35 @@ class _Run:
             self.commit(done)
 
 
+def _preflight(bot: Bot, ctx: RunContext) -> None:
+    """The bot's setup checks, before any item is claimed (``bots.core.preflight``)."""
+    check = getattr(bot, "preflight", None)
+    if check is None:
+        return
+    problems = list(check(ctx))
+    if problems:
+        raise SetupError(problems)
+    ctx.log.info("preflight_passed")
+
+
+def _audit_setup(store: Store, ctx: RunContext, problems: Sequence[SetupProblem]) -> None:
+    """One ``preflight_failed`` record per problem: the site and the setting, never a value."""
+    entries = [AuditEntry(action="preflight_failed", result="failed", run_id=ctx.run_id, bot=ctx.bot,
+                          detail={"site": p.site, "setting": p.setting, "message": p.message}) for p in problems]
+    try:
+        with store.begin() as conn:
+            store.append_audit(conn, entries)
+    except Exception as exc:  # the run's failure is recorded anyway; the audit trail is best effort here
+        ctx.log.warning("preflight_audit_failed", error_type=type(exc).__name__)
+
+
+def _outage_message(runner: _Run) -> str:
+    sites = sorted(runner.outages)
+    first = runner.outages[sites[0]]
+    return (f"site outage: {', '.join(sites)} stopped answering; {runner.carried} item(s) carried over to the "
+            f"next run untouched ({first})")
+
+
 def _described(err: BaseException | None) -> str:
     return f"{type(err).__name__}: {err}"
 
@@ -298,6 +348,7 @@ def run_bot(bot: Bot, settings: Settings, store: Store, *, only_refs: Sequence[s
             added = bot.enqueue(ctx)
             ctx.log.info("items_enqueued", added=added)
             with bot.session(ctx):
+                _preflight(bot, ctx)
                 workers = [threading.Thread(target=runner.guarded_worker, name=f"{bot.name}-{i}", daemon=True)
                            for i in range(ctx.config.concurrency)]
                 for t in workers:
@@ -309,12 +360,21 @@ def run_bot(bot: Bot, settings: Settings, store: Store, *, only_refs: Sequence[s
                 raise runner.crash
             if stop.is_set():
                 status, message = RunStatus.INTERRUPTED, "stopped on request; unfinished items stay queued"
+            elif runner.outages:
+                status, message = RunStatus.DEGRADED, _outage_message(runner)
+                ctx.log.error("run_degraded", sites=sorted(runner.outages), carried_over=runner.carried)
+        except SetupError as exc:
+            status, message = RunStatus.FAILED, f"setup: {exc}; no item was touched"
+            ctx.log.error("run_setup_failed", problems=[p.message for p in exc.problems])
+            _audit_setup(store, ctx, exc.problems)
+            store.abandon_run_items(run_id, message)  # nothing is claimed yet; this is belt and braces
         except Exception as exc:
             status, message = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
             ctx.log.error("run_failed", error_type=type(exc).__name__, error=str(exc))
             returned = store.abandon_run_items(run_id, message)
             if returned:
                 ctx.log.warning("items_returned_to_queue", count=returned)
+    message = "; ".join(m for m in (message, *ctx.notes) if m)
     workbook_msg = ""
     if write_workbook:
         workbook_msg = _write_workbook(settings, store)

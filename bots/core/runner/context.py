@@ -12,14 +12,14 @@ from functools import cached_property
 from typing import Any, ContextManager, Protocol
 
 from bots.core.claims import Claim
-from bots.core.errors import BusinessException, ExceptionRecord
+from bots.core.errors import BusinessException, ExceptionRecord, SetupProblem
 from bots.core.evidence import EvidenceFolder
 from bots.core.lifecycle import RunStatus
 from bots.core.logging import get_logger
 from bots.core.settings import BotConfig, Settings
 from bots.core.store import AuditEntry, ClaimedItem, Intent, Store
 
-__all__ = ["Bot", "ItemContext", "Outcome", "RunContext", "RunResult"]
+__all__ = ["Bot", "ItemContext", "Outcome", "Preflighted", "RunContext", "RunResult"]
 
 
 @dataclass
@@ -71,6 +71,12 @@ class RunContext:
         self.log = get_logger(f"bots.{bot}", run_id=run_id, bot=bot)
         self._claims: dict[str, Claim] = {}
         self._lock = threading.Lock()
+        self.notes: list[str] = []  # said in the run's message (e.g. why a run had nothing to do)
+
+    def note(self, text: str) -> None:
+        """Add a sentence to the run's message (what an operator should know about this run)."""
+        with self._lock:
+            self.notes.append(text)
 
     def prefetch_claims(self, keys: Sequence[str]) -> None:
         missing = [k for k in keys if k and k not in self._claims]
@@ -151,3 +157,15 @@ class Bot(Protocol):
 
     def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
         """The work-item references that belong to these claim ids (for ``--claim``/``--worklist``)."""
+
+    # Optional: ``preflight(run) -> list[SetupProblem]``, called inside ``session`` before any item
+    # is claimed (see ``bots.core.preflight`` for the contract). Not declared here so a bot with
+    # nothing to check (claim_edits) needs no stub; the runner looks it up with ``getattr``.
+
+
+class Preflighted(Bot, Protocol):
+    """A bot that checks its run's setup before any item is claimed (``bots.core.preflight``)."""
+
+    def preflight(self, run: RunContext) -> list[SetupProblem]:
+        """Every setup problem of this run (missing or wrong credentials, an unreachable site, a
+        refused sign-in); an empty list when the run may start."""
