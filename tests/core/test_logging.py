@@ -15,7 +15,7 @@ from bots.core.settings import Settings
 from bots.core.store import ClaimedItem, Store, WorkItemSpec
 from bots.core.worklist import load_worklist
 from canaries import CANARY_DOB, CANARY_MEMBER, CANARY_NAME, CANARY_PASSWORD, log_text
-from test_worklist import GOOD, write_csv
+from core.test_worklist import GOOD, write_csv  # tests/ is on sys.path; tests/core is not
 
 
 class LeakyBot:
