@@ -62,7 +62,7 @@ def alerts_test() -> None:
     with user_errors():
         settings = get_settings()
     if not alerts.alert_urls(settings):
-        err_console.print("[bold red]error:[/] no alert URLs: set [alerts] urls in bots.toml or BOTS_ALERT_URLS",
+        err_console.print("[bold red]error:[/] no alert URLs: set \\[alerts] urls in bots.toml or BOTS_ALERT_URLS",
                           highlight=False)
         raise typer.Exit(1)
     if not alerts.send(settings, "rcm-bots: test alert", ["a test message from `bots alerts test`"]):
