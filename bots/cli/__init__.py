@@ -12,6 +12,7 @@ Exit codes: 0 success (routed exceptions are a success), 1 the run failed,
 from __future__ import annotations
 
 from bots.cli import run, history, scheduler, workbook, demo  # noqa: F401,I001 - each registers its commands, in help order
+from bots.cli import metrics  # noqa: F401,E402 - registers `bots metrics` and `bots alerts`
 from bots.cli.app import app
 
 __all__ = ["app"]

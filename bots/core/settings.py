@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "environment",
+    "AlertsConfig",
     "BotConfig",
     "BotsConfig",
+    "MetricsConfig",
     "RetryConfig",
     "Settings",
     "load_toml",
@@ -83,6 +85,36 @@ class SchedulerConfig(_Strict):
     misfire_grace_seconds: int = Field(900, ge=1)
 
 
+class MetricsConfig(_Strict):
+    """``[metrics]``: Prometheus metrics (``bots.core.metrics``)."""
+
+    # node_exporter's textfile collector folder; the scheduler writes rcm_bots.prom there after
+    # every run. Relative paths are under BOTS_HOME. Unset: the scheduler writes no metrics file.
+    textfile_dir: str | None = None
+
+
+_ALERTABLE = ("failed", "crashed", "missed", "degraded", "interrupted")
+
+
+class AlertsConfig(_Strict):
+    """``[alerts]``: notifications through apprise (``bots.core.alerts``)."""
+
+    # apprise URLs (mailtos://, msteams://, slack://, json://…). URLs holding secrets belong in
+    # the BOTS_ALERT_URLS environment variable (comma-separated), which adds to these.
+    urls: list[str] = Field(default_factory=list)
+    statuses: list[str] = Field(default_factory=lambda: ["failed", "crashed", "missed", "degraded"])
+    health: bool = True  # also alert when `bots health` goes from OK to not OK (and when it recovers)
+    lookback_hours: float = Field(24.0, gt=0)  # runs that ended longer ago are history, not news
+
+    @field_validator("statuses")
+    @classmethod
+    def _alertable(cls, v: list[str]) -> list[str]:
+        unknown = sorted(set(v) - set(_ALERTABLE))
+        if unknown:
+            raise ValueError(f"cannot alert on run status {unknown[0]!r}; choose from {', '.join(_ALERTABLE)}")
+        return v
+
+
 class BotsConfig(_Strict):
     """The shape of ``config/bots.toml``."""
 
@@ -90,6 +122,8 @@ class BotsConfig(_Strict):
     retry: RetryConfig = RetryConfig()
     workbook: WorkbookConfig = WorkbookConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     bots: dict[str, BotConfig] = Field(default_factory=dict)
 
     @field_validator("bots")

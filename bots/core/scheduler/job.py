@@ -20,10 +20,13 @@ from apscheduler.util import ref_to_obj
 from bots.core import registry
 from bots.core.errors import ConfigError
 from bots.core.inbox import process_inbox, resolve_inbox
+from bots.core.logging import get_logger
 from bots.core.settings import Settings
 from bots.core.store import Store
 
-__all__ = ["JOB_FUNC", "run_scheduled_bot"]
+__all__ = ["JOB_FUNC", "after_run", "run_scheduled_bot"]
+
+log = get_logger("bots.scheduler")
 
 JOB_FUNC = "bots.core.scheduler:run_scheduled_bot"
 
@@ -63,7 +66,23 @@ def run_scheduled_bot(bot_name: str, factory: str | None = None) -> dict[str, An
                      "inbox_waiting": len(loaded.waiting)}
         make: Callable[[Settings], Any] = ref_to_obj(factory) if factory else spec.factory
         result = run_bot(make(settings), settings, store, trigger="scheduler", stop=_stop)
+        after_run(settings, store)
         return {**result.as_dict(), **extra}
     finally:
         store.close()
+
+
+def after_run(settings: Settings, store: Store) -> None:
+    """What IT watches, brought up to date after a run (or a run that could not happen): the metrics
+    textfile when ``[metrics] textfile_dir`` is set, and the alerts for whatever is new. Neither
+    may break the run: a failure is logged and the job goes on."""
+    from bots.core import alerts, metrics
+
+    folder = settings.config.metrics.textfile_dir
+    if folder:
+        try:
+            metrics.write_textfile(metrics.textfile_path(settings, folder), store)
+        except Exception as exc:
+            log.error("metrics_textfile_failed", error_type=type(exc).__name__, error=str(exc))
+    alerts.check(settings, store)  # logs its own failures, never raises
 

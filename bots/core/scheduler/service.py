@@ -33,7 +33,7 @@ from sqlalchemy import delete
 from bots.core import registry
 from bots.core.logging import get_logger
 from bots.core.scheduler.cron import _schedules, schedule_timezone
-from bots.core.scheduler.job import _NOT_STARTED, _STOPPING, JOB_FUNC, _stop
+from bots.core.scheduler.job import _NOT_STARTED, _STOPPING, JOB_FUNC, _stop, after_run
 from bots.core.scheduler.jobstore import _bot_of, _ensure_jobs_table, _same_job, _stored_jobs, job_id
 from bots.core.scheduler.lock import SchedulerLock
 from bots.core.settings import Settings
@@ -167,6 +167,7 @@ class BotScheduler:
                 log.error("scheduled_run_error", bot=bot, job_id=event.job_id, error_type=type(exc).__name__,
                           error=str(exc), scheduled_run_time=event.scheduled_run_time.isoformat(), exc_info=exc)
                 self.store.record_run_event(bot, RunStatus.FAILED, message, started_at=event.scheduled_run_time)
+                after_run(self.settings, self.store)
             elif isinstance(event, JobExecutionEvent) and event.code == EVENT_JOB_MISSED:
                 scheduled = event.scheduled_run_time
                 late = datetime.now(UTC) - scheduled
@@ -177,6 +178,7 @@ class BotScheduler:
                             scheduled_run_time=scheduled.isoformat(), late_seconds=int(late.total_seconds()),
                             misfire_grace_seconds=self.grace)
                 self.store.record_run_event(bot, RunStatus.MISSED, message, started_at=scheduled)
+                after_run(self.settings, self.store)  # metrics and an alert for the missed run
             elif isinstance(event, JobSubmissionEvent) and event.code == EVENT_JOB_MAX_INSTANCES:
                 scheduled = event.scheduled_run_times[-1]
                 running = [r for r in self.store.list_runs(bot, last=5) if r["status"] == RunStatus.RUNNING]

@@ -154,6 +154,27 @@ class StoreBase:
             value = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
         return default if value is None else json.loads(value)
 
+    def claim_meta(self, key: str, value: Any = True) -> bool:
+        """Set ``key`` only if it is not set yet; True when this call set it.
+
+        Atomic across processes (one INSERT … ON CONFLICT DO NOTHING): of several callers
+        racing for the same key exactly one gets True. Alerts use it as "sent once" marks.
+        """
+        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
+        stmt = dialect_insert(meta).values(key=key, value=canonical_json(value), updated_at=iso(utcnow()))
+        with self.begin() as conn:
+            return conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
+
+    def swap_meta(self, key: str, value: Any) -> Any:
+        """Set ``key`` to ``value`` and return what it held before (None: unset), in one write transaction,
+        so two processes comparing against the old value never both see the same one."""
+        with self.begin() as conn:
+            q = select(meta.c.value).where(meta.c.key == key)
+            old = conn.execute(q if self.is_sqlite else q.with_for_update()).scalar()
+            self.upsert(conn, meta, [{"key": key, "value": canonical_json(value), "updated_at": iso(utcnow())}],
+                        ["key"])
+        return None if old is None else json.loads(old)
+
 
 def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "connect")

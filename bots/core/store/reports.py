@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, ColumnElement, Select, Table, func, select
 
+from bots.core.lifecycle import RowState
 from bots.core.store.base import StoreBase, chunks as _chunks
-from bots.core.store.schema import audit, exceptions, work_items
+from bots.core.store.schema import audit, exceptions, runs, work_items
 
 __all__ = ["ReportStore"]
 
@@ -91,3 +92,37 @@ class ReportStore(StoreBase):
         """Audit records in chain order (every column; ``detail`` as the stored JSON text)."""
         q = select(audit).where(*_eq(audit, bot=bot, action=action, claim_id=claim_id, item_ref=item_ref))
         return self._query(None, q.order_by(audit.c.seq))
+
+    # ---- metrics and alerts (bots.core.metrics, bots.core.alerts) -----------------------------
+    _RUN_SUMS = ("items", "done", "exceptions", "failed", "deferred", "carried_over", "retries")
+
+    def run_totals(self) -> list[dict[str, Any]]:
+        """Per bot and run status: ``runs`` (how many), the sums of the item counts and retries
+        (``items`` … ``retries``) and ``last_ended`` (the latest ``ended_at``, ISO, naive UTC)."""
+        q = (select(runs.c.bot, runs.c.status, func.count().label("runs"),
+                    *(func.coalesce(func.sum(runs.c[c]), 0).label(c) for c in self._RUN_SUMS),
+                    func.max(runs.c.ended_at).label("last_ended"))
+             .group_by(runs.c.bot, runs.c.status))
+        return self._query(None, q)
+
+    def run_spans(self, *, exclude_statuses: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """``bot``, ``started_at``, ``ended_at`` of every finished run (ISO, naive UTC), without
+        rows of ``exclude_statuses`` (e.g. missed and skipped runs, which never ran)."""
+        q = select(runs.c.bot, runs.c.started_at, runs.c.ended_at).where(runs.c.ended_at.is_not(None))
+        if exclude_statuses:
+            q = q.where(runs.c.status.not_in(list(exclude_statuses)))
+        return self._query(None, q)
+
+    def runs_ended_since(self, since: str, statuses: Sequence[str]) -> list[dict[str, Any]]:
+        """Runs (every column) in one of ``statuses`` that ended at or after ``since`` (ISO), oldest first."""
+        q = (select(runs).where(runs.c.status.in_(list(statuses)), runs.c.ended_at >= since)
+             .order_by(runs.c.ended_at, runs.c.run_id))
+        return self._query(None, q)
+
+    def open_row_stats(self) -> dict[str, dict[str, Any]]:
+        """Per queue (workbook sheet) with Open rows: ``open`` (how many) and ``oldest_seen`` (the
+        earliest ``first_seen`` of them, ISO, naive UTC)."""
+        q = (select(exceptions.c.queue, func.count().label("open"),
+                    func.min(exceptions.c.first_seen).label("oldest_seen"))
+             .where(exceptions.c.bot_status == RowState.OPEN).group_by(exceptions.c.queue))
+        return {r.pop("queue"): r for r in self._query(None, q)}
