@@ -50,16 +50,17 @@ def alert_urls(settings: Settings) -> list[str]:
 
 
 def health_state(settings: Settings, store: Store) -> tuple[int, list[str]]:
-    """(exit code 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; the reasons) from ``bots.core.health``.
+    """(exit code 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; the reasons) from ``bots.core.health``:
+    the one place alerts call health."""
+    from bots.core.health import evaluate, unknown
 
-    The one place that calls health: when health grows its monitoring-plugin ``evaluate``, only
-    this function changes.
-    """
-    from bots.core.health import check_health
-
-    verdicts = check_health(settings, store)
-    reasons = [f"{v.bot}: {v.reason}" for v in verdicts if not v.ok]
-    return (2 if reasons else 0), reasons
+    try:
+        report = evaluate(settings, store)
+    except Exception as exc:  # the store or config failed mid-evaluation: health cannot judge
+        report = unknown(exc, settings)
+    if report.error is not None:
+        return report.code, [report.error]
+    return report.code, [f"{b.bot}: {b.reason}" for b in report.bots if b.level != 0]
 
 
 def _run_incidents(settings: Settings, store: Store) -> list[Incident]:

@@ -14,7 +14,7 @@ from bots.core.store import Store
 from bots.core.workbook import sync_workbook
 from mock_portals import MockPortals
 from status_sync.sync_helpers import (
-    billing, billing_env, claimable, exception_rows, items, load_sample, queue, reopen_all, run, set_retry, update,
+    billing, claimable, exception_rows, items, load_sample, queue, reopen_all, run, set_retry, update,
     use_v2_selectors,
 )
 from workbook_helpers import Finding, coder_edit, report, rows_by_id, stored
