@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.core.browser import BrowserHost, Field, LoginFn, SiteConfig
+from bots.core.browser import BrowserHost, Field, LoginFn, SiteConfig, SitePool
 from bots.core.errors import CaptchaChallenge, ItemDeferred, PortalTimeout, PortalUnavailable
 from bots.core.evidence import sha256_file
 from mock_portals import MockPortals
@@ -56,20 +56,22 @@ def test_worker_threads_share_one_browser_within_the_site_limit_and_sign_in_once
 def test_portal_trouble_becomes_bots_errors_with_a_screenshot(
         host: BrowserHost, portals: MockPortals, acme_config: Callable[..., SiteConfig],
         acme_sign_in: LoginFn) -> None:
-    site = host.site(acme_config(fetch_mode="request", timeout_ms=1000), acme_sign_in)
+    # The default timeout for the 503s: on a loaded machine a short one could expire first.
+    site = host.site(acme_config(fetch_mode="request"), acme_sign_in)
+    slow = host.site(acme_config(name="acme-slow", fetch_mode="request", timeout_ms=1000), acme_sign_in)
 
-    async def load(path: str) -> None:
-        async with site.lease(label="CLM-1001") as lease:
-            await lease.open(site.url(path))
+    async def load(pool: SitePool, path: str) -> None:
+        async with pool.lease(label="CLM-1001") as lease:
+            await lease.open(pool.url(path))
 
     portals.set_faults("error_rate=1")
     with pytest.raises(PortalUnavailable) as unavailable:
-        host.run(load("/search"))
+        host.run(load(site, "/search"))
     shot = Path(unavailable.value.screenshot or "")
     assert shot.read_bytes().startswith(b"\x89PNG") and stat.S_IMODE(os.stat(shot).st_mode) == 0o600
     portals.set_faults("latency_ms=3000")
     with pytest.raises(PortalTimeout):
-        host.run(load("/search"))
+        host.run(load(slow, "/search"))
     portals.set_faults("captcha=acme")
     portals.reset()
     other = host.site(acme_config(name="acme-again"), acme_sign_in)

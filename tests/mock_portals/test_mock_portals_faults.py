@@ -164,22 +164,27 @@ def test_parallel_sessions_under_latency_each_read_their_own_claim(portals: Mock
     portals.set_faults("latency_ms=300")
     claim_ids = [c["claim_id"] for c in portals.state["payers"]["acme"]["claims"][:12]]
 
+    spans: list[tuple[float, float]] = []
+
     async def lookup(claim_id: str) -> str:
         async with httpx.AsyncClient(base_url=portals.url, follow_redirects=True) as client:
             await client.post("/acme/login", data={"username": "robot", "password": "acme-robot-pass"})
+            began = time.monotonic()
             response = await client.get("/acme/search", params={"claim_number": claim_id})
+            spans.append((began, time.monotonic()))
             return response.text
 
     async def run_all() -> list[str]:
         return await asyncio.gather(*(lookup(c) for c in claim_ids))
 
-    start = time.perf_counter()
     pages = run_async(run_all())
-    elapsed = time.perf_counter() - start
     for claim_id, html in zip(claim_ids, pages, strict=True):
         assert f'<dd id="claim-id">{claim_id}</dd>' in html
     assert portals.stats["logins"]["acme"] == 12
-    assert elapsed < 7.2  # 12 clients x 4 requests x 0.3 s = 14.4 s if serialised
+    # The server answers sessions side by side: some reads were in flight at the same moment
+    # (a server that serialised them would show no overlap at all, however fast the machine).
+    spans.sort()
+    assert any(later_start < earlier_end for (_, earlier_end), (later_start, _) in zip(spans, spans[1:]))
 
 
 def test_admin_endpoint_switches_faults_from_another_process(portals: MockPortals) -> None:
