@@ -30,7 +30,7 @@ import pyotp
 
 from bots.core.browser import BrowserHost, SitePool
 from bots.core.errors import (
-    ItemDeferred, LoginFailed, PortalTimeout, PortalUnavailable, SetupProblem, SiteOutage, SystemFault,
+    ItemDeferred, LoginFailed, PortalTimeout, SetupProblem, SiteOutage, SiteUnreachable, SystemFault,
 )
 from bots.core.retrying import retry_policy
 from bots.core.settings import RetryConfig
@@ -92,9 +92,12 @@ def sign_in_problem(host: BrowserHost, pool: SitePool, *, display: str, credenti
         names = ", ".join(credential_envs)
         return SetupProblem(site, names, f"{display} ({site}): sign-in refused ({exc}); check {names}. Not tried "
                                          f"again until the next run, so the account does not lock")
-    except (PortalUnavailable, PortalTimeout, SiteOutage) as exc:
+    except (SiteUnreachable, PortalTimeout, SiteOutage) as exc:
         return SetupProblem(site, url_env, f"{display} ({site}): cannot reach {origin(pool.config.base_url)} "
                                            f"({exc}); check {url_env} and that the site is up")
     except (SystemFault, ItemDeferred):
-        return None  # the site answered: maintenance, a CAPTCHA or a changed page are the items' to meet
+        # The site answered: HTTP 5xx past the retry budget, maintenance, a CAPTCHA or a changed page
+        # are the items' to meet (retried, deferred, or a site outage that makes the run degraded),
+        # not a setting the operator got wrong.
+        return None
     return None

@@ -131,9 +131,9 @@ class StatusSyncBot:
     def preflight(self, run: RunContext) -> list[SetupProblem]:
         """With items to push: billing credentials set, then one real sign-in, whose session the
         updates share. See ``bots.core.preflight``."""
-        if not claimable_items(run):
-            return []  # nothing to push: no browser, no sign-in
         session = self._sessions[run.run_id]
+        if not any(self._needs_billing(row, session.config) for row in claimable_items(run)):
+            return []  # nothing to push (or only resolutions with no billing change): no browser, no sign-in
         config, creds, names = session.config, session.credentials, session.config.credentials
         missing = [env for env, value in ((names.username_env, creds.username), (names.password_env, creds.password))
                    if value is None]
@@ -144,6 +144,15 @@ class StatusSyncBot:
                                       credential_envs=[names.username_env, names.password_env],
                                       url_env=names.url_env, retry=self.settings.config.retry_for(self.name))
         return [problem] if problem is not None else []
+
+    @staticmethod
+    def _needs_billing(row: dict[str, Any], config: BillingConfig) -> bool:
+        """Whether working this item means signing in to billing (an unreadable item is decided
+        without billing: it becomes an exception)."""
+        try:
+            return not Update.from_item(row["reference"], row["payload"], config).no_billing_change
+        except BadItem:
+            return False
 
     def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
         session = self._sessions[ctx.run_id]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bots.core.browser import BrowserHost, Field, LoginFn, SiteConfig
-from bots.core.errors import ConfigError, ItemDeferred, LoginFailed, SystemFault
+from bots.core.errors import ConfigError, ItemDeferred, LoginFailed, PortalUnavailable, SiteOutage, SystemFault
 from mock_portals import MockPortals
 
 pytestmark = pytest.mark.browser
@@ -85,3 +85,32 @@ def test_a_site_needs_room_for_one_lease_at_least(acme_sign_in: LoginFn) -> None
 def test_site_urls_join_with_one_slash() -> None:
     site = SiteConfig(name="acme", base_url="http://127.0.0.1:8700/acme/")
     assert site.url("/claims/CLM-1") == site.url("claims/CLM-1") == "http://127.0.0.1:8700/acme/claims/CLM-1"
+
+
+@pytest.mark.parametrize(("over_seconds", "down"), [(0.0, True), (3600.0, False)],
+                         ids=["5xx-for-long-enough-is-an-outage", "a-burst-of-5xx-is-the-items-fault"])
+def test_a_site_answering_only_5xx_is_down_only_once_it_has_lasted(
+        host: BrowserHost, portals: MockPortals, acme_config: Callable[..., SiteConfig],
+        acme_sign_in: LoginFn, over_seconds: float, down: bool) -> None:
+    site = host.site(acme_config(fetch_mode="request", outage_after_errors=3, outage_after_seconds=over_seconds),
+                     acme_sign_in)
+
+    async def lookup() -> None:
+        async with site.lease(label="CLM-1001") as lease:
+            await lease.open(site.url("/search?claim_number=CLM-1001"))
+
+    host.run(lookup())  # signed in while the portal answers
+    portals.set_faults("error_rate=1")
+    raised = []
+    for _ in range(5):
+        with pytest.raises(SystemFault) as fault:
+            host.run(lookup())
+        raised.append(type(fault.value))
+    assert (SiteOutage in raised) is down
+    if down:  # from then on the site takes no more requests this run
+        before = portals.stats["requests"]["acme"]
+        with pytest.raises(SiteOutage):
+            host.run(lookup())
+        assert portals.stats["requests"]["acme"] == before
+    else:
+        assert set(raised) == {PortalUnavailable}

@@ -98,7 +98,8 @@ def test_one_second_interval_runs_the_bot_and_records_the_run(env: Settings, sto
         sched = start_background(env, running, triggers={"claim_edits": IntervalTrigger(seconds=1)})
         wait_for(lambda: "succeeded" in statuses(store))
         sched.shutdown()
-    run = next(r for r in store.list_runs("claim_edits") if r["status"] == "succeeded")
+    # The first run does the three items; on a 1 s interval a later one may have started before shutdown.
+    run = min((r for r in store.list_runs("claim_edits") if r["status"] == "succeeded"), key=lambda r: r["started_at"])
     assert run["trigger"] == "scheduler" and run["items"] == 3 and run["done"] == 3
     assert {i["state"] for i in store.work_items()} == {"done"}
     finished = [e for e in logs if e["event"] == "scheduled_run_finished"]

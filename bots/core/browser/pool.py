@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,10 +53,12 @@ class SiteConfig:
     max_renewals: int = 2                         # fresh sign-ins per page load before SessionExpired
     # A site outage (``SiteOutage``: the site is stopped for the rest of the run) is this many
     # failed leases in a row with no answer at all (connection refused, DNS), or this many
-    # failed in a row with 5xx / timeouts / no answer. One 503 now and then is a fault of the
-    # item and is retried; a run of them with no page in between is the site being down.
+    # failed in a row with 5xx / timeouts / no answer over at least ``outage_after_seconds``.
+    # One 503 now and then is a fault of the item and is retried; a burst of them on a flaky
+    # portal passes within seconds, while a site that is down stays down for minutes.
     outage_after_unreachable: int = 3
     outage_after_errors: int = 8
+    outage_after_seconds: float = 60.0
 
     def url(self, path: str) -> str:
         """An absolute URL for a path under the site's base URL."""
@@ -89,6 +92,7 @@ class SitePool:
         self._down: SiteOutage | None = None  # the site stopped answering: no more requests this run
         self._unreachable = 0  # leases in a row that got no answer at all
         self._failing = 0      # leases in a row that got no answer, a 5xx or a timeout
+        self._failing_since = 0.0  # time.monotonic() of the first of them
         self.login_path = path_of(config.url(config.login_path))
         self.markers: dict[str, Field] = system_markers(config.system_pages, config.login_marker)
         self.stats: dict[str, int] = dict.fromkeys(
@@ -228,6 +232,8 @@ class SitePool:
         if not isinstance(exc, (PortalUnavailable, PortalTimeout)):  # the site answered (a page we did not expect)
             self._unreachable = self._failing = 0
             return None
+        if self._failing == 0:
+            self._failing_since = time.monotonic()
         self._failing += 1
         if isinstance(exc, SiteUnreachable):
             exc.site = self.name
@@ -235,7 +241,8 @@ class SitePool:
         else:
             self._unreachable = 0
         if self._down is None and (self._unreachable >= self.config.outage_after_unreachable
-                                   or self._failing >= self.config.outage_after_errors):
+                                   or self._failing >= self.config.outage_after_errors
+                                   and time.monotonic() - self._failing_since >= self.config.outage_after_seconds):
             self._down = SiteOutage(self.name, f"{self.name} stopped answering ({exc}); its remaining work is "
                                                f"carried over to the next run")
             log.error("site_outage", site=self.name, failed_in_a_row=self._failing, error=str(exc))
