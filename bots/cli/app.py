@@ -20,6 +20,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # messages quote TOML tables and extras: [mock], [bots.claim_edits]
 
 from bots.core.errors import BotError, ConfigError, InputError
 from bots.core.logging import configure_logging
@@ -114,9 +115,9 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except (InputError, ConfigError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except BotError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
 
