@@ -146,3 +146,14 @@ def test_dash_h_version_and_python_dash_m(tmp_path: Path) -> None:
     mod = subprocess.run([sys.executable, "-m", "bots", "-h"], capture_output=True, text=True, cwd=tmp_path,
                          timeout=120)
     assert mod.returncode == 0 and "Usage: bots" in mod.stdout
+
+
+def test_demo_without_the_mock_extra_says_how_to_install_it(tmp_path: Path, config_dir: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    for command in (["demo"], ["mock-portals"]):
+        result = cli(tmp_path, config_dir, *command)
+        assert result.exit_code == 2 and "pip install 'rcm-bots[mock]'" in result.output and "uvicorn" in result.output
