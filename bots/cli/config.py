@@ -155,7 +155,7 @@ def check_config(settings: Settings) -> list[str]:
     from bots.core import registry
     from bots.core.scheduler.cron import bot_trigger
     from bots.core.settings import load_toml_model
-    from bots.core.workbook.layout import WorkbookLayout
+    from bots.core.workbook.layout import load_layout
 
     problems = _Problems()
     cdir = settings.config_dir
@@ -209,7 +209,7 @@ def check_config(settings: Settings) -> list[str]:
                 problems.append(f"{path}: key '{key}': no payer profile {cdir / 'payers' / f'{value}.toml'} "
                                 f"(value: {value!r})")
 
-    layout = problems.check(lambda: load_toml_model(cdir / "workbook.toml", WorkbookLayout))
+    layout = problems.check(lambda: load_layout(settings))  # optional: absent means the built-in lists
     if "status_sync" in installed:
         from bots.status_sync.config import BILLING_FILE, load_billing_config
 

@@ -157,3 +157,9 @@ def test_demo_without_the_mock_extra_says_how_to_install_it(tmp_path: Path, conf
     for command in (["demo"], ["mock-portals"]):
         result = cli(tmp_path, config_dir, *command)
         assert result.exit_code == 2 and "pip install 'rcm-bots[mock]'" in result.output and "uvicorn" in result.output
+
+
+def test_workbook_toml_is_optional(tmp_path: Path, config_dir: Path) -> None:
+    (config_dir / "workbook.toml").unlink()  # the workbook's built-in lists are the defaults
+    result = cli(tmp_path, config_dir, "config", "check")
+    assert result.exit_code == 0, result.output
