@@ -1,5 +1,5 @@
 # `make test` and `make demo` each set up from nothing: a virtualenv, the package with
-# its test extra, and a browser. Re-running skips whatever is already in place.
+# its test and mock (the mock portals' web server) extras, and a browser. Re-running skips whatever is already in place.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -14,9 +14,9 @@ install: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mock]'
 	@touch $(STAMP)
 
 # A configured path (BOTS_BROWSER_PATH), else a system Chromium, else Playwright's own.

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # messages quote TOML tables and extras: [mock], [bots.claim_edits]
 
 from bots.core.errors import BotError, ConfigError, InputError
 from bots.core.logging import configure_logging
@@ -28,8 +29,11 @@ from bots.core.settings import Settings
 __all__ = ["app", "console", "create_bot", "err_console", "get_settings", "known_payers", "open_store",
            "user_errors"]
 
+# -h is --help at every level (click contexts inherit help_option_names). Plain help: typer's rich
+# help prints a type after every option, so a flag such as --json read as "--json <bool>".
 app = typer.Typer(help="rcm-bots: revenue-cycle bots with an exception workbook and an audit trail.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
 
 # Piped into a file or a ticket, tables keep every column instead of rich's 80-column default.
 _PIPE_WIDTH = None if sys.stdout.isatty() else 200
@@ -45,12 +49,25 @@ class _State:
 state = _State()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"rcm-bots {version('rcm-bots')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("rcm-bots (not installed)")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main(
     config_dir: Annotated[Optional[Path], typer.Option("--config-dir", envvar="BOTS_CONFIG_DIR",
                                                        help="Configuration folder (default ./config).")] = None,
     home: Annotated[Optional[Path], typer.Option("--home", envvar="BOTS_HOME",
                                                  help="Runtime data folder (default ./var).")] = None,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                          help="Print the installed version and exit.")] = False,
 ) -> None:
     state.config_dir = config_dir
     state.home = home
@@ -98,9 +115,9 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except (InputError, ConfigError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except BotError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
 

@@ -7,6 +7,7 @@ here touches it, by name.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,6 +16,17 @@ import typer
 from rich.table import Table
 
 from bots.cli.app import app, console, get_settings, user_errors
+from bots.core.errors import ConfigError
+
+# What the mock portals' web server needs: the [mock] extra, not part of a runtime install.
+_MOCK_MODULES = ("starlette", "jinja2", "uvicorn", "multipart")
+
+
+def _require_mock_extra() -> None:
+    missing = [m for m in _MOCK_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"the mock portals need the [mock] extra (missing: {', '.join(missing)}): "
+                          "pip install 'rcm-bots[mock]' (in a checkout, `make demo` installs it)")
 
 
 @app.command()
@@ -27,6 +39,7 @@ def demo(
     from bots.demo import run_demo
 
     with user_errors():
+        _require_mock_extra()
         settings = get_settings()
         if not json_out:
             console.print(f"starting the mock portals and running {', '.join(registry.names())} …", highlight=False)
@@ -65,6 +78,8 @@ def mock_portals_cmd(
 ) -> None:
     """Serve the mock payer portals and billing app (for tests and demos)."""
     # The mock portals are a separate package; only this launcher touches it.
+    with user_errors():
+        _require_mock_extra()
     mp_main = importlib.import_module("mock_portals.__main__").main
     argv = ["--port", str(port), "--faults", faults] + (["--data", str(data)] if data else [])
     raise typer.Exit(mp_main(argv) or 0)

@@ -92,9 +92,12 @@ class InboxResult:
 
 
 def resolve_inbox(settings: Settings, value: str | Path) -> Path:
-    """An inbox path from bots.toml: absolute as given, relative to ``BOTS_HOME`` otherwise."""
+    """An inbox path (bots.toml or the command line): absolute as given, relative to ``BOTS_HOME`` otherwise.
+
+    The result is absolute, so resolving it again changes nothing.
+    """
     path = Path(value).expanduser()
-    return path if path.is_absolute() else settings.home / path
+    return path if path.is_absolute() else settings.home.absolute() / path
 
 
 def configured_inboxes(settings: Settings) -> list[Path]:
@@ -118,14 +121,15 @@ def process_inbox(settings: Settings, store: Store, folder: str | Path, *, creat
                   settle_seconds: float = SETTLE_SECONDS) -> InboxResult:
     """Load, then archive or reject, every new worklist file in ``folder``.
 
-    ``create`` makes a missing folder (a configured inbox nobody has used yet); otherwise a
+    A relative ``folder`` is relative to ``BOTS_HOME`` (``resolve_inbox``), never to the current
+    directory. ``create`` makes a missing folder (a configured inbox nobody has used yet); otherwise a
     missing folder is an ``InputError``, since a mistyped path should not quietly do nothing.
     A database failure propagates and leaves the file where it is, to be loaded next time.
     """
-    folder = Path(folder)
+    folder = resolve_inbox(settings, folder)
     if not folder.is_dir():
         if not create:
-            raise InputError(f"{folder}: inbox folder not found")
+            raise InputError(f"{folder}: inbox folder not found (a relative inbox path is relative to BOTS_HOME)")
         folder.mkdir(parents=True, exist_ok=True)
     result = InboxResult(folder=str(folder))
     payers = known_payers(settings)

@@ -31,6 +31,8 @@ __all__ = [
     "Settings",
     "load_toml",
     "load_toml_model",
+    "packaged_config_dir",
+    "require_config_dir",
     "validate_model",
 ]
 
@@ -53,7 +55,7 @@ class RetryConfig(_Strict):
 
 class BotConfig(_Strict):
     enabled: bool = True
-    schedule: str | None = None  # cron, five fields
+    schedule: str | None = None  # cron, five fields, or @daily, @hourly, …
     timezone: str | None = None
     expected_interval_hours: float | None = None
     max_attempts: int = Field(3, ge=1, le=50)
@@ -70,8 +72,10 @@ class BotConfig(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron_has_five_fields(cls, v: str | None) -> str | None:
-        if v is not None and len(v.split()) != 5:
-            raise ValueError(f"expected a 5-field cron expression, got {v!r}")
+        from bots.core.scheduler.cron import crontab_expression  # lazily: it imports this module
+
+        if v is not None:
+            crontab_expression(v)  # five fields or an @daily-style alias; ValueError names the choices
         return v
 
 
@@ -160,13 +164,44 @@ def environment(env_file: Path | None = Path(".env")) -> dict[str, str]:
 
 
 def load_toml(path: Path) -> dict[str, Any]:
+    """A TOML file as a dict; a missing, unreadable or invalid file is a ``ConfigError`` naming it."""
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
+    except OSError as exc:  # permissions, a folder where a file should be, an I/O error
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def packaged_config_dir() -> Path:
+    """The default configuration that ships with the package (what ``bots init`` copies).
+
+    A wheel carries the repository's ``config/`` as the data-only package ``bots._defaults``
+    (``setup.py`` maps it); an editable install or a checkout reads ``config/`` beside ``bots/``.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("bots._defaults")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    checkout = Path(__file__).resolve().parents[2] / "config"
+    if (checkout / "bots.toml").is_file():
+        return checkout
+    raise ConfigError("the default configuration is missing from this installation (bots._defaults); "
+                      "reinstall rcm-bots")
+
+
+def require_config_dir(config_dir: Path) -> None:
+    """A configuration folder that is missing, or lacks bots.toml, is an error naming the path, never defaults."""
+    if not config_dir.is_dir():
+        raise ConfigError(f"{config_dir}: configuration folder not found (--config-dir or BOTS_CONFIG_DIR; "
+                          f"`bots init` writes one)")
+    if not (config_dir / "bots.toml").is_file():
+        raise ConfigError(f"{config_dir / 'bots.toml'}: file not found (every configuration folder needs one; "
+                          f"`bots init` writes one)")
 
 
 def load_toml_model(path: Path, model: type[M], *, data: dict[str, Any] | None = None) -> M:
@@ -234,10 +269,8 @@ class Settings(BaseSettings):
     def config(self) -> BotsConfig:
         if self._config_values is not None:
             return self._config_values
-        path = self.config_dir / "bots.toml"
-        if not path.exists():
-            return BotsConfig()
-        return load_toml_model(path, BotsConfig)
+        require_config_dir(self.config_dir)  # a mistyped folder or a missing bots.toml is an error, not defaults
+        return load_toml_model(self.config_dir / "bots.toml", BotsConfig)
 
     @property
     def payers(self) -> Payers:

@@ -6,7 +6,10 @@ and it is pure: no store, no threads. Cron expressions use crontab's day-of-week
 so the field is translated to day names before it reaches a ``CronTrigger``; untranslated,
 ``1-5`` would run Tuesday to Saturday. As in APScheduler (unlike Vixie cron), a restricted
 day-of-month and a restricted day-of-week must both match. A bot's ``timezone`` wins, then
-``[scheduler] timezone`` if set, then the top-level ``timezone``.
+``[scheduler] timezone`` if set, then the top-level ``timezone``. Vixie cron's nicknames
+(``@hourly``, ``@daily``/``@midnight``, ``@weekly``, ``@monthly``, ``@yearly``/``@annually``) stand
+for their five-field equivalents (``CRON_ALIASES``); ``@reboot`` has no meaning for a scheduler
+that is itself the service and is refused.
 """
 
 from __future__ import annotations
@@ -24,8 +27,18 @@ from bots.core.errors import ConfigError
 from bots.core.inbox import resolve_inbox
 from bots.core.settings import BotsConfig, Settings
 
-__all__ = ["bot_trigger", "cron_trigger", "crontab_day_of_week", "longest_gap", "schedule_timezone"]
+__all__ = ["CRON_ALIASES", "bot_trigger", "cron_trigger", "crontab_day_of_week", "crontab_expression", "longest_gap",
+           "schedule_display", "schedule_timezone"]
 
+CRON_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _EXACT_FIRES = 1500  # fire times walked one by one before longest_gap switches to hourly probes
 _GAP_HORIZON = timedelta(days=400)
@@ -73,11 +86,29 @@ def crontab_day_of_week(field: str) -> str:
     return ",".join(_CRON_DAYS[d] for d in sorted(days, key=lambda d: (d - 1) % 7))
 
 
+def crontab_expression(expr: str) -> str:
+    """The five-field crontab expression ``expr`` stands for: itself, or an ``@daily``-style alias expanded."""
+    text = expr.strip()
+    if text.startswith("@"):
+        try:
+            return CRON_ALIASES[text.lower()]
+        except KeyError:
+            raise ValueError(f"unknown schedule alias {expr!r} (use a 5-field cron expression or one of "
+                             f"{', '.join(CRON_ALIASES)})") from None
+    if len(text.split()) != 5:
+        raise ValueError(f"expected a 5-field cron expression (or one of {', '.join(CRON_ALIASES)}), got {expr!r}")
+    return text
+
+
+def schedule_display(expr: str) -> str:
+    """A schedule as ``bots scheduler jobs`` shows it: an alias with what it stands for."""
+    expanded = crontab_expression(expr)
+    return expr if expanded == expr.strip() else f"{expr.strip()} ({expanded})"
+
+
 def cron_trigger(expr: str, timezone: str) -> CronTrigger:
-    """A ``CronTrigger`` from a 5-field crontab expression with crontab's weekday numbers."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"expected a 5-field cron expression, got {expr!r}")
+    """A ``CronTrigger`` from a 5-field crontab expression (or an alias) with crontab's weekday numbers."""
+    fields = crontab_expression(expr).split()
     fields[4] = crontab_day_of_week(fields[4])
     return CronTrigger.from_crontab(" ".join(fields), timezone=timezone)
 
@@ -113,7 +144,7 @@ def _schedules(settings: Settings, triggers: Mapping[str, BaseTrigger] | None = 
         if triggers and bot in triggers:
             out.append(_Schedule(bot, triggers[bot], None, tz, inbox))
         elif cfg.enabled and cfg.schedule:
-            out.append(_Schedule(bot, bot_trigger(settings, bot), cfg.schedule, tz, inbox))
+            out.append(_Schedule(bot, bot_trigger(settings, bot), schedule_display(cfg.schedule), tz, inbox))
     return out
 
 
