@@ -105,6 +105,10 @@ def run(
                 print(json.dumps(result.as_dict()))
             else:
                 _print_run(result)
+        # A run by hand is watched like a scheduled one: metrics textfile and alerts (never raise).
+        from bots.core.scheduler.job import after_run
+
+        after_run(settings, store)
     raise typer.Exit(1 if failed else 0)
 
 

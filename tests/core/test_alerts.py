@@ -20,7 +20,7 @@ from bots.core.settings import Settings
 from bots.core.store import RunStatus, Store, WorkItemSpec
 from bots.core.worklist import load_worklist
 from canaries import CANARY_DOB, CANARY_MEMBER, CANARY_NAME, CANARY_PASSWORD, log_text
-from core.test_worklist import GOOD, write_csv
+from worklist_helpers import GOOD, write_csv
 from fake_bots import CountingBot
 
 
@@ -163,3 +163,23 @@ def test_no_destination_means_no_alert_and_no_marks(settings: Settings, store: S
     run_bot(SignInRefusedBot(), settings, store, write_workbook=False)
     assert alerts.check(settings, store) == []
     assert store.get_meta(alerts.HEALTH_KEY) is None, "a later configured destination still hears of it"
+
+
+def test_a_run_by_hand_that_fails_alerts_once_from_the_cli(tmp_path: Path, alerting: Settings, store: Store,
+                                                          receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bots run`` outside the scheduler is watched too: a failed run alerts when it ends."""
+    from typer.testing import CliRunner
+
+    from bots.cli import app
+    from config_helpers import edit_toml
+
+    edit_toml(alerting.config_dir / "rules" / "claim_edits.toml",
+              lambda doc: doc["rules"]["CODE-DX-POINTER"]["params"].update(max_pointers="four"))
+    monkeypatch.setenv("BOTS_ALERT_URLS", receiver.url)
+    cli = ["--home", str(alerting.home), "--config-dir", str(alerting.config_dir), "run", "claim_edits"]
+    first = CliRunner().invoke(app, cli)
+    assert first.exit_code == 1, first.output
+    assert len(receiver.bodies) == 1 and "claim_edits run" in receiver.bodies[0]["message"]
+    assert "failed" in receiver.bodies[0]["message"]
+    CliRunner().invoke(app, ["--home", str(alerting.home), "--config-dir", str(alerting.config_dir), "alerts", "check"])
+    assert len(receiver.bodies) == 1, "the same incident is not sent again"
