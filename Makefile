@@ -32,7 +32,7 @@ browser: $(STAMP)
 	fi
 
 test: browser
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto $(PYTEST_ARGS)
 
 demo: browser
 	$(BIN)/bots demo
