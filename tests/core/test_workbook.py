@@ -264,6 +264,8 @@ def test_written_workbook_reopens_with_validations_protection_hyperlinks_and_lay
     assert summary["Claim Edits"][1:4] == (1, 1, 2) and summary["Denials"][1:4] == (1, 1, 2)
     assert summary["Senior backlog (open Senior rows)"][1] == 2
     assert summary["Total"][4] == 0  # oldest open row: found today
+    zone = settings.config.timezone or "UTC"
+    assert summary["Last written"][2] == f"all times in this workbook are {zone} time"  # labelled, once
 
 
 def test_rerun_updates_last_seen_and_times_seen_and_never_duplicates(settings: Settings, store: Store) -> None:

@@ -114,7 +114,7 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
 
     local = stats.written_at.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
     ws.append([cell("Exception workbook", bold=True, size=14)])
-    ws.append([cell("Last written"), cell(local, fmt="yyyy-mm-dd hh:mm"), cell(str(tz))])
+    ws.append([cell("Last written"), cell(local, fmt="yyyy-mm-dd hh:mm"), cell(f"all times in this workbook are {tz} time")])
     ws.append([cell("Senior backlog (open Senior rows)"), cell(stats.senior_backlog, bold=True)])
     ws.append([cell("Your columns"), cell("Assigned To … Resolved On (green headers). A Resolved row needs "
                                           "Resolution, Resolution Note and Resolved By.")])
