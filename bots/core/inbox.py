@@ -44,7 +44,7 @@ from bots.core.logging import get_logger
 from bots.core import registry
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, utcnow
-from bots.core.worklist import LOADER_BOT, LoadResult, load_worklist
+from bots.core.worklist import LOADER_BOT, LoadResult, load_worklist, unreadable
 
 __all__ = ["ARCHIVE", "REJECTED", "InboxFile", "InboxResult", "configured_inboxes", "known_payers",
            "process_inbox", "resolve_inbox"]
@@ -162,7 +162,7 @@ def _take(store: Store, path: Path, payers: set[str] | None) -> InboxFile:
     except SQLAlchemyError:
         raise  # the database, not the file: leave it in the inbox for the next pass
     except (InputError, csv.Error, UnicodeError, ValueError, KeyError, OSError) as exc:
-        problem = str(exc) if isinstance(exc, InputError) else f"{path.name}: unreadable ({type(exc).__name__}: {exc})"
+        problem = str(unreadable(path, exc))  # the same sentence `bots worklist load` prints
         dest = _move(path, REJECTED)
         report = _write_report(dest, [
             "rcm-bots inbox: file REJECTED; nothing from it was loaded.",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -41,6 +43,16 @@ REQUIRED = ("claim_id", "payer_id", "member_id", "patient_name", "patient_dob", 
 # Claim-level columns must agree across a claim's rows.
 CLAIM_LEVEL = ("member_id", "patient_name", "patient_dob", "provider_npi", "diagnosis_codes",
                "prior_auth_number", "submitted_date", "expected_amount")
+
+
+# The schema holds claim and payer ids in 60 characters (store/schema.py).
+ID_MAX = 60
+# Bounds past which a number is a typing or export error, not a real claim: a service line over
+# ten million dollars, or more units, lines or minutes than any claim carries.
+MONEY_MAX = 10_000_000.0
+INT_MAX = {"units": 99_999, "line_no": 9_999, "time_minutes": 1_440}
+DATE_COLUMNS = ("patient_dob", "date_of_service", "note_date", "submitted_date")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _split(v: str) -> list[str]:
@@ -79,6 +91,35 @@ class WorklistRow(BaseModel):
     def _payer_lower(cls, v: str) -> str:
         return v.lower()
 
+    @field_validator("claim_id", "payer_id")
+    @classmethod
+    def _id_length(cls, v: str) -> str:
+        if len(v) > ID_MAX:
+            raise ValueError(f"longer than {ID_MAX} characters ({len(v)})")
+        return v
+
+    @field_validator(*DATE_COLUMNS, mode="before")
+    @classmethod
+    def _iso_date(cls, v: Any) -> Any:
+        # Only YYYY-MM-DD text (an Excel date cell arrives as that, see _cell) is a date: a plain
+        # number such as 0 or 86400 would otherwise pass as seconds since 1970.
+        if isinstance(v, str) and not _ISO_DATE.fullmatch(v):
+            raise ValueError("expected a date like 2026-10-03 (YYYY-MM-DD) or an Excel date cell")
+        return v
+
+    @field_validator("charge", "expected_amount", "units", "line_no", "time_minutes", mode="before")
+    @classmethod
+    def _finite(cls, v: Any) -> Any:
+        # float() takes "inf", "Infinity", "nan" and "1e309" (which overflows to inf): none is an amount.
+        if isinstance(v, str) and v.strip():
+            try:
+                f = float(v)
+            except ValueError:
+                return v  # not a number at all: the type check says so
+            if not math.isfinite(f):
+                raise ValueError("not a finite number")
+        return v
+
     @field_validator("procedure_code")
     @classmethod
     def _code(cls, v: str) -> str:
@@ -114,11 +155,23 @@ class WorklistRow(BaseModel):
             raise ValueError("must be a whole number of at least 1")
         return v
 
+    @field_validator("units", "line_no", "time_minutes")
+    @classmethod
+    def _int_bound(cls, v: int | None, info: Any) -> int | None:
+        limit = INT_MAX[info.field_name]
+        if v is not None and v > limit:
+            raise ValueError(f"more than {limit:,}: not a plausible value")
+        return v
+
     @field_validator("charge", "expected_amount")
     @classmethod
     def _money(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("not a finite number")
         if v is not None and v < 0:
             raise ValueError("must not be negative")
+        if v is not None and v > MONEY_MAX:
+            raise ValueError(f"more than {MONEY_MAX:,.0f}: not a plausible amount")
         return None if v is None else round(v, 2)
 
 
@@ -163,16 +216,35 @@ def _cell(v: Any) -> str:
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(row number as a spreadsheet shows it, row as strings keyed by column)."""
+    """(row number as a spreadsheet shows it, row as strings keyed by column).
+
+    A file that cannot be read as a worklist at all (not text, an encoding we cannot tell, the
+    wrong delimiter, a broken xlsx) raises ``InputError`` with one sentence saying why, never
+    a parser's exception: the CLI and the inbox report it as it is.
+    """
     if not path.exists():
         raise InputError(f"{path}: file not found")
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        yield from _read_xlsx(path)
+        rows = _read_xlsx(path)
     elif suffix in (".csv", ".txt"):
-        yield from _read_csv(path)
+        rows = _read_csv(path)
     else:
         raise InputError(f"{path}: unsupported worklist type {suffix!r}; use .csv or .xlsx")
+    try:
+        yield from rows
+    except InputError:
+        raise
+    except (csv.Error, UnicodeError, ValueError, KeyError, OSError, EOFError) as exc:
+        raise unreadable(path, exc) from None
+
+
+def unreadable(path: Path, exc: BaseException) -> InputError:
+    """The one message for a worklist a parser gave up on (used by the loader and the inbox)."""
+    if isinstance(exc, InputError):
+        return exc
+    return InputError(f"{path}: not a readable worklist ({type(exc).__name__}: {exc}); "
+                      "save it from Excel as .xlsx or as CSV UTF-8 (comma delimited)")
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -181,17 +253,59 @@ def _check_header(path: Path, header: list[str]) -> None:
         raise InputError(f"{path}: row 1 (header): missing required column(s) {', '.join(missing)}")
 
 
-def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    raw = path.read_bytes()
+def _decode(path: Path, raw: bytes) -> str:
+    """The text of a CSV: UTF-8 (with or without BOM), UTF-16/32 with a BOM, or Windows-1252."""
+    for bom, enc in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+                     (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+        if raw.startswith(bom):
+            try:
+                text = raw.decode(enc)
+            except UnicodeDecodeError:
+                raise InputError(f"{path}: starts with a {enc.upper()} byte-order mark but is not valid "
+                                 f"{enc.upper()} text; save it as CSV UTF-8 (comma delimited)") from None
+            log.info("worklist_encoding", file=path.name, encoding=enc)
+            return text
+    if b"\x00" in raw[:4096]:
+        # UTF-16 without a byte-order mark puts a NUL beside every ASCII letter; binary files have NULs too.
+        kind = "UTF-16 text without a byte-order mark" if raw[1:4096:2].count(0) > len(raw[:4096]) // 4 \
+            else "binary data, not text"
+        raise InputError(f"{path}: looks like {kind}; save it from Excel as .xlsx or as CSV UTF-8 (comma delimited)")
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
+        pass
+    try:
         text = raw.decode("cp1252")  # Excel's "CSV" on Windows
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: neither UTF-8 nor Windows-1252 text (binary data?); "
+                         "save it from Excel as .xlsx or as CSV UTF-8 (comma delimited)") from None
+    sample = text[:4096]
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
+    if controls > len(sample) // 100:
+        raise InputError(f"{path}: looks like binary data, not text; "
+                         "save it from Excel as .xlsx or as CSV UTF-8 (comma delimited)")
+    return text
+
+
+def _check_delimiter(path: Path, first_line: str, header: list[str]) -> None:
+    """A header that names the required columns only when split on ``;`` or a tab is the wrong delimiter."""
+    if all(c in header for c in REQUIRED):
+        return
+    for delim, name in ((";", "semicolon"), ("\t", "tab")):
+        split = [_norm_header(h.strip().strip('"')) for h in first_line.split(delim)]
+        if sum(c in split for c in REQUIRED) > sum(c in header for c in REQUIRED):
+            raise InputError(f"{path}: row 1 (header): looks {name}-delimited: save it comma-separated "
+                             "(in Excel: Save As, CSV UTF-8 (comma delimited))")
+
+
+def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    text = _decode(path, path.read_bytes())
     reader = csv.reader(io.StringIO(text))
     try:
         header = [_norm_header(h) for h in next(reader)]
     except StopIteration:
         raise InputError(f"{path}: empty file") from None
+    _check_delimiter(path, text.split("\n", 1)[0], header)
     _check_header(path, header)
     for n, values in enumerate(reader, start=2):
         if not any(v.strip() for v in values):
@@ -199,28 +313,51 @@ def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         yield n, {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header) if h}
 
 
+class Uncached(str):
+    """An xlsx cell holding a formula but no saved result (written by a program, never opened in
+    Excel): its value is unknown, which is not the same as empty."""
+
+    formula: str
+
+
+def _uncached(formula: Any) -> Uncached:
+    u = Uncached("")
+    u.formula = str(formula)
+    return u
+
+
 def _read_xlsx(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     from openpyxl import load_workbook
 
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
+        # The same sheet with formulas instead of results: tells "empty" from "formula never calculated".
+        wf = load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:
         raise InputError(f"{path}: not a readable xlsx workbook ({type(exc).__name__}: {exc})") from None
     try:
         ws = wb.worksheets[0]
         rows = ws.iter_rows(values_only=True)
+        formulas = wf.worksheets[0].iter_rows(values_only=True)
         try:
             header = [_norm_header(h) for h in next(rows)]
+            next(formulas, None)
         except StopIteration:
             raise InputError(f"{path}: empty worksheet") from None
         _check_header(path, header)
         for n, values in enumerate(rows, start=2):
-            cells = [_cell(v) for v in values]
-            if not any(cells):
+            raw_formulas = next(formulas, ())
+            cells: list[str] = [_cell(v) for v in values]
+            for i, v in enumerate(values):
+                if v is None and i < len(raw_formulas) and isinstance(raw_formulas[i], str) \
+                        and raw_formulas[i].startswith("="):
+                    cells[i] = _uncached(raw_formulas[i])
+            if not any(cells) and not any(isinstance(c, Uncached) for c in cells):
                 continue
             yield n, {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header) if h}
     finally:
         wb.close()
+        wf.close()
 
 
 def _validate(n: int, raw: dict[str, str]) -> tuple[WorklistRow | None, list[RowProblem]]:
@@ -228,6 +365,10 @@ def _validate(n: int, raw: dict[str, str]) -> tuple[WorklistRow | None, list[Row
     problems = []
     for col in COLUMNS:
         v = raw.get(col, "")
+        if isinstance(v, Uncached):
+            problems.append(RowProblem(n, col, v.formula, "formula without a value: open and save the file "
+                                                          "in Excel first (it calculates and saves the results)"))
+            continue
         if v == "":
             if col in REQUIRED:
                 problems.append(RowProblem(n, col, v, "required value is missing"))
@@ -326,21 +467,24 @@ def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = N
         store.save_claims(conn, loaded, now)
         for key, problems in bad.items():
             raw = raw_by_claim[key]
-            ref = claim_key(*key) if all(key) else f"{path.name}:row{problems[0].row}"
+            # An id over the schema's length is itself the problem: the row's place names it instead.
+            fits = all(key) and all(len(k) <= ID_MAX for k in key)
+            ref = claim_key(*key) if fits else f"{path.name}:row{problems[0].row}"
+            claim_id = key[1][:ID_MAX] or None
             records = [
                 ExceptionRecord(
-                    queue="Claim Edits", rule_id=INPUT_FORMAT, rule_version="1", claim_id=key[1] or None,
+                    queue="Claim Edits", rule_id=INPUT_FORMAT, rule_version="1", claim_id=claim_id,
                     reason=f"{path.name} row {p.row}, column {p.column}: {p.message} (value: {p.value!r}). "
                            f"The claim was not loaded; fix the worklist and load it again.",
                     detail=f"{path.name}:{p.row}:{p.column}", evidence=f"{path.name} row {p.row}",
-                    extra={"payer_id": key[0] or None, "patient": raw.get("patient_name") or None,
+                    extra={"payer_id": key[0][:ID_MAX] or None, "patient": raw.get("patient_name") or None,
                            "dos": raw.get("date_of_service") or None})
                 for p in problems
             ]
             store.record_exceptions(conn, bot=LOADER_BOT, item_ref=ref, run_id=run_id, records=records,
                                     clear_others=False)
             audit.append(AuditEntry(action="row_rejected", result="exception", run_id=run_id, bot=LOADER_BOT,
-                                    item_ref=ref, claim_id=key[1] or None, rule_id=INPUT_FORMAT, rule_version="1",
+                                    item_ref=ref, claim_id=claim_id, rule_id=INPUT_FORMAT, rule_version="1",
                                     detail={"file": path.name, "problems": [
                                         {"row": p.row, "column": p.column, "message": p.message} for p in problems]}))
             result.problems.extend(problems)

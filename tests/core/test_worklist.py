@@ -120,3 +120,196 @@ def test_cli_worklist_load_reports_rows_and_exits_2_on_unreadable_file(tmp_path:
     bad = runner.invoke(app, [*base, "worklist", "load", str(tmp_path / "missing.csv")])
     assert bad.exit_code == 2
     assert "missing.csv: file not found" in bad.output
+
+
+# ---- hostile input (issue 12) ------------------------------------------------------------------
+
+def _cli_load(settings: Settings, path: Path) -> object:
+    base = ["--home", str(settings.home), "--config-dir", str(settings.config_dir)]
+    return CliRunner().invoke(app, [*base, "worklist", "load", str(path)])
+
+
+def test_non_finite_and_absurd_numbers_are_input_errors_naming_row_column_value(tmp_path: Path, store: Store) -> None:
+    path = write_csv(tmp_path / "wl.csv", [
+        GOOD,
+        {**GOOD, "claim_id": "CLM-2", "charge": "1e309"},            # overflows to inf
+        {**GOOD, "claim_id": "CLM-3", "charge": "Infinity"},
+        {**GOOD, "claim_id": "CLM-4", "charge": "nan"},
+        {**GOOD, "claim_id": "CLM-5", "charge": "1e15"},             # finite but absurd
+        {**GOOD, "claim_id": "CLM-6", "expected_amount": "-inf"},
+        {**GOOD, "claim_id": "CLM-7", "units": "1e309"},
+        {**GOOD, "claim_id": "CLM-8", "units": "99999999999999999999999"},
+    ])
+    result = load_worklist(store, path)
+    assert result.claims_new == 1 and result.claims_rejected == 7
+    by_claim = {r["claim_id"]: r["reason"] for r in store.exception_rows()}
+    assert "row 3, column charge: not a finite number (value: '1e309')" in by_claim["CLM-2"]
+    assert "row 4, column charge: not a finite number (value: 'Infinity')" in by_claim["CLM-3"]
+    assert "row 5, column charge: not a finite number (value: 'nan')" in by_claim["CLM-4"]
+    assert "row 6, column charge" in by_claim["CLM-5"] and "plausible" in by_claim["CLM-5"] and "1e15" in by_claim["CLM-5"]
+    assert "row 7, column expected_amount: not a finite number" in by_claim["CLM-6"]
+    assert "row 8, column units: not a finite number" in by_claim["CLM-7"]
+    assert "row 9, column units" in by_claim["CLM-8"] and "plausible" in by_claim["CLM-8"]
+    assert store.load_claims(["acme:CLM-2", "acme:CLM-4"]) == {}, "no NULL or inf charge reaches the store"
+
+
+def _xlsx_with_raw_charges(path: Path, charges: list[str]) -> Path:
+    """An xlsx whose charge cells hold ``charges`` verbatim in ``<v>`` (openpyxl would write inf as blank)."""
+    import zipfile
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(list(COLUMNS))
+    for i, _ in enumerate(charges):
+        ws.append([f"CLM-{i + 1}" if c == "claim_id" else 999.25 if c == "charge" else GOOD[c] for c in COLUMNS])
+    tmp = path.with_suffix(".tmp.xlsx")
+    wb.save(tmp)
+    with zipfile.ZipFile(tmp) as src, zipfile.ZipFile(path, "w") as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith("sheet1.xml"):
+                for c in charges:
+                    data = data.replace(b"<v>999.25</v>", f"<v>{c}</v>".encode(), 1)
+            out.writestr(info, data)
+    return path
+
+
+def test_xlsx_with_non_finite_cells_is_an_input_error(tmp_path: Path, store: Store, settings: Settings) -> None:
+    path = _xlsx_with_raw_charges(tmp_path / "wl.xlsx", ["145.0", "1E309", "-1e309"])
+    result = load_worklist(store, path)
+    assert result.claims_new == 1 and result.claims_rejected == 2
+    assert {(p.row, p.column, p.message) for p in result.problems} == {
+        (3, "charge", "not a finite number"), (4, "charge", "not a finite number")}
+    # A cell openpyxl cannot parse at all ("nan" in a number cell) refuses the file, exit 2, no traceback.
+    out = _cli_load(settings, _xlsx_with_raw_charges(tmp_path / "nan.xlsx", ["145.0", "nan"]))
+    assert out.exit_code == 2, out.output
+    assert "nan.xlsx: not a readable worklist" in " ".join(out.output.split())
+
+
+def test_workbook_never_writes_an_unreadable_number(settings: Settings, store: Store) -> None:
+    from bots.core.workbook import sync_workbook
+    from workbook_helpers import Finding, report, rows_by_id
+
+    # Defence in depth: whatever reached the store (an older load, a bot's arithmetic), the
+    # money and int cells of the workbook are numbers only when finite, else text.
+    report(store, "run-1", [Finding("CLM-1", amount=float("inf")), Finding("CLM-2", amount=float("nan")),
+                            Finding("CLM-3", amount=float("-inf")), Finding("CLM-4", amount=12.5)])
+    result = sync_workbook(settings, store)
+    assert result.written, result.message
+    rows = rows_by_id(settings.workbook_path)  # openpyxl refuses "<v>inf</v>" as invalid XML
+    amounts = {r["Claim ID"]: r.get("Amount") for r in rows.values()}
+    # NaN: SQLite stores it as NULL, so it shows blank; never as a number.
+    assert amounts == {"CLM-1": "inf", "CLM-2": None, "CLM-3": "-inf", "CLM-4": 12.5}
+
+
+def test_plain_numbers_in_a_date_column_are_not_dates(tmp_path: Path, store: Store) -> None:
+    import datetime as dt
+
+    path = write_csv(tmp_path / "wl.csv", [
+        GOOD,
+        {**GOOD, "claim_id": "CLM-2", "date_of_service": "0"},
+        {**GOOD, "claim_id": "CLM-3", "patient_dob": "86400"},
+        {**GOOD, "claim_id": "CLM-4", "note_date": "1760000000"},
+    ])
+    result = load_worklist(store, path)
+    assert result.claims_new == 1 and result.claims_rejected == 3
+    by_claim = {r["claim_id"]: r["reason"] for r in store.exception_rows()}
+    assert "row 3, column date_of_service: expected a date like 2026-10-03" in by_claim["CLM-2"]
+    assert "row 4, column patient_dob" in by_claim["CLM-3"] and "'86400'" in by_claim["CLM-3"]
+    assert "row 5, column note_date" in by_claim["CLM-4"]
+
+    # In an xlsx: a real date cell is a date, a plain number cell is not.
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(list(COLUMNS))
+    ws.append([dt.date(2026, 10, 14) if c == "date_of_service" else GOOD[c] for c in COLUMNS])
+    ws.append(["CLM-9" if c == "claim_id" else 86400 if c == "date_of_service" else GOOD[c] for c in COLUMNS])
+    xlsx = tmp_path / "wl.xlsx"
+    wb.save(xlsx)
+    result = load_worklist(store, xlsx)
+    assert result.claims_rejected == 1
+    assert [(p.row, p.column, p.value) for p in result.problems] == [(3, "date_of_service", "86400")]
+    assert store.load_claims(["acme:CLM-1"])["acme:CLM-1"].date_of_service == "2026-10-14"
+
+
+def test_unreadable_worklists_exit_2_with_one_clear_message(tmp_path: Path, settings: Settings) -> None:
+    import os
+
+    header = ",".join(COLUMNS) + "\n"
+    good_line = ",".join(f'"{GOOD[c]}"' for c in COLUMNS) + "\n"
+    cases = {
+        "random.csv": (os.urandom(4096), "binary data, not text"),
+        "random.xlsx": (os.urandom(4096), "not a readable xlsx workbook"),
+        "utf16-nobom.csv": ((header + good_line).encode("utf-16-le"), "UTF-16 text without a byte-order mark"),
+        "semicolon.csv": ((header + good_line).replace(",", ";").encode(), "looks semicolon-delimited: save it comma-separated"),
+        "tabs.txt": ((header + good_line).replace(",", "\t").encode(), "looks tab-delimited"),
+        "cp1252-garbage.csv": (bytes(range(0x80, 0x100)) * 8, "neither UTF-8 nor Windows-1252 text"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        out = _cli_load(settings, path)
+        assert out.exit_code == 2, (name, out.output)
+        assert message in " ".join(out.output.split()), (name, out.output)
+        assert "Traceback" not in out.output and out.exception is None or isinstance(out.exception, SystemExit)
+
+    # A UTF-16 CSV with its byte-order mark (Excel's "Unicode Text" encoding) is detected and loads.
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes((header + good_line).encode("utf-16"))
+    out = _cli_load(settings, utf16)
+    assert out.exit_code == 0, out.output
+    assert "claims new 1" in out.output
+
+
+def test_inbox_rejects_an_unreadable_worklist_with_the_same_message(tmp_path: Path, settings: Settings,
+                                                                      store: Store) -> None:
+    import os
+    import time
+
+    from bots.core.inbox import process_inbox
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "semi.csv").write_bytes((",".join(COLUMNS) + "\n").replace(",", ";").encode())
+    old = time.time() - 60
+    os.utime(inbox / "semi.csv", (old, old))
+    result = process_inbox(settings, store, inbox)
+    assert [f.status for f in result.files] == ["rejected"]
+    assert "looks semicolon-delimited: save it comma-separated" in (result.files[0].problem or "")
+
+
+def test_claim_and_payer_ids_over_60_characters_are_input_errors(tmp_path: Path, store: Store) -> None:
+    long_claim = "CLM-" + "9" * 296
+    long_payer = "p" * 61
+    path = write_csv(tmp_path / "wl.csv", [
+        GOOD,
+        {**GOOD, "claim_id": long_claim},
+        {**GOOD, "claim_id": "CLM-3", "payer_id": long_payer},
+        {**GOOD, "claim_id": "C" * 60},  # exactly at the limit: fine
+    ])
+    result = load_worklist(store, path)
+    assert result.claims_new == 2 and result.claims_rejected == 2
+    assert {(p.row, p.column, p.message) for p in result.problems} == {
+        (3, "claim_id", "longer than 60 characters (300)"), (4, "payer_id", "longer than 60 characters (61)")}
+    rows = store.exception_rows()
+    assert len(rows) == 2 and all(r["rule_id"] == "INPUT-FORMAT" for r in rows)
+    assert all(len(r["claim_id"] or "") <= 60 for r in rows), "the exception row fits the schema"
+
+
+def test_xlsx_formula_without_a_cached_value_says_so(tmp_path: Path, store: Store) -> None:
+    wb = openpyxl.Workbook()  # openpyxl writes formulas without results, as a script or export would
+    ws = wb.active
+    ws.append(list(COLUMNS))
+    ws.append([GOOD[c] for c in COLUMNS])
+    ws.append(["CLM-2" if c == "claim_id" else "=100+45" if c == "charge" else
+               '=""' if c == "note_id" else GOOD[c] for c in COLUMNS])
+    path = tmp_path / "wl.xlsx"
+    wb.save(path)
+    result = load_worklist(store, path)
+    assert result.claims_new == 1 and result.claims_rejected == 1
+    assert {(p.row, p.column) for p in result.problems} == {(3, "charge"), (3, "note_id")}
+    assert all(p.message.startswith("formula without a value: open and save the file in Excel first")
+               for p in result.problems)
+    assert not any("required value is missing" in p.message for p in result.problems)
+    assert "=100+45" in store.exception_rows()[0]["reason"] or "=100+45" in " ".join(
+        r["reason"] for r in store.exception_rows())

@@ -25,12 +25,14 @@ Choices that follow from that, and from how coders use the file:
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -149,8 +151,20 @@ class _TextEmitter:
 
 
 def _number_emitter() -> Emitter:
+    """A finite number as a number; anything else as text, never ``<v>inf</v>``, ``<v>nan</v>`` or
+    ``<v>'12'</v>`` (Excel and openpyxl refuse such a file, LibreOffice shows 0): whatever reached
+    the store, the workbook stays readable and shows the value as it is."""
+    as_text = _TextEmitter()
+
     def emit(ref: str, style: int, value: Any) -> str:
-        return f'<c r="{ref}" s="{style}"><v>{value!r}</v></c>'
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) < 10**308:
+                return f'<c r="{ref}" s="{style}"><v>{value}</v></c>'
+        elif isinstance(value, float) and math.isfinite(value):
+            return f'<c r="{ref}" s="{style}"><v>{value!r}</v></c>'
+        elif isinstance(value, Decimal) and value.is_finite() and abs(value) < Decimal("1e308"):
+            return f'<c r="{ref}" s="{style}"><v>{value}</v></c>'
+        return as_text(ref, style, value)
 
     return emit
 
