@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -11,6 +12,9 @@ import threading
 import time
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from bots.cli import app
 from bots.core.settings import Settings
 from bots.core.store import ItemState, Store
 from bots.core.runner import run_bot
@@ -24,6 +28,9 @@ import sys
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from bots.core.logging import configure_logging
+from typer.testing import CliRunner
+
+from bots.cli import app
 from bots.core.settings import Settings
 from bots.core.store import Store
 from bots.core.runner import run_bot
@@ -156,3 +163,35 @@ def test_a_broken_commit_fails_the_run_and_returns_its_items_to_the_queue(settin
     monkeypatch.undo()
     again = run_bot(CountingBot(5), settings, store, write_workbook=False)
     assert again.ok and store.item_counts("claim_edits") == {"done": 5}
+
+
+def test_crashed_run_records_the_items_it_committed(settings: Settings, tmp_path: Path) -> None:
+    # issue 12: a run killed after committing work showed 0 items in `bots runs`.
+    script = KILL_SCRIPT.format(tests=str(TESTS), home=str(settings.home), config=str(settings.config_dir),
+                                trace=str(tmp_path / "trace.txt"))
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    db = settings.home / "bots.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if db.exists() and sum(1 for s in _states(db).values() if s == "done") >= 8:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = sum(1 for s in _states(db).values() if s == "done")
+    assert 8 <= done_before < 100, "the kill should land mid-run"
+
+    store = Store(settings.db_url)
+    run_bot(CountingBot(100), settings, store, write_workbook=False)  # recovery marks the dead run crashed
+    crashed = [r for r in store.list_runs() if r["status"] == "crashed"]
+    assert len(crashed) == 1
+    c = crashed[0]
+    assert c["done"] == done_before, "the crashed run counts what it committed"
+    assert c["exceptions"] == 0 and c["failed"] == 0
+    assert c["items"] >= done_before and c["items"] - done_before == c["carried_over"]
+    out = CliRunner().invoke(app, ["--home", str(settings.home), "--config-dir", str(settings.config_dir),
+                                   "runs", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = [json.loads(line) for line in out.output.splitlines() if line.strip()]
+    shown = [r for r in rows if r.get("status") == "crashed"]
+    assert shown and shown[0]["done"] == done_before

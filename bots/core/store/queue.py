@@ -58,6 +58,28 @@ class ItemStateChange:
     refund_attempt: bool = False
 
 
+def _crashed_counts(conn: Connection, bot: str, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Counts of dead runs from the items they took (``last_run``): what each settled is committed.
+
+    items: every item the run took; done/exceptions/failed: those it settled so; carried_over: the
+    rest (in hand at the kill, now abandoned, or put back to retry), which the next run picks up.
+    """
+    if not run_ids:
+        return {}
+    rows = conn.execute(
+        select(work_items.c.last_run, work_items.c.state, func.count())
+        .where(work_items.c.bot == bot, work_items.c.last_run.in_(list(run_ids)))
+        .group_by(work_items.c.last_run, work_items.c.state)
+    ).all()
+    out: dict[str, dict[str, int]] = {}
+    for run_id, state, n in rows:
+        c = out.setdefault(run_id, {"items": 0, "done": 0, "exceptions": 0, "failed": 0, "carried_over": 0})
+        c["items"] += n
+        key = {ItemState.DONE: "done", ItemState.EXCEPTION: "exceptions", ItemState.FAILED: "failed"}.get(state)
+        c[key or "carried_over"] += n
+    return out
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -144,7 +166,9 @@ class QueueStore(StoreBase):
         """Mark in-progress items of dead runs, or with expired leases, ``abandoned``.
 
         A run on this host whose process is gone is dead now, whatever its lease
-        says: that is what lets a rerun right after a kill finish the work.
+        says: that is what lets a rerun right after a kill finish the work. A dead
+        run's counts are recomputed from its items (``_crashed_counts``): it never
+        reached ``finish_run``, and run history must not say 0 for work it committed.
         """
         now = utcnow()
         with self.begin() as conn:
@@ -154,22 +178,25 @@ class QueueStore(StoreBase):
                 )
             ).all()
             dead = [r.run_id for r in running if r.host == self.host and r.pid and not _pid_alive(r.pid)]
-            if dead:
-                conn.execute(
-                    update(runs).where(runs.c.run_id.in_(dead)).values(
-                        status=RunStatus.CRASHED, ended_at=_iso(now),
-                        message="process ended without finishing the run (killed or crashed)",
-                    )
-                )
             cond = work_items.c.lease_expires < _iso(now)
             if dead:
                 cond = cond | work_items.c.lease_owner.in_(dead)
-            return conn.execute(
+            abandoned = conn.execute(
                 update(work_items)
                 .where(work_items.c.bot == bot, work_items.c.state.in_(item_sources(ItemEvent.ABANDON)), cond)
                 .values(state=item_target(ItemEvent.ABANDON), lease_owner=None, lease_expires=None,
                         updated_at=_iso(now))
             ).rowcount
+            counts = _crashed_counts(conn, bot, dead)
+            for run_id in dead:
+                conn.execute(
+                    update(runs).where(runs.c.run_id == run_id).values(
+                        status=RunStatus.CRASHED, ended_at=_iso(now),
+                        message="process ended without finishing the run (killed or crashed)",
+                        **counts.get(run_id, {}),
+                    )
+                )
+            return abandoned
 
     def claim_items(self, bot: str, run_id: str, *, limit: int, lease_seconds: int,
                     only_refs: Sequence[str] | None = None) -> list[ClaimedItem]:
