@@ -92,9 +92,12 @@ def get_settings() -> Settings:
 
 
 def open_store(settings: Settings):  # noqa: ANN201 - Store, imported lazily for a fast --help
+    from bots.core.audit_keys import AuditKeys
     from bots.core.store import Store
 
-    return Store(settings.db_url)
+    store = Store(settings.db_url)
+    store.audit_keys = AuditKeys.from_settings(settings)  # HMAC key and checkpoints outside the database
+    return store
 
 
 def create_bot(name: str, settings: Settings) -> Any:

@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bots.cli.app import app, console, err_console, get_settings, open_store, state, user_errors
@@ -82,15 +83,33 @@ def health(json_out: Annotated[bool, typer.Option("--json", help="One JSON objec
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute the audit hash chain; exit 1 naming each edited or deleted record."""
+    """Recompute the chain, check each record's HMAC and the signed checkpoints outside the database;
+    exit 1 naming each edited, deleted, cut or unwitnessed record."""
     with user_errors():
         settings = get_settings()
         problems = open_store(settings).verify_audit()
     if problems:
         for p in problems:
-            err_console.print(f"[bold red]TAMPERED[/] {p}", highlight=False)
+            err_console.print(f"[bold red]TAMPERED[/] {escape(p)}", highlight=False)
         raise typer.Exit(1)
     console.print("audit chain intact")
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key() -> None:
+    """Make a new current audit key; older keys stay in the key file so older records still verify.
+
+    The chain head is checkpointed under the new key at once.
+    """
+    with user_errors():
+        settings = get_settings()
+        store = open_store(settings)
+        assert store.audit_keys is not None
+        kid = store.audit_keys.rotate()
+        head = store.checkpoint_audit_head()
+        kept = len(store.audit_keys.known_ids()) - 1
+    console.print(f"new audit key {kid} in {store.audit_keys.key_file} ({kept} older key(s) kept for "
+                  f"verification); chain head checkpointed at record {head[0] if head else 0}", highlight=False)
 
 
 @audit_app.command("show")

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.core.errors import ConfigError
@@ -236,6 +236,10 @@ class Settings(BaseSettings):
     browser_path: Path | None = None
     log_level: str = "INFO"
     headless: bool = True
+    # The audit trail's HMAC keys and signed checkpoints live outside the database (bots.core.audit_keys).
+    audit_key: SecretStr | None = None  # BOTS_AUDIT_KEY: key(s), comma-separated, the last current
+    audit_key_file: Path | None = None  # BOTS_AUDIT_KEY_FILE; default BOTS_HOME/keys/audit.key
+    audit_checkpoints: Path | None = None  # BOTS_AUDIT_CHECKPOINTS; default BOTS_HOME/audit-checkpoints.jsonl
 
     _config_values: BotsConfig | None = PrivateAttr(None)  # set by with_config: bots.toml given by value
     _payers: Payers | None = PrivateAttr(None)
@@ -255,6 +259,14 @@ class Settings(BaseSettings):
     @property
     def evidence_dir(self) -> Path:
         return self.home / "evidence"
+
+    @property
+    def audit_key_path(self) -> Path:
+        return self.audit_key_file or self.home / "keys" / "audit.key"
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        return self.audit_checkpoints or self.home / "audit-checkpoints.jsonl"
 
     @property
     def logs_dir(self) -> Path:

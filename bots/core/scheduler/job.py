@@ -22,6 +22,7 @@ from bots.core.errors import ConfigError
 from bots.core.inbox import process_inbox, resolve_inbox
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
+from bots.core.audit_keys import AuditKeys
 from bots.core.store import Store
 
 __all__ = ["JOB_FUNC", "after_run", "run_scheduled_bot"]
@@ -57,6 +58,7 @@ def run_scheduled_bot(bot_name: str, factory: str | None = None) -> dict[str, An
     if not settings.config.bot(bot_name).enabled:
         return {"bot": bot_name, "status": _NOT_STARTED, "message": "disabled in bots.toml"}
     store = Store(settings.db_url)
+    store.audit_keys = AuditKeys.from_settings(settings)
     try:
         extra: dict[str, Any] = {}
         inbox = settings.config.bot(bot_name).inbox

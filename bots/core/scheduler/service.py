@@ -37,6 +37,7 @@ from bots.core.scheduler.job import _NOT_STARTED, _STOPPING, JOB_FUNC, _stop, af
 from bots.core.scheduler.jobstore import _bot_of, _ensure_jobs_table, _same_job, _stored_jobs, job_id
 from bots.core.scheduler.lock import SchedulerLock
 from bots.core.settings import Settings
+from bots.core.audit_keys import AuditKeys
 from bots.core.store import RunStatus, Store
 
 __all__ = ["BotScheduler", "build_scheduler"]
@@ -206,6 +207,7 @@ def build_scheduler(settings: Settings, *, scheduler_cls: type[BaseScheduler] = 
     """
     schedules = _schedules(settings, triggers)  # a bad schedule fails before anything is touched
     store = Store(settings.db_url)
+    store.audit_keys = AuditKeys.from_settings(settings)
     lock = SchedulerLock(store)
     try:
         lock.acquire()

@@ -3,19 +3,31 @@
 Each record hashes (seq, its fields) together with the previous record's hash, so
 ``verify_audit`` finds any edit or deletion. Appends happen inside the caller's
 transaction, so a decision and its audit record commit together or not at all.
+
+With ``audit_keys`` set (``bots.core.audit_keys``; the CLI and the scheduler set it) the chain
+hash is an HMAC-SHA256 under a key kept outside the database and the record names the key id;
+after each commit that appended records the new head is written, signed, to the checkpoint
+file. Records with no key id are from before keys (plain sha256, fields unchanged): they verify
+as before, and the first keyed record's HMAC covers their last hash, so they cannot be
+rewritten either once a keyed record follows. A record without a key id after a keyed one is a
+downgrade and is reported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
 from bots.core.store.base import GENESIS, StoreBase, canonical_json, iso as _iso, utcnow
 from bots.core.store.schema import audit, audit_head
+
+if TYPE_CHECKING:
+    from bots.core.audit_keys import AuditKeys
 
 __all__ = ["AuditEntry", "AuditStore", "audit_hash"]
 
@@ -42,7 +54,8 @@ _AUDIT_FIELDS = (
     "input_digest", "result", "detail", "evidence_path", "evidence_sha256",
 )
 _HASHED_FIELDS = ("seq", *_AUDIT_FIELDS)
-_AUDIT_COLUMNS = (*_HASHED_FIELDS, "prev_hash", "hash")
+_AUDIT_COLUMNS = (*_HASHED_FIELDS, "prev_hash", "hash", "key_id")
+_PENDING = "bots.audit_checkpoint"  # conn.info key: the head to checkpoint once the transaction commits
 _AUDIT_INSERT = f"INSERT INTO audit ({', '.join(_AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(_AUDIT_COLUMNS))})"
 
 
@@ -52,11 +65,39 @@ def audit_hash(prev_hash: str, row: dict[str, Any]) -> str:
 
 def _hash_values(prev_hash: str, values: Sequence[Any]) -> str:
     """The chain hash over (seq, *_AUDIT_FIELDS) values in that order; None hashes as ""."""
+    return hashlib.sha256(_message(prev_hash, values)).hexdigest()
+
+
+def _message(prev_hash: str, values: Sequence[Any]) -> bytes:
     body = "\x1f".join(["" if v is None else str(v) for v in values])
-    return hashlib.sha256(f"{prev_hash}\x1e{body}".encode()).hexdigest()
+    return f"{prev_hash}\x1e{body}".encode()
+
+
+def _keyed_hash(mac: Any, prev_hash: str, values: Sequence[Any], kid: str) -> str:
+    """HMAC-SHA256 (``mac``: keyed once, copied per record) over the legacy message and the key id."""
+    h = mac.copy()
+    h.update(_message(prev_hash, values) + b"\x1f" + kid.encode())
+    return h.hexdigest()
 
 
 class AuditStore(StoreBase):
+    audit_keys: AuditKeys | None = None  # None: unkeyed records (tests, tools); verify flags them after keyed ones
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction; once it has committed, the audit head it moved is checkpointed."""
+        info: dict[Any, Any] = {}
+        try:
+            with super().begin() as conn:
+                info = conn.info  # the DBAPI connection's dict: still readable once the connection is closed
+                info.pop(_PENDING, None)
+                yield conn
+            pending = info.pop(_PENDING, None)
+            if pending is not None and self.audit_keys is not None:
+                self.audit_keys.checkpoint(*pending)
+        finally:
+            info.pop(_PENDING, None)
+
     # ---- audit --------------------------------------------------------------------------------
     def append_audit(self, conn: Connection, entries: Sequence[AuditEntry]) -> None:
         """Append to the hash chain inside the caller's transaction."""
@@ -68,6 +109,10 @@ class AuditStore(StoreBase):
         head = conn.execute(q).first()
         seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
         now = _iso(utcnow())
+        kid, mac = None, None
+        if self.audit_keys is not None:
+            kid, key = self.audit_keys.current()
+            mac = self.audit_keys.record_mac(key)
         rows = []
         for e in entries:
             seq += 1
@@ -75,8 +120,8 @@ class AuditStore(StoreBase):
                    e.rule_version, e.input_digest, e.result,
                    canonical_json(e.detail) if e.detail is not None else None,
                    e.evidence_path, e.evidence_sha256]
-            digest_ = _hash_values(prev, row)
-            row += (prev, digest_)
+            digest_ = _hash_values(prev, row) if kid is None else _keyed_hash(mac, prev, row, kid)
+            row += (prev, digest_, kid)
             rows.append(tuple(row))
             prev = digest_
         if self.is_sqlite:  # plain tuples straight to the driver: a scan appends hundreds of thousands
@@ -87,34 +132,98 @@ class AuditStore(StoreBase):
             conn.execute(audit_head.insert().values(id=1, seq=seq, hash=prev))
         else:
             conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
+        if kid is not None:
+            conn.info[_PENDING] = (seq, prev, now)  # written by begin() after the commit, never before
+
+    def checkpoint_audit_head(self) -> tuple[int, str] | None:
+        """Sign the current chain head into the checkpoint file now (after a key rotation)."""
+        if self.audit_keys is None:
+            return None
+        with self.read() as conn:
+            head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
+        if head is None:
+            return None
+        self.audit_keys.checkpoint(head.seq, head.hash, _iso(utcnow()))
+        return head.seq, head.hash
 
     def audit(self, entries: Sequence[AuditEntry]) -> None:
         with self.begin() as conn:
             self.append_audit(conn, entries)
 
     def verify_audit(self) -> list[str]:
-        """Recompute the chain; return one problem per broken record (empty = intact)."""
+        """Recompute the chain and check it against the signed checkpoints; one problem per finding."""
         problems: list[str] = []
+        keys = self.audit_keys
+        checkpoints, cp_problems = keys.read_checkpoints() if keys is not None else ([], [])
+        witnessed: dict[int, list[Any]] = {}
+        for cp in checkpoints:
+            witnessed.setdefault(cp.seq, []).append(cp)
+        macs: dict[str, Any] = {}
+        unknown_keys: dict[str, int] = {}
+        first_keyed: int | None = None
         prev, expected_seq = GENESIS, 1
         with self.read() as conn:
             head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
             result = conn.execution_options(yield_per=5000).execute(select(audit).order_by(audit.c.seq))
             for r in result:
                 row = dict(r._mapping)
-                if row["seq"] != expected_seq:
+                seq, kid = row["seq"], row["key_id"]
+                if seq != expected_seq:
                     problems.append(f"record {expected_seq}" + (
-                        f" to {row['seq'] - 1}" if row["seq"] - 1 > expected_seq else "") + " deleted")
+                        f" to {seq - 1}" if seq - 1 > expected_seq else "") + " deleted")
                 if row["prev_hash"] != prev:
-                    problems.append(f"record {row['seq']}: previous-hash link broken (a record before it was edited or deleted)")
-                if audit_hash(row["prev_hash"], row) != row["hash"]:
-                    problems.append(f"record {row['seq']} ({row['action']} {row['item_ref'] or ''} {row['rule_id'] or ''}): contents edited after it was written")
-                prev, expected_seq = row["hash"], row["seq"] + 1
+                    problems.append(f"record {seq}: previous-hash link broken (a record before it was edited or deleted)")
+                what = f"record {seq} ({row['action']} {row['item_ref'] or ''} {row['rule_id'] or ''})"
+                if kid is None:
+                    if first_keyed is not None:
+                        problems.append(f"{what}: has no audit key id although record {first_keyed} before it has "
+                                        f"one (written or rewritten without the key)")
+                    elif audit_hash(row["prev_hash"], row) != row["hash"]:
+                        problems.append(f"{what}: contents edited after it was written")
+                else:
+                    first_keyed = first_keyed or seq
+                    if kid not in macs:
+                        key = keys.get(kid) if keys is not None else None
+                        macs[kid] = keys.record_mac(key) if keys is not None and key is not None else None
+                    if macs[kid] is None:
+                        unknown_keys[kid] = unknown_keys.get(kid, 0) + 1
+                    elif _keyed_hash(macs[kid], row["prev_hash"], [row.get(k) for k in _HASHED_FIELDS],
+                                     kid) != row["hash"]:
+                        problems.append(f"{what}: signature (HMAC, key {kid}) does not match: edited after it was "
+                                        f"written, or the chain was recomputed without the key")
+                for cp in witnessed.pop(seq, ()):
+                    if cp.hash != row["hash"]:
+                        problems.append(f"checkpoint line {cp.line} ({cp.ts}) for record {seq} does not match the "
+                                        f"chain: that record or one before it was rewritten")
+                prev, expected_seq = row["hash"], seq + 1
         last = expected_seq - 1
         if head is not None and (head.seq != last or head.hash != prev):
             problems.append(f"record {last + 1} to {head.seq} deleted from the end of the chain" if head.seq > last
                             else f"chain head does not match record {last}")
         if head is None and last:
             problems.append("chain head missing")
+        for kid, n in unknown_keys.items():
+            where = "BOTS_AUDIT_KEY" if keys is not None and keys.from_environment else (
+                keys.key_file if keys is not None else "no key configured")
+            problems.append(f"{n} record(s) signed with audit key {kid}, which is not known ({where}): "
+                            f"they cannot be checked (restore the retired key) or were forged")
+        problems += cp_problems
+        beyond = sorted(s for s in witnessed if s > last)
+        if beyond:
+            cp = witnessed[beyond[-1]][0]
+            problems.append(f"the chain ends at record {last} but checkpoint line {cp.line} ({cp.ts}) witnessed record "
+                            f"{cp.seq}: records {last + 1} to {cp.seq} were cut from the end")
+        for s_ in sorted(s for s in witnessed if s <= last):
+            problems.append(f"checkpoint line {witnessed[s_][0].line} witnessed record {s_}, which is not in the chain")
+        if keys is not None and first_keyed is not None:
+            if not keys.checkpoint_file.exists():
+                problems.append(f"checkpoint file {keys.checkpoint_file} is missing although records from "
+                                f"{first_keyed} on are signed: it was deleted or moved")
+            else:
+                top = max((cp.seq for cp in checkpoints), default=0)
+                if top < last and self.is_sqlite:  # one machine writes every commit's checkpoint
+                    problems.append(f"records {top + 1} to {last} are not in the checkpoint file {keys.checkpoint_file} "
+                                    f"(it ends at record {top}): it was truncated, or a write failed after a crash")
         return problems
 
     def audit_trail(self, claim_id: str) -> list[dict[str, Any]]:

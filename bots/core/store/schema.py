@@ -123,6 +123,8 @@ audit = Table(
     Column("evidence_sha256", String(64)),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # The HMAC key that signed ``hash`` (bots.core.audit_keys); NULL: a record from before keys, plain sha256.
+    Column("key_id", String(16)),
 )
 
 audit_head = Table(
