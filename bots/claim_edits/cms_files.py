@@ -83,7 +83,7 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         return _xlsx_rows(path)
     if suffix in (".txt", ".csv", ".tsv", ""):
         return _text_rows(path)
-    raise InputError(f"{path}: unsupported file type {suffix!r}; use the CMS .txt/.csv file or .xlsx")
+    raise InputError(f"{path}: unsupported file type {suffix!r}; use the CMS .txt/.csv file, .xlsx or the CMS .zip")
 
 
 # ---- recognising the layout ----------------------------------------------------------------------
@@ -213,7 +213,7 @@ def _zip_tables(archive: Path, workdir: Path) -> list[TableFile]:
                 continue
             # Our own directory and a sanitised base name: the member's path is never used as a path.
             safe = re.sub(r"[^A-Za-z0-9._-]", "_", _member_name(info)).lstrip(".") or "member"
-            target = workdir / f"{len(list(workdir.iterdir())):03d}" / safe
+            target = workdir / f"{n:05d}" / safe
             target.parent.mkdir()
             try:
                 with zf.open(info) as src, target.open("wb") as dst:
