@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -123,7 +124,11 @@ class MockPortals:
         faults: str | Faults = "",
         port: int = 0,
         host: str = "127.0.0.1",
+        log_config: dict[str, Any] | None = LOGGING_CONFIG,
     ) -> None:
+        """``log_config`` is uvicorn's logging dictConfig; ``None`` leaves the ``uvicorn`` loggers'
+        handlers to the caller (``python -m mock_portals`` gives them a sink that never blocks)."""
+        self._log_config = log_config
         self._faults = parse_faults(faults) if isinstance(faults, str) else faults
         self.app = create_app(load_data(data), self._faults)
         self.runtime: Runtime = self.app.state.runtime
@@ -150,7 +155,7 @@ class MockPortals:
         sock.listen(2048)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off",
+            self.app, log_level="warning", access_log=False, lifespan="off", log_config=self._log_config,
             timeout_graceful_shutdown=3, timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)

@@ -4,21 +4,33 @@ table a file holds and where its data starts.
 CMS files open with a copyright preamble, spread some header cells over continuation lines,
 and lose leading zeros when opened in Excel; this module deals with all of that so the
 importer sees plain rows of cells with their line numbers.
+
+CMS distributes the tables as zip archives (the PTP table as ``ccipra-…-f1.zip`` … ``-f4.zip``,
+each holding the table as text and xlsx plus a readme; MUE with the practitioner table and its
+notes). :func:`table_files` opens them: it takes the table members, skips the rest, and writes
+the members it takes to a private temporary directory under names of its own, so a member
+named ``../../x`` can never land anywhere else.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from bots.claim_edits.tables import MUE, PTP
 from bots.core.errors import InputError
 
-__all__ = ["MAX_PREAMBLE_ROWS", "TableLayout", "data_rows", "detect_kind", "is_code", "table_layout"]
+__all__ = ["MAX_PREAMBLE_ROWS", "TableFile", "TableLayout", "data_rows", "detect_kind", "is_code", "table_files",
+           "table_layout"]
 
 # How far into a file the header (after the CMS copyright preamble) may start.
 MAX_PREAMBLE_ROWS = 200
@@ -71,7 +83,7 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         return _xlsx_rows(path)
     if suffix in (".txt", ".csv", ".tsv", ""):
         return _text_rows(path)
-    raise InputError(f"{path}: unsupported file type {suffix!r}; use the CMS .txt/.csv file or .xlsx")
+    raise InputError(f"{path}: unsupported file type {suffix!r}; use the CMS .txt/.csv file, .xlsx or the CMS .zip")
 
 
 # ---- recognising the layout ----------------------------------------------------------------------
@@ -160,3 +172,97 @@ def data_rows(path: Path, layout: TableLayout) -> Iterator[tuple[int, list[str]]
         for line, cells in rows:
             if line >= layout.first_data_line and any(c.strip() for c in cells):
                 yield line, cells
+
+
+# ---- zip archives as CMS distributes them ---------------------------------------------------------
+
+TEXT_SUFFIXES = (".txt", ".csv", ".tsv")
+TABLE_SUFFIXES = TEXT_SUFFIXES + (".xlsx", ".xlsm")
+_NOT_TABLES = re.compile(r"read[\s_-]*me|licen[cs]e", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """A table file to import: ``name`` for people (``archive.zip:member`` for a zip member)."""
+
+    name: str
+    path: Path
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    return PurePosixPath(info.filename.replace("\\", "/")).name
+
+
+def _candidate(info: zipfile.ZipInfo) -> bool:
+    """A member that may hold a table: a text or xlsx file, not a readme, not macOS metadata."""
+    name = _member_name(info)
+    return (not info.is_dir() and "__MACOSX/" not in info.filename and not name.startswith(".")
+            and name.lower().endswith(TABLE_SUFFIXES) and not _NOT_TABLES.search(name))
+
+
+def _zip_tables(archive: Path, workdir: Path) -> list[TableFile]:
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{archive}: not a readable zip archive ({exc})") from None
+    with zf:
+        members = zf.infolist()
+        found: list[tuple[TableFile, str]] = []
+        for n, info in enumerate(members):
+            if not _candidate(info):
+                continue
+            # Our own directory and a sanitised base name: the member's path is never used as a path.
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", _member_name(info)).lstrip(".") or "member"
+            target = workdir / f"{n:05d}" / safe
+            target.parent.mkdir()
+            try:
+                with zf.open(info) as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError) as exc:
+                raise InputError(f"{archive}: cannot read member {info.filename!r} ({exc})") from None
+            try:
+                kind = table_layout(target).kind
+            except InputError:
+                continue  # e.g. a notes .txt: not a table
+            found.append((TableFile(f"{archive.name}:{info.filename}", target), kind))
+        listed = ", ".join(i.filename for i in members[:30]) + (" …" if len(members) > 30 else "")
+        if not found:
+            raise InputError(f"{archive}: no CMS NCCI PTP or MUE table in the zip archive "
+                             f"(members: {listed or 'none'}); expected the CMS .txt/.csv or .xlsx table files")
+    # CMS ships each table twice (text and xlsx, same name): take one copy, the text (faster to read).
+    by_stem: dict[str, tuple[TableFile, str]] = {}
+    for tf, kind in found:
+        stem = PurePosixPath(tf.name).stem.lower()
+        kept = by_stem.get(stem)
+        if kept is None or (tf.path.suffix.lower() in TEXT_SUFFIXES and kept[0].path.suffix.lower() not in TEXT_SUFFIXES):
+            by_stem[stem] = (tf, kind)
+    tables = list(by_stem.values())
+    # An MUE archive holding several MUE tables (practitioner, hospital, DME): the claims are practitioner claims.
+    mues = [tf for tf, kind in tables if kind == MUE]
+    if len(mues) > 1:
+        practitioner = [tf for tf in mues if "practitioner" in tf.path.name.lower()]
+        if len(practitioner) != 1:
+            raise InputError(f"{archive}: several MUE tables in the archive ({', '.join(tf.name for tf in mues)}); "
+                             "extract the practitioner table and import that file")
+        tables = [(tf, kind) for tf, kind in tables if kind != MUE or tf is practitioner[0]]
+    return [tf for tf, _kind in tables]
+
+
+@contextmanager
+def table_files(paths: Sequence[Path]) -> Iterator[list[TableFile]]:
+    """The table files behind ``paths``: plain files as they are, a ``.zip`` as its table members.
+
+    Members are written to a private temporary directory (mode 0700), removed on exit.
+    """
+    with tempfile.TemporaryDirectory(prefix="bots-edits-") as tmp:
+        out: list[TableFile] = []
+        for i, p in enumerate(Path(p) for p in paths):
+            if p.suffix.lower() == ".zip":
+                if not p.is_file():
+                    raise InputError(f"{p}: file not found")
+                workdir = Path(tmp) / f"zip{i}"
+                workdir.mkdir()
+                out.extend(_zip_tables(p, workdir))
+            else:
+                out.append(TableFile(p.name, p))
+        yield out

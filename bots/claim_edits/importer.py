@@ -4,7 +4,8 @@ The file kind is detected from its header row (``Column 1 / Column 2`` for PTP,
 ``HCPCS/CPT Code ... MUE`` for MUE) or, without a header, from the shape of the
 first data row. CMS splits the practitioner PTP table into several files
 (``ccipra-…-f1.txt`` to ``-f4.txt``): import them together and they form one
-table version.
+table version. The zip archives CMS distributes can be given as they are: their
+table members are imported (see :func:`bots.claim_edits.cms_files.table_files`).
 
 A table with malformed lines is rejected whole, listing the first problems
 (file, line, column, value); nothing changes. An edit table missing some of its
@@ -27,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, select, update
 
-from bots.claim_edits.cms_files import data_rows, detect_kind, is_code, table_layout
+from bots.claim_edits.cms_files import data_rows, detect_kind, is_code, table_files, table_layout
 from bots.claim_edits.tables import KINDS, MUE, PTP, edit_table_versions, ensure_tables, ncci_mue, ncci_ptp
 from bots.core.errors import InputError
 from bots.core.logging import get_logger
@@ -237,13 +238,21 @@ def active_versions(store: Store) -> dict[str, tuple[int, str]]:
 
 
 def import_tables(store: Store, paths: Sequence[Path], *, kind: str | None = None) -> ImportResult:
-    """Load one CMS table (one or more files of the same kind) and make it the active version."""
-    started = time.monotonic()
-    paths = [Path(p) for p in paths]
+    """Load one CMS table (one or more files of the same kind, or the zip archives holding them)
+    and make it the active version."""
     if not paths:
         raise InputError("no file given")
     if kind is not None and kind not in KINDS:
         raise InputError(f"unknown table kind {kind!r}; use ptp or mue")
+    given = [Path(p) for p in paths]
+    with table_files(given) as files:
+        return _import_files(store, given, [f.path for f in files], [f.name for f in files], kind=kind)
+
+
+def _import_files(store: Store, given: list[Path], paths: list[Path], names: list[str], *,
+                  kind: str | None) -> ImportResult:
+    """``paths``: the table files (zip members already extracted); ``names``: what the records call them."""
+    started = time.monotonic()
     layouts = [table_layout(p) for p in paths]
     for p, lay in zip(paths, layouts, strict=True):
         expected = kind or layouts[0].kind
@@ -254,7 +263,7 @@ def import_tables(store: Store, paths: Sequence[Path], *, kind: str | None = Non
     ensure_tables(store)
     sha = _sha256(paths)
     now = utcnow().isoformat(timespec="seconds")
-    files = ";".join(p.name for p in paths)
+    files = ";".join(names)
 
     rows = 0
     with store.begin() as conn:
@@ -298,7 +307,7 @@ def import_tables(store: Store, paths: Sequence[Path], *, kind: str | None = Non
         if stale:
             conn.execute(delete(table).where(table.c.version_id.in_(stale)))
             conn.execute(delete(edit_table_versions).where(edit_table_versions.c.version_id.in_(stale)))
-    result = ImportResult(kind, label, rows, version_id, [str(p) for p in paths], time.monotonic() - started, old)
+    result = ImportResult(kind, label, rows, version_id, [str(p) for p in given], time.monotonic() - started, old)
     log.info("edit_table_imported", kind=kind, label=label, rows=rows, seconds=round(result.seconds, 2),
              replaced=old)
     return result

@@ -183,8 +183,8 @@ def worklist_inbox(
 
 @edits_app.command("import")
 def edits_import(
-    files: Annotated[list[Path], typer.Argument(help="CMS PTP or MUE file(s): .txt/.csv as CMS publishes them, or .xlsx. "
-                                                     "Give all parts of a split PTP table (…-f1.txt … -f4.txt) at once.")],
+    files: Annotated[list[Path], typer.Argument(help="CMS PTP or MUE file(s): .txt/.csv or .xlsx, or the .zip archives CMS "
+                                                     "distributes. Give all parts of a split PTP table (…-f1 … -f4) at once.")],
     kind: Annotated[Optional[str], typer.Option(help="ptp or mue (default: detected from the file).")] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -198,3 +200,94 @@ def test_a_million_row_cms_ptp_file_imports(store: Store, tmp_path: Path) -> Non
     seconds = time.monotonic() - started
     assert result.rows == 1_000_000 and count(store, ncci_ptp) == 1_000_000
     print(f"imported 1,000,000 PTP rows in {seconds:.1f}s")  # a figure, not a timed assertion
+
+
+# ---- zip archives, as CMS distributes the tables (issue 12, item 9) --------------------------------------
+
+def ptp_xlsx(path: Path, rows: list[tuple[str, ...]]) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(PTP_HEADER.split("\t"))
+    for c1, c2, eff, dele, mi in (r[:5] for r in rows):
+        ws.append([c1, c2, None, int(eff), dele, int(mi), "Standards of medical / surgical practice"])
+    wb.save(path)
+    return path
+
+
+def test_cms_zip_archives_import_through_the_command_as_one_version(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    """Two of the split PTP archives, each with the table as text and xlsx, a readme and a pdf."""
+    src = tmp_path / "src"
+    src.mkdir()
+    archives = []
+    for part, rows in (("f1", PTP_ROWS[:4]), ("f2", PTP_ROWS[4:])):
+        archive = tmp_path / f"ccipra-v321r0-{part}.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.write(write_ptp(src / f"{part}.txt", rows), f"ccipra-v321r0-{part}.txt")
+            zf.write(ptp_xlsx(src / f"{part}.xlsx", rows), f"ccipra-v321r0-{part}.xlsx")  # the same table again
+            zf.writestr("Practitioner PTP Edits Read Me.txt", "Column 1\tColumn 2\tread me first\n")
+            zf.writestr("NCCI_PTP_Edits_Overview.pdf", b"%PDF-1.4 not a table")
+        archives.append(archive)
+
+    code, out = cli(settings, *map(str, archives), "--json")
+    assert code == 0, out
+    body = json.loads(out.strip().splitlines()[-1])
+    assert body["ok"] and body["kind"] == "ptp" and body["rows"] == len(PTP_ROWS), "each pair once, no readme"
+    assert body["files"] == [str(a) for a in archives]
+    with store.read() as conn:
+        versions = conn.execute(select(edit_table_versions.c.files, edit_table_versions.c.active)).all()
+        pairs = set(conn.execute(select(ncci_ptp.c.column1, ncci_ptp.c.column2)).all())
+    assert [tuple(v) for v in versions] == [
+        ("ccipra-v321r0-f1.zip:ccipra-v321r0-f1.txt;ccipra-v321r0-f2.zip:ccipra-v321r0-f2.txt", True)]
+    assert pairs == {(r[0], r[1]) for r in PTP_ROWS}
+
+
+def test_mue_zip_takes_the_practitioner_table(store: Store, tmp_path: Path) -> None:
+    archive = tmp_path / "medicare-ncci-2026q4-practitioner-services-mue-table.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(write_mue(tmp_path / "p.txt", [("36415", 1, 2), ("97110", 6, 3)]),
+                 "MCR_MUE_PractitionerServices_Eff_10-01-2026.txt")
+        zf.write(write_mue(tmp_path / "d.txt", [("E0100", 1, 1)]), "MCR_MUE_DMESupplier_Eff_10-01-2026.txt")
+        zf.writestr("MUE_ReadMe.pdf", b"%PDF-1.4")
+    result = import_tables(store, [archive])
+    assert (result.kind, result.rows) == ("mue", 2)
+    with store.read() as conn:
+        assert set(conn.execute(select(ncci_mue.c.code)).scalars()) == {"36415", "97110"}
+
+
+def test_zip_without_a_table_is_refused_naming_the_archive_and_its_members(store: Store, tmp_path: Path) -> None:
+    archive = tmp_path / "ncci-download.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ReadMe.txt", "Column 1\tColumn 2\n")
+        zf.writestr("docs/Overview.pdf", b"%PDF-1.4")
+        zf.writestr("notes.txt", "hello\nworld\n")
+    with pytest.raises(InputError) as err:
+        import_tables(store, [archive])
+    message = str(err.value)
+    assert str(archive) in message and "no CMS NCCI PTP or MUE table" in message
+    assert all(m in message for m in ("ReadMe.txt", "docs/Overview.pdf", "notes.txt"))
+    (tmp_path / "broken.zip").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(InputError, match="broken.zip: not a readable zip archive"):
+        import_tables(store, [tmp_path / "broken.zip"])
+
+
+def test_zip_members_with_traversal_names_are_read_but_never_written_outside(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = tmp_path / "deep" / "work"
+    work.mkdir(parents=True)
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    monkeypatch.chdir(work)
+    archive = work / "ccipra.zip"
+    table = write_ptp(tmp_path / "t.txt", PTP_ROWS).read_bytes()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../../escaped-ccipra-f1.txt", table)
+        zf.writestr(f"{tmp_path}/absolute-ccipra-f2.txt", table.replace(b"20610\t99214", b"20612\t99214"))
+    result = import_tables(store, [archive])
+    assert result.rows == 2 * len(PTP_ROWS)
+    everything = {p.name for p in tmp_path.rglob("*")}
+    assert not {"escaped-ccipra-f1.txt", "absolute-ccipra-f2.txt"} & everything, "nothing extracted by member path"
+    assert list(private_tmp.iterdir()) == [], "the private copies are removed"
