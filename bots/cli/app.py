@@ -73,7 +73,11 @@ def main(
     state.home = home
 
 
-def get_settings() -> Settings:
+def get_settings(*, read_only: bool = False) -> Settings:
+    """Settings from the global options and the environment, config validated now.
+
+    ``read_only`` (``bots health``): no folder, log file or database is created; logs go to stderr
+    only, so stdout stays the report."""
     kwargs: dict[str, Any] = {}
     if state.config_dir is not None:
         kwargs["config_dir"] = state.config_dir
@@ -86,6 +90,9 @@ def get_settings() -> Settings:
         raise
     except Exception as exc:  # pydantic-settings validation of BOTS_* variables
         raise ConfigError(f"invalid setting: {exc}") from None
+    if read_only:
+        configure_logging(None, settings.log_level)
+        return settings
     settings.ensure_dirs()
     configure_logging(settings.logs_dir, settings.log_level)
     return settings

@@ -9,9 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bots.cli.app import app, console, err_console, get_settings, open_store, state, user_errors
-from bots.core.errors import ConfigError
-from bots.core.settings import Settings
+from bots.cli.app import app, console, err_console, get_settings, open_store, user_errors
 
 audit_app = typer.Typer(help="Check and read the audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -47,20 +45,6 @@ def runs(
     console.print(table)
 
 
-def _read_only_settings() -> Settings:
-    """``get_settings`` without its side effects: no folder, log file or database is created."""
-    from bots.core.logging import configure_logging
-
-    kwargs = {k: v for k, v in (("config_dir", state.config_dir), ("home", state.home)) if v is not None}
-    try:
-        settings = Settings(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - pydantic-settings validation of BOTS_* variables
-        raise ConfigError(f"invalid setting: {exc}") from None
-    settings.config  # validate config/bots.toml now
-    configure_logging(None, settings.log_level)  # stderr only: stdout is the report
-    return settings
-
-
 @app.command()
 def health(json_out: Annotated[bool, typer.Option("--json", help="One JSON object, also on errors.")] = False) -> None:
     """Monitoring-plugin exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (no database, config broken).
@@ -70,7 +54,7 @@ def health(json_out: Annotated[bool, typer.Option("--json", help="One JSON objec
     from bots.core.health import check_health, unknown
 
     try:
-        report = check_health(_read_only_settings())
+        report = check_health(get_settings(read_only=True))
     except Exception as exc:  # noqa: BLE001 - a broken config is UNKNOWN, never a traceback
         report = unknown(exc)
     if json_out:
