@@ -23,14 +23,9 @@ from bots.core.scheduler import run_scheduled_bot
 from bots.core.settings import Settings
 from bots.core.store import Store
 from bots.core.worklist import COLUMNS
+from worklist_helpers import GOOD
 
-ROW = {
-    "claim_id": "CLM-1", "payer_id": "acme", "member_id": "A123456789", "patient_name": "DOE, JANE",
-    "patient_dob": "1970-03-02", "date_of_service": "2026-10-14", "provider_npi": "1234567893", "line_no": "1",
-    "procedure_code": "99214", "modifiers": "25", "units": "1", "charge": "145.00", "diagnosis_codes": "E11.9",
-    "diagnosis_pointers": "1", "prior_auth_number": "", "note_id": "N-1", "note_signed": "Y",
-    "note_date": "2026-10-14", "time_minutes": "", "submitted_date": "", "expected_amount": "",
-}
+ROW = {**GOOD, "diagnosis_codes": "E11.9", "diagnosis_pointers": "1"}
 
 
 def drop(folder: Path, name: str, rows: list[dict[str, str]] | None = None, *, content: bytes | None = None,
