@@ -34,8 +34,7 @@ from bots.core.errors import (
 )
 from bots.core.retrying import retry_policy
 from bots.core.settings import RetryConfig
-from bots.core.store import ItemState
-from bots.core.store.base import iso, utcnow
+from bots.core.store import ItemState, utcnow
 
 if TYPE_CHECKING:
     from bots.core.runner.context import RunContext
@@ -50,9 +49,7 @@ def claimable_items(run: RunContext) -> list[dict[str, Any]]:
     to do signs in nowhere."""
     if run.only_refs is not None and not run.only_refs:
         return []
-    now = iso(utcnow())
-    rows = run.store.work_items(run.bot, references=run.only_refs, states=ItemState.CLAIMABLE)
-    return [r for r in rows if not r["not_before"] or r["not_before"] <= now]
+    return run.store.work_items(run.bot, references=run.only_refs, states=ItemState.CLAIMABLE, due_by=utcnow())
 
 
 def origin(url: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select, update
 
 from bots.core.lifecycle import ItemEvent, ItemState, RunStatus, check_item_move, item_sources, item_target
 from bots.core.store.base import StoreBase, canonical_json, chunks as _chunks, iso as _iso, utcnow
@@ -88,6 +88,11 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def due_by(moment: str) -> ColumnElement[bool]:
+    """Items not deferred past ``moment`` (an ISO time as the store keeps it): ``not_before`` unset or reached."""
+    return work_items.c.not_before.is_(None) | (work_items.c.not_before <= moment)
 
 
 class QueueStore(StoreBase):
@@ -211,7 +216,7 @@ class QueueStore(StoreBase):
                     .where(
                         work_items.c.bot == bot,
                         work_items.c.state.in_(states),
-                        (work_items.c.not_before.is_(None)) | (work_items.c.not_before <= now_s),
+                        due_by(now_s),
                         (work_items.c.last_run.is_(None)) | (work_items.c.last_run != run_id),
                     )
                     .order_by(work_items.c.sort_key, work_items.c.id)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, ColumnElement, Select, Table, func, select
 
 from bots.core.lifecycle import RowState
-from bots.core.store.base import StoreBase, chunks as _chunks
+from bots.core.store import queue
+from bots.core.store.base import StoreBase, chunks as _chunks, iso
 from bots.core.store.schema import audit, exceptions, runs, work_items
 
 __all__ = ["ReportStore"]
@@ -49,14 +51,17 @@ class ReportStore(StoreBase):
 
     def work_items(self, bot: str | None = None, *, claim_key: str | None = None,
                    references: Collection[str] | None = None, states: Sequence[str] | None = None,
-                   conn: Connection | None = None) -> list[dict[str, Any]]:
+                   due_by: datetime | None = None, conn: Connection | None = None) -> list[dict[str, Any]]:
         """Work items (every column; ``payload`` and ``result`` decoded), oldest first.
 
-        Filters: the bot, one claim's items, these references, these states (``ItemState``).
+        Filters: the bot, one claim's items, these references, these states (``ItemState``), and
+        ``due_by``: only items not deferred past that moment (as ``claim_items`` takes them).
         """
         q = select(work_items).where(*_eq(work_items, bot=bot, claim_key=claim_key))
         if states is not None:
             q = q.where(work_items.c.state.in_(list(states)))
+        if due_by is not None:
+            q = q.where(queue.due_by(iso(due_by)))
         rows = self._query(conn, q, "reference", references)
         for row in rows:
             row["payload"] = json.loads(row["payload"]) if row["payload"] else {}
