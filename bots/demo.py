@@ -26,8 +26,7 @@ from bots.core.lifecycle import RowState
 from bots.core.logging import configure_logging
 from bots.core.runner import RunResult, run_bot
 from bots.core.settings import Settings
-from bots.core.audit_keys import AuditKeys
-from bots.core.store import Store
+from bots.core.store import open_store
 from bots.core.worklist import load_worklist
 
 __all__ = ["DemoResult", "run_demo"]
@@ -110,8 +109,7 @@ def run_demo(settings: Settings, *, faults: str = "error_rate=0.03,seed=7", prog
     portals = _Portals(sample / "sample.json", faults)
     try:
         _point_at(portals.url, data)
-        store = Store(demo.db_url)
-        store.audit_keys = AuditKeys.from_settings(demo)
+        store = open_store(demo)
         loaded = load_worklist(store, sample / "sample_worklist.csv", known_payers=demo.payers.known_ids()).as_dict()
         results = []
         for name in registry.names():

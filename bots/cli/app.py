@@ -99,12 +99,9 @@ def get_settings(*, read_only: bool = False) -> Settings:
 
 
 def open_store(settings: Settings):  # noqa: ANN201 - Store, imported lazily for a fast --help
-    from bots.core.audit_keys import AuditKeys
-    from bots.core.store import Store
+    from bots.core.store import open_store as _open
 
-    store = Store(settings.db_url)
-    store.audit_keys = AuditKeys.from_settings(settings)  # HMAC key and checkpoints outside the database
-    return store
+    return _open(settings)
 
 
 def create_bot(name: str, settings: Settings) -> Any:

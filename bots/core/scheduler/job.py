@@ -22,8 +22,7 @@ from bots.core.errors import ConfigError
 from bots.core.inbox import process_inbox, resolve_inbox
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
-from bots.core.audit_keys import AuditKeys
-from bots.core.store import Store
+from bots.core.store import Store, open_store
 
 __all__ = ["JOB_FUNC", "after_run", "run_scheduled_bot"]
 
@@ -57,8 +56,7 @@ def run_scheduled_bot(bot_name: str, factory: str | None = None) -> dict[str, An
     settings = Settings()
     if not settings.config.bot(bot_name).enabled:
         return {"bot": bot_name, "status": _NOT_STARTED, "message": "disabled in bots.toml"}
-    store = Store(settings.db_url)
-    store.audit_keys = AuditKeys.from_settings(settings)
+    store = open_store(settings)
     try:
         extra: dict[str, Any] = {}
         inbox = settings.config.bot(bot_name).inbox

@@ -37,8 +37,7 @@ from bots.core.scheduler.job import _NOT_STARTED, _STOPPING, JOB_FUNC, _stop, af
 from bots.core.scheduler.jobstore import _bot_of, _ensure_jobs_table, _same_job, _stored_jobs, job_id
 from bots.core.scheduler.lock import SchedulerLock
 from bots.core.settings import Settings
-from bots.core.audit_keys import AuditKeys
-from bots.core.store import RunStatus, Store
+from bots.core.store import RunStatus, Store, open_store
 
 __all__ = ["BotScheduler", "build_scheduler"]
 
@@ -206,8 +205,7 @@ def build_scheduler(settings: Settings, *, scheduler_cls: type[BaseScheduler] = 
     longer have a schedule are removed.
     """
     schedules = _schedules(settings, triggers)  # a bad schedule fails before anything is touched
-    store = Store(settings.db_url)
-    store.audit_keys = AuditKeys.from_settings(settings)
+    store = open_store(settings)
     lock = SchedulerLock(store)
     try:
         lock.acquire()

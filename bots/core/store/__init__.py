@@ -14,6 +14,8 @@ edits and written state). ``Store`` combines them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bots.core.lifecycle import ItemState, RowState, RunStatus
 from bots.core.store.audit import AuditEntry, AuditStore, audit_hash
 from bots.core.store.base import GENESIS, canonical_json, digest, utcnow
@@ -25,12 +27,25 @@ from bots.core.store.reports import ReportStore
 from bots.core.store.rows import ExceptionBatchEntry, exception_id
 from bots.core.store.runs import RunStore
 
+if TYPE_CHECKING:
+    from bots.core.settings import Settings
+
 __all__ = [
     "GENESIS", "AuditEntry", "ClaimStatusRead", "ClaimedItem", "ExceptionBatchEntry", "Intent", "ItemState",
     "ItemStateChange", "RowState", "RowSynced", "RunStatus", "StatusUpdate", "Store", "WorkItemSpec", "audit_hash",
-    "canonical_json", "digest", "exception_fingerprint", "exception_id", "utcnow",
+    "canonical_json", "digest", "exception_fingerprint", "exception_id", "open_store", "utcnow",
 ]
 
 
 class Store(IntentStore, RunStore, AuditStore, ClaimStore, ReportStore, MirrorStore):
     """Owns the engine; hands out transactions. Thread-safe (one connection per use)."""
+
+
+def open_store(settings: Settings) -> Store:
+    """The store a bots process works with: the configured database, with the audit chain's HMAC
+    key and checkpoint file kept outside it (``bots.core.audit_keys``)."""
+    from bots.core.audit_keys import AuditKeys
+
+    store = Store(settings.db_url)
+    store.audit_keys = AuditKeys.from_settings(settings)
+    return store
