@@ -1,5 +1,6 @@
 # `make test` and `make demo` each set up from nothing: a virtualenv, the package with
-# its test and mock (the mock portals' web server) extras, and a browser. Re-running skips whatever is already in place.
+# its test and mock (the mock portals' web server) extras, a browser, and LibreOffice Calc (the tests
+# save the workbook through it, as coders do). Re-running skips whatever is already in place.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -7,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: test demo install browser bench clean
+.PHONY: test demo install browser office bench clean
 
 install: $(STAMP)
 
@@ -31,7 +32,18 @@ browser: $(STAMP)
 		echo "no browser: install Chromium or set BOTS_BROWSER_PATH (see README)"; exit 1; \
 	fi
 
-test: browser
+# The coders' spreadsheet client: tests save the workbook through `soffice --headless --convert-to xlsx`.
+# When it is missing and we are root on Debian, install Debian's libreoffice-calc.
+office:
+	@if command -v soffice >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+		echo "no LibreOffice found: installing Debian's libreoffice-calc"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-calc >/dev/null; \
+	else \
+		echo "no LibreOffice: install libreoffice-calc (the workbook tests save files through it)"; exit 1; \
+	fi
+
+test: browser office
 	$(BIN)/python -m pytest -q -n auto $(PYTEST_ARGS)
 
 demo: browser

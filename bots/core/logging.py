@@ -180,7 +180,8 @@ def configure_logging(logs_dir: Path | None, level: str = "INFO", *, console: bo
     if logs_dir is not None:
         logs_dir.mkdir(parents=True, exist_ok=True)
         file_handler = ConcurrentRotatingFileHandler(
-            str(logs_dir / "bots.jsonl"), maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
+            str(logs_dir / "bots.jsonl"), maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8",
+            chmod=0o600,  # log lines name claims and runs: owner-only, rotated files and lock file too
         )
         file_handler.setFormatter(_formatter(shared, structlog.processors.JSONRenderer()))
         root.addHandler(file_handler)

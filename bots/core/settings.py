@@ -11,14 +11,17 @@ import tomllib
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from bots.core.file_access import FileAccess
     from bots.core.payers import Payers
 
 __all__ = [
@@ -53,10 +56,24 @@ class RetryConfig(_Strict):
     max_delay: float | None = Field(120.0, ge=0)
 
 
+def _zone_name(v: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("unknown time zone; use an IANA name such as 'America/New_York' or 'UTC'") from None
+    return v
+
+
+# A time zone name checked when bots.toml is read, so a typo is a config error, never UTC by default.
+ZoneName = Annotated[str, AfterValidator(_zone_name)]
+
+
 class BotConfig(_Strict):
     enabled: bool = True
     schedule: str | None = None  # cron, five fields, or @daily, @hourly, …
-    timezone: str | None = None
+    timezone: ZoneName | None = None
     expected_interval_hours: float | None = None
     max_attempts: int = Field(3, ge=1, le=50)
     lease_seconds: int = Field(600, ge=5)
@@ -85,7 +102,7 @@ class WorkbookConfig(_Strict):
 
 
 class SchedulerConfig(_Strict):
-    timezone: str = "UTC"
+    timezone: ZoneName = "UTC"
     misfire_grace_seconds: int = Field(900, ge=1)
 
 
@@ -98,6 +115,21 @@ class MetricsConfig(_Strict):
 
 
 _ALERTABLE = ("failed", "crashed", "missed", "degraded", "interrupted")
+
+
+class FilesConfig(_Strict):
+    """``[files]``: who besides the bot's user may open the workbook and the evidence (``bots.core.file_access``)."""
+
+    share_group: str | None = None
+
+    @field_validator("share_group")
+    @classmethod
+    def _group_exists(cls, v: str | None) -> str | None:
+        from bots.core.file_access import group_id
+
+        if v is not None:
+            group_id(v)
+        return v
 
 
 class AlertsConfig(_Strict):
@@ -122,13 +154,23 @@ class AlertsConfig(_Strict):
 class BotsConfig(_Strict):
     """The shape of ``config/bots.toml``."""
 
-    timezone: str = "UTC"
+    timezone: ZoneName = "UTC"
     retry: RetryConfig = RetryConfig()
     workbook: WorkbookConfig = WorkbookConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     metrics: MetricsConfig = MetricsConfig()
     alerts: AlertsConfig = AlertsConfig()
+    files: FilesConfig = FilesConfig()
     bots: dict[str, BotConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shared_workbook_folder(self) -> BotsConfig:
+        # A group-writable workbook folder must not be BOTS_HOME, where the database lives.
+        if self.files.share_group and len(Path(self.workbook.path).parts) < 2:
+            raise ValueError(f"with [files] share_group, [workbook] path must name a file in a folder of its own "
+                             f"(e.g. \"shared/exceptions.xlsx\"), not {self.workbook.path!r} directly in BOTS_HOME: "
+                             f"coders get write access to that folder")
+        return self
 
     @field_validator("bots")
     @classmethod
@@ -300,7 +342,8 @@ class Settings(BaseSettings):
         if not isinstance(config, BotsConfig):
             config = validate_model(BotsConfig, config, "bots.toml values")
         new = self.model_copy()
-        new.__dict__.pop("config", None)  # the cached_property of this object, not the copy's
+        new.__dict__.pop("config", None)  # the cached_properties of this object, not the copy's
+        new.__dict__.pop("file_access", None)
         new._config_values = config
         return new
 
@@ -314,6 +357,21 @@ class Settings(BaseSettings):
     def config_file(self, *parts: str) -> Path:
         return self.config_dir.joinpath(*parts)
 
+    @cached_property
+    def file_access(self) -> FileAccess:
+        """Modes and group of the workbook and evidence (``[files] share_group``; owner-only by default)."""
+        from bots.core.file_access import FileAccess
+
+        return FileAccess(self.config.files.share_group, home=self.home)
+
     def ensure_dirs(self) -> None:
+        """Create BOTS_HOME, the evidence and log folders, owner-only; from here on this process creates
+        every file owner-only (``bots.core.file_access``)."""
+        from bots.core.file_access import restrict_new_files
+
+        restrict_new_files()
         for d in (self.home, self.evidence_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
+        for d in (self.home, self.logs_dir):
+            self.file_access.private_dir(d)
+        self.file_access.evidence_dir(self.evidence_dir, self.evidence_dir)

@@ -67,7 +67,7 @@ class RunContext:
         self.stop = stop
         self.options = options
         self.config: BotConfig = settings.config.bot(bot)
-        self.evidence = EvidenceFolder(settings.evidence_dir, run_id)
+        self.evidence = EvidenceFolder(settings.evidence_dir, run_id, settings.file_access)
         self.log = get_logger(f"bots.{bot}", run_id=run_id, bot=bot)
         self._claims: dict[str, Claim] = {}
         self._lock = threading.Lock()

@@ -242,6 +242,7 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
                                       tz=_timezone(settings), base_dir=path.parent)
             fh.flush()
             os.fsync(fh.fileno())
+        settings.file_access.workbook(tmp)  # its mode before it takes the workbook's name
         replace_with_backups(tmp, path, settings.config.workbook.backups)
     except BaseException:
         tmp.unlink(missing_ok=True)
