@@ -195,3 +195,25 @@ def test_crashed_run_records_the_items_it_committed(settings: Settings, tmp_path
     rows = [json.loads(line) for line in out.output.splitlines() if line.strip()]
     shown = [r for r in rows if r.get("status") == "crashed"]
     assert shown and shown[0]["done"] == done_before
+
+
+def test_retry_by_bot_takes_effect_in_the_run_that_reads_it(settings: Settings, store: Store) -> None:
+    """A coder's "Retry by bot" saved in the workbook is read at the start of the next run, which
+    does the item: one run, not one to read the edit and another to act on it."""
+    from workbook_helpers import coder_edit, rows_by_id, stored
+
+    settings.config.retry.attempts = 1
+    settings.config.bots["claim_edits"].max_attempts = 1
+    run_bot(CountingBot(3, fail={1}), settings, store)
+    failure = next(ex_id for ex_id, row in stored(store).items() if row["queue"] == "Bot Failures")
+    coder_edit(settings.workbook_path, "Bot Failures", {failure: {
+        "Status": "Resolved", "Resolution": "Retry by bot", "Resolution Note": "portal back up",
+        "Resolved By": "it-desk"}})
+
+    again = CountingBot(3)
+    result = run_bot(again, settings, store)
+    assert again.calls == {"item-001": 1}
+    assert result.counts["done"] == 1
+    assert store.item_counts("claim_edits") == {"done": 3}
+    assert stored(store)[failure]["bot_status"] == "Cleared"
+    assert rows_by_id(settings.workbook_path)[failure]["Bot Status"] == "Cleared"

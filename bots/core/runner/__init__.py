@@ -6,6 +6,11 @@ intents and audit records in one transaction → finish the run record.
 SIGINT/SIGTERM stop cleanly: the item in hand finishes, the rest stay
 claimable. Items of a crashed run are recovered at the start of the next one.
 
+A run starts by reading the coders' edits from the workbook (``merge_coder_edits``), so what
+they asked for since the last write (a Bot Failures row sent back with "Retry by bot", a
+resolution to apply) is in the store before the bot enqueues: a requeue takes effect in the run
+that reads it, not the one after.
+
 Before the first claim, the bot's optional ``preflight`` checks the run's setup
 (``bots.core.preflight``): a problem fails the run with every problem named, and
 no item is touched. A site that stops answering mid-run (``SiteOutage``) carries
@@ -345,6 +350,8 @@ def run_bot(bot: Bot, settings: Settings, store: Store, *, only_refs: Sequence[s
     ctx.log.info("run_started", trigger=trigger, recovered=recovered)
     with _signals_stop(stop):
         try:
+            if write_workbook:
+                _read_coder_edits(settings, store, ctx)
             added = bot.enqueue(ctx)
             ctx.log.info("items_enqueued", added=added)
             with bot.session(ctx):
@@ -383,6 +390,22 @@ def run_bot(bot: Bot, settings: Settings, store: Store, *, only_refs: Sequence[s
     seconds = time.monotonic() - started
     ctx.log.info("run_finished", status=status, seconds=round(seconds, 2), workbook=workbook_msg, **counts)
     return RunResult(run_id, bot.name, status, counts, message, workbook_msg, seconds)
+
+
+def _read_coder_edits(settings: Settings, store: Store, ctx: RunContext) -> None:
+    """Coders' edits into the store before the bot enqueues (requeues take effect in this run).
+    A workbook that cannot be read is said in the log and read again when the run writes it."""
+    from bots.core.workbook import merge_coder_edits
+
+    try:
+        merged = merge_coder_edits(settings, store)
+    except Exception as exc:
+        ctx.log.warning("coder_edits_not_read", error_type=type(exc).__name__, error=str(exc))
+        return
+    for problem in merged.problems:
+        ctx.log.warning("workbook_problem", problem=problem)
+    if merged.edits:
+        ctx.log.info("coder_edits_read_at_start", edits=merged.edits)
 
 
 def _write_workbook(settings: Settings, store: Store) -> str:
