@@ -104,6 +104,9 @@ class BillingPortal(Portal):
         entry["status"] = status
         entry["note"] = note
         entry["updated_at"] = now
+        if self.rt.faults.after_save == "expire":
+            self.rt.sessions.pop(request.cookies.get(self.cookie, ""), None)
+            self.rt.stats.sessions_expired[self.app_id] += 1
         # Post/redirect/get: a reload of the confirmation page does not save twice.
         return self.redirect(f"/claims/{entry['claim_id']}", saved="1")
 

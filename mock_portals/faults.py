@@ -16,6 +16,9 @@ PAYER_APPS: tuple[str, ...] = ("acme", "beacon")
 
 APPS: tuple[str, ...] = (*PAYER_APPS, "billing")
 LAYOUTS: tuple[str, ...] = ("v1", "v2")
+AFTER_SAVE: tuple[str, ...] = ("expire",)
+"""``after_save=expire``: billing ends the session right after it stores a save, so the
+confirmation and the read-back land on the sign-in page (a write whose confirmation is lost)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Faults:
     layout: str = "v1"
     maintenance: str | None = None
     captcha: str | None = None
+    after_save: str | None = None
     seed: int = 0
 
     def in_maintenance(self, app: str) -> bool:
@@ -90,6 +94,7 @@ _PARSERS = {
     "layout": lambda raw: _choice("layout", raw, LAYOUTS),
     "maintenance": lambda raw: _choice("maintenance", raw, ("all", *APPS)),
     "captcha": lambda raw: _choice("captcha", raw, ("all", *APPS)),
+    "after_save": lambda raw: _choice("after_save", raw, AFTER_SAVE),
     "seed": lambda raw: _int("seed", raw, 0),
 }
 

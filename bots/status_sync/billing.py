@@ -2,9 +2,10 @@
 update flow.
 
 The flow for one update, inside one lease (a signed-in browser context with its tab):
-open the claim's form → read the current status → (already there: verified, nothing
-written) → set status and note → Save → reload the form → read back status and note →
-HTML snapshot of the verified form. A read-back that does not show both raises
+open the claim's form → read the current status (and the form's change history, when the
+config describes it) → (already there: verified, nothing written) → set status and note →
+``before_save`` (the bot makes its "save submitted" mark durable) → Save → reload the form →
+read back status and note → HTML snapshot of the verified form. A read-back that does not show both raises
 ``VerificationFailed``: the update is never reported done on the strength of a "Saved"
 message alone. Decisions that need a person (claim not in billing, status not offered,
 save refused, resolution not mapped) come back with a screenshot of the form they were
@@ -13,6 +14,7 @@ made on.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,9 +71,11 @@ class BillingApp:
         page = await LoginPage(lease, self.config).open()
         await page.sign_in(creds.username, creds.password)
 
-    async def sync(self, claim_id: str, status: str | None, note: str) -> Synced:
+    async def sync(self, claim_id: str, status: str | None, note: str, *,
+                   before_save: Callable[[ClaimForm], Awaitable[None]] | None = None) -> Synced:
         """Bring the claim to ``status`` with ``note``; ``status`` ``None`` only looks (for the
-        evidence of an unmapped resolution)."""
+        evidence of an unmapped resolution). ``before_save`` is awaited with the form as read,
+        just before Save is pressed: from then on a fault may hide a write that happened."""
         async with self.site.lease(label=claim_id) as lease:
             page = await EditPage.open(lease, self.config, claim_id)
             if isinstance(page, ClaimNotFound):
@@ -82,10 +86,13 @@ class BillingApp:
                 return Synced("unmapped", before=before, screenshot=await page.doc.screenshot("exception"))
             if before.status == note_text(status):
                 # Already there (set by a person, or by this item's own save whose confirmation
-                # was lost to a fault): nothing is written, so a rerun never adds history.
+                # was lost to a fault; the bot tells them apart by its save mark and the form's
+                # history): nothing is written, so a rerun never adds history.
                 return Synced("verified", before=before, after=before, snapshot=await page.doc.save_html("verified"))
             if note_text(status) not in before.offered:
                 return Synced("not_offered", before=before, screenshot=await page.doc.screenshot("exception"))
+            if before_save is not None:
+                await before_save(before)
             answer = await page.save(status, note)
             if answer.refused is not None:
                 return Synced("refused", before=before, message=answer.refused,

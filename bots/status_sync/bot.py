@@ -15,6 +15,16 @@ resolution then turns the workbook row ``Synced`` (in the item's own transaction
 audit record ``resolution_applied`` links the resolution (exception id, resolution,
 resolved by) to the billing update and its evidence.
 
+A fault after Save was pressed (the confirmation or the read-back lost to an expired session
+or a 503), or a kill before the outcome's commit, may hide a write that happened. So just before
+the click the item commits an audit record ``status_save_submitted`` on its own (the one record
+that does not wait for the outcome), and after such a fault the item looks at billing again at
+once. Whichever attempt then finds billing already at the target with a save mark pending (this
+one, a retry, the next run) reads the form's history: the last change to the target, by the
+robot with this item's note, is the item's own save. It is audited once as ``status_pushed``
+with ``recovered`` and the status before it from the history (``unknown, found at target`` when
+the form has no history the config can read); a change by anyone else stays ``status_verified``.
+
 Exceptions (each with a screenshot of the form): claim not in billing
 (``BILLING-CLAIM-NOT-FOUND``), status not offered by the dropdown
 (``BILLING-STATUS-NOT-OFFERED``), save refused by the app (``BILLING-SAVE-REFUSED``),
@@ -25,7 +35,9 @@ an expired session signs in again; maintenance defers; a CAPTCHA goes to Bot Fai
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +45,7 @@ from typing import Any
 
 
 from bots.core.browser import BrowserHost
-from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred, SetupProblem
+from bots.core.errors import BusinessException, ExceptionRecord, ItemDeferred, SetupProblem, SystemFault
 from bots.core.preflight import claimable_items, missing_credentials, sign_in_problem
 from bots.core.evidence import EvidenceFile
 from bots.core.runner import BOT_FAILURES, ItemContext, Outcome, RowSynced, RunContext
@@ -45,13 +57,16 @@ from bots.status_sync.billing import SITE, BillingApp, Synced
 from bots.status_sync.config import (
     BILLING_FILE, BillingConfig, BillingCredentials, billing_environment, load_billing_config, resolve_credentials,
 )
+from bots.status_sync.pages import ClaimForm
 from bots.status_sync.sequencing import whose_turn
-from bots.status_sync.updates import RESOLUTION_PREFIX, BadItem, Update, resolution_item
+from bots.status_sync.updates import RESOLUTION_PREFIX, BadItem, Update, note_text, resolution_item
 
 __all__ = ["StatusSyncBot"]
 
 RULE_VERSION = "1"
 NO_BILLING_CHANGE = "(no billing change)"
+SAVE_SUBMITTED = "status_save_submitted"
+UNKNOWN_BEFORE = "unknown, found at target"
 
 
 @dataclass
@@ -178,29 +193,51 @@ class StatusSyncBot:
         host, billing = session.app()
         # Generous: an update may wait for a free context, sign in again and load three pages.
         budget = session.config.timeout_ms / 1000 * 8 + 60
-        synced = host.run(billing.sync(update.claim_id, update.status, update.note), timeout=budget)
+        mark = _SaveMark(ctx, update)
+
+        def attempt() -> Synced:
+            return host.run(billing.sync(update.claim_id, update.status, update.note, before_save=mark),
+                            timeout=budget)
+
+        try:
+            synced = attempt()
+        except SystemFault as exc:
+            if not (exc.retryable and mark.submitted):
+                raise
+            # The save was submitted and a fault cut off its confirmation or read-back: the write
+            # may be in billing. Look again now (the attempt reads billing before it writes)
+            # rather than let this fault be the item's last word.
+            ctx.log.warning("billing_save_unconfirmed", claim_id=update.claim_id, error_type=type(exc).__name__,
+                            error=str(exc))
+            synced = attempt()
         if synced.kind in ("pushed", "verified"):
-            return self._applied(ctx, update, synced)
+            return self._applied(ctx, update, synced, session)
         raise BusinessException(self._refusal(ctx, item, update, synced))
 
     # ---- recording ------------------------------------------------------------------------------
 
-    def _applied(self, ctx: ItemContext, update: Update, synced: Synced) -> Outcome:
+    def _applied(self, ctx: ItemContext, update: Update, synced: Synced, session: _Session) -> Outcome:
         assert synced.before is not None and synced.after is not None and update.status is not None
         before, after = synced.before, synced.after
         detail = {"claim_id": update.claim_id, "before": {"status": before.status, "note": before.note},
                   "after": {"status": after.status, "note": after.note}, "source_bot": update.source_bot,
                   "source_run": update.source_run, "exception_id": update.exception_id}
+        how, before_status = synced.kind, before.status
         if synced.kind == "pushed":
             _audit(ctx, update, "status_pushed", "pushed", detail, synced.snapshot)
+        elif (recovered := _recovered_save(ctx, update, after, session.credentials)) is not None:
+            # Found at the target after this item's own save was cut short by a fault (this
+            # attempt, an earlier run, or a killed process): the change is the bot's, recorded once.
+            how, before_status = "pushed", recovered["before"]["status"]
+            _audit(ctx, update, "status_pushed", "pushed", {**detail, **recovered}, synced.snapshot)
         else:
             _audit(ctx, update, "status_verified", "verified",
                    {**detail, "note_is_ours": after.note == update.billing_note}, synced.snapshot)
-        ctx.log.info("billing_status_applied", how=synced.kind, claim_id=update.claim_id, status=update.status,
-                     before=before.status)
+        ctx.log.info("billing_status_applied", how=how, claim_id=update.claim_id, status=update.status,
+                     before=before_status)
         if update.kind == "resolution":
-            return self._resolved(ctx, update, synced, synced.kind)
-        return Outcome(result={"result": synced.kind, "status": update.status, "before": before.status})
+            return self._resolved(ctx, update, synced, how)
+        return Outcome(result={"result": how, "status": update.status, "before": before_status})
 
     def _resolved(self, ctx: ItemContext, update: Update, synced: Synced | None, how: str) -> Outcome:
         """The coder's resolution is in billing (or needs nothing there): link it in the audit trail
@@ -255,10 +292,80 @@ class StatusSyncBot:
 
 def _audit(ctx: ItemContext, update: Update, action: str, result: str, detail: dict[str, Any],
            evidence: EvidenceFile | None = None, *, rule_id: str | None = None) -> None:
+    """An audit record, committed with the item's outcome."""
+    ctx.audit_entries.append(_entry(ctx, update, action, result, detail, evidence, rule_id=rule_id))
+
+
+def _entry(ctx: ItemContext, update: Update, action: str, result: str, detail: dict[str, Any],
+           evidence: EvidenceFile | None = None, *, rule_id: str | None = None) -> AuditEntry:
     """An audit record under the update's claim id (the claim need not be in the store: an
     update may concern a claim billing knows and no worklist loaded)."""
-    ctx.audit_entries.append(AuditEntry(
+    return AuditEntry(
         action=action, result=result, run_id=ctx.run_id, bot=ctx.run.bot, item_ref=ctx.item.reference,
         claim_id=update.claim_id, rule_id=rule_id, rule_version=RULE_VERSION if rule_id else None,
         input_digest=digest(ctx.item.payload), detail=detail,
-        evidence_path=str(evidence.path) if evidence else None, evidence_sha256=evidence.sha256 if evidence else None))
+        evidence_path=str(evidence.path) if evidence else None, evidence_sha256=evidence.sha256 if evidence else None)
+
+
+class _SaveMark:
+    """The durable note that this item is about to press Save: an audit record
+    ``status_save_submitted`` committed on its own, before the click.
+
+    Everything else an item records waits for its outcome's transaction, which a fault after
+    the save, or a kill before the commit, never reaches; this mark survives both. The next
+    attempt that finds billing already at the target reads it (``_recovered_save``).
+    """
+
+    def __init__(self, ctx: ItemContext, update: Update):
+        self.ctx = ctx
+        self.update = update
+        self.submitted = False
+
+    async def __call__(self, before: ClaimForm) -> None:
+        # Off the browser's event loop: the other items' pages keep loading during the commit.
+        await asyncio.to_thread(self._write, before)
+        self.submitted = True
+
+    def _write(self, before: ClaimForm) -> None:
+        self.ctx.run.store.audit([_entry(self.ctx, self.update, SAVE_SUBMITTED, "submitted", {
+            "claim_id": self.update.claim_id, "status": self.update.status, "before": {"status": before.status}})])
+
+
+def _pending_save(ctx: ItemContext, update: Update) -> dict[str, Any] | None:
+    """This item's latest save mark for ``update.status`` that no push or verification of the
+    item has settled yet (one settled record closes every mark before it)."""
+    pending = None
+    for record in ctx.run.store.audit_records(bot=ctx.run.bot, claim_id=update.claim_id,
+                                              item_ref=ctx.item.reference):
+        if record["action"] == SAVE_SUBMITTED:
+            detail = json.loads(record["detail"] or "{}")
+            pending = {**record, "detail": detail} if detail.get("status") == update.status else pending
+        elif record["action"] in ("status_pushed", "status_verified"):
+            pending = None
+    return pending
+
+
+def _recovered_save(ctx: ItemContext, update: Update, form: ClaimForm,
+                    credentials: BillingCredentials) -> dict[str, Any] | None:
+    """The push record's recovery details when billing, found at the target, holds this item's own
+    save; ``None`` when a person set it (no save mark pending, or the history shows someone else's
+    change to the target).
+
+    The history's last change to the target is the one that put it there: the robot's, with
+    this item's note, is the item's save and names the real status before it. A form without
+    history cannot say more than that the save mark is pending: "unknown, found at target".
+    """
+    mark = _pending_save(ctx, update)
+    if mark is None:
+        return None
+    found = {"recovered": True, "save_submitted": {"seq": mark["seq"], "run_id": mark["run_id"], "at": mark["ts"],
+                                                   "status_read_before": mark["detail"].get("before", {}).get("status")}}
+    if form.history is None:
+        return {**found, "before": {"status": UNKNOWN_BEFORE, "note": None}, "before_source": "none"}
+    target = note_text(update.status or "")
+    change = next((c for c in reversed(form.history) if note_text(c.status) == target), None)
+    robot = credentials.username.get_secret_value() if credentials.username is not None else None
+    if (change is None or robot is None or change.user.strip().casefold() != robot.strip().casefold()
+            or note_text(change.note) != update.billing_note):
+        return None
+    return {**found, "before": {"status": change.from_status, "note": None}, "before_source": "billing history"}

@@ -51,10 +51,23 @@ class EditSelectors(_Strict):
     error: str             # the app refused the save
 
 
+class HistorySelectors(_Strict):
+    """The claim form's change history, one row per save (optional: an app without one, or a
+    layout the config does not describe, leaves who made a change unknown)."""
+
+    table: str             # present whenever the app shows history, even with no rows
+    row: str               # one change
+    user: str              # inside a row: who saved it
+    from_status: str
+    status: str
+    note: str
+
+
 class Selectors(_Strict):
     login: LoginSelectors
     nav: NavSelectors
     edit: EditSelectors
+    history: HistorySelectors | None = None
     system: SystemSelectors = SystemSelectors()
 
 

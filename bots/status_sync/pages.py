@@ -22,7 +22,7 @@ from bots.core.browser import Document, Field, Lease, translate_errors
 from bots.core.pages import SignInForm, SiteLabel, require_fields, unrecognised
 from bots.status_sync.config import BILLING_FILE, BillingConfig
 
-__all__ = ["ClaimForm", "ClaimNotFound", "EditPage", "LoginPage", "SaveAnswer"]
+__all__ = ["ClaimForm", "ClaimNotFound", "Change", "EditPage", "LoginPage", "SaveAnswer"]
 
 
 def _site(config: BillingConfig) -> SiteLabel:
@@ -55,6 +55,16 @@ class LoginPage:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One row of the form's change history: who moved the claim from which status to which."""
+
+    user: str
+    from_status: str
+    status: str
+    note: str
+
+
+@dataclass(frozen=True)
 class ClaimForm:
     """What a claim's status form shows (text with runs of whitespace collapsed)."""
 
@@ -62,6 +72,7 @@ class ClaimForm:
     status: str
     note: str
     offered: tuple[str, ...]   # the statuses the dropdown offers, in its order
+    history: tuple[Change, ...] | None = None   # oldest first; None: no history the config can read
 
 
 @dataclass
@@ -106,7 +117,8 @@ class EditPage:
         """Load the claim's form (signing in again if the session ended). ``read_only`` fetches it
         through the context's request API instead of the tab: the HTML exactly as the app sent it,
         without rendering it (a read-back needs no form to fill)."""
-        spec = {**cls.fields(config), "not_found": Field(config.selectors.system.not_found)}
+        spec = {**cls.fields(config), **cls._history_fields(config),
+                "not_found": Field(config.selectors.system.not_found)}
         url = lease.site.url(config.edit_path(claim_id))
         doc = await (lease.fetch(url, spec) if read_only else lease.open(url, spec))
         if doc.has("not_found") or doc.status == 404:
@@ -114,10 +126,24 @@ class EditPage:
         _require(doc, cls.fields(config), "claim status form", config)
         return cls(lease, config, doc)
 
+    @staticmethod
+    def _history_fields(config: BillingConfig) -> dict[str, Field]:
+        """Read when configured, never required: a form without history is still a form."""
+        sel = config.selectors.history
+        if sel is None:
+            return {}
+        cells = {"user": Field(sel.user), "from_status": Field(sel.from_status), "status": Field(sel.status),
+                 "note": Field(sel.note)}
+        return {"history_table": Field(sel.table), "history": Field(sel.row, rows=cells)}
+
     def read(self) -> ClaimForm:
         doc = self.doc
+        history = None
+        if doc.has("history_table"):
+            history = tuple(Change(**{k: (row.get(k) or [""])[0] for k in ("user", "from_status", "status", "note")})
+                            for row in doc.rows("history"))
         return ClaimForm(claim_id=doc.text("claim_id") or "", status=doc.text("current_status") or "",
-                         note=doc.text("note") or "", offered=tuple(doc.texts("options")))
+                         note=doc.text("note") or "", offered=tuple(doc.texts("options")), history=history)
 
     async def save(self, status: str, note: str) -> SaveAnswer:
         """Choose ``status``, replace the note, press Save; read where that leads."""

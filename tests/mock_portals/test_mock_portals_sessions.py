@@ -58,3 +58,17 @@ def test_next_cannot_leave_the_app(portals: MockPortals) -> None:
         response = client.post("/acme/login", data={
             "username": "robot", "password": "acme-robot-pass", "next": "https://evil.example/"})
         assert response.headers["location"] == "/acme/search"
+
+
+def test_after_save_expire_stores_the_save_then_sends_the_confirmation_to_login(portals: MockPortals) -> None:
+    portals.set_faults("after_save=expire")
+    with httpx.Client(base_url=portals.url) as client:
+        client.post("/billing/login", data={"username": "robot", "password": PASSWORDS["billing"]})
+        saved = client.post("/billing/claims/CLM-1001", data={"status": "Paid", "note": "paid in full"})
+        assert saved.status_code == 303  # the post/redirect/get of a stored save
+        confirmation = client.get(saved.headers["location"])
+        assert confirmation.status_code == 303 and confirmation.headers["location"].startswith("/billing/login")
+    entry = next(e for e in httpx.get(f"{portals.url}/billing/api/queue").json()["queue"]
+                 if e["claim_id"] == "CLM-1001")
+    assert entry["status"] == "Paid" and entry["history"][-1]["user"] == "robot"
+    assert portals.stats["sessions_expired"]["billing"] == 1
