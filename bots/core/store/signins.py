@@ -20,11 +20,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, inspect, select, update
 
 from bots.core.store.audit import AuditEntry, AuditStore
 from bots.core.store.base import iso as _iso, utcnow
-from bots.core.store.schema import signin_blocks
+from bots.core.store.schema import audit, signin_blocks
 
 __all__ = ["SignInStore"]
 
@@ -44,6 +44,8 @@ class SignInStore(AuditStore):
     # ---- blocks -------------------------------------------------------------------------------
     def signin_blocks(self, *, active: bool = True, site: str | None = None) -> list[dict[str, Any]]:
         """Blocks, oldest first (every column but the fingerprint); only active ones unless ``active=False``."""
+        if not inspect(self._read_engine).has_table(signin_blocks.name):
+            return []  # a database no release with this table has opened yet (``bots health`` reads only)
         cols = [c for c in signin_blocks.c if c.name != "fingerprint"]
         q = select(*cols).order_by(signin_blocks.c.id)
         if active:
@@ -105,6 +107,20 @@ class SignInStore(AuditStore):
             self.append_audit(conn, [AuditEntry(action="signin_block_cleared", result="cleared", bot=row.bot,
                                                 detail={"site": site, "block": row.id, "by": by}) for row in active])
         return len(active)
+
+    def runs_held_by_signin(self, run_ids: Sequence[str]) -> set[str]:
+        """Of ``run_ids``, the runs whose every setup problem was a standing sign-in block: nothing new
+        happened in them, so alerts leave them to the block's own alert."""
+        if not run_ids:
+            return set()
+        q = (select(audit.c.run_id, audit.c.action, func.count().label("n"))
+             .where(audit.c.run_id.in_(list(run_ids)), audit.c.action.in_(("signin_held", "preflight_failed")))
+             .group_by(audit.c.run_id, audit.c.action))
+        counts: dict[str, dict[str, int]] = {}
+        with self.read() as conn:
+            for row in conn.execute(q):
+                counts.setdefault(row.run_id, {})[row.action] = row.n
+        return {run for run, n in counts.items() if n.get("signin_held", 0) >= n.get("preflight_failed", 0) > 0}
 
     # ---- internals ----------------------------------------------------------------------------
     def _active(self, conn: Connection, site: str) -> Any:
