@@ -275,7 +275,7 @@ class SitePool:
             raise ItemDeferred(self._paused[0], until=self._paused[1])
         if self._login_error is not None:
             raise ItemDeferred(f"sign-in to {self.name} was refused earlier in this run ({self._login_error}); "
-                               f"not tried again until the next run")
+                               f"not tried again in this run")
 
     async def _open_slot(self, *, pooled: bool = True) -> _Slot:
         with translate_errors(f"{self.name}: opening a browser context"):
