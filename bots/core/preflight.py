@@ -17,9 +17,10 @@ then share, so a good run signs in once as before). A refused sign-in is never r
 accounts lock after a few failures. It is remembered across runs (``bots.core.store.signins``):
 while the site's block stands for the same credential, later runs do not sign in at all and
 fail their setup naming the variables and ``bots signin clear SITE``; a changed credential
-supersedes the block and gets its one try. A refusal mid-run (a session renewed with a password
-changed meanwhile) is remembered the same way, through the pool. An unreachable site is retried with the run's in-process
-policy first (a blip is not a setup problem). Anything else the site shows at sign-in (a
+supersedes the block and gets its one try. A refusal mid-run (a renewal refused because the
+password was changed or the account locked on the site meanwhile) is remembered the same way,
+through the pool. An unreachable site is retried with the run's in-process policy first (a
+blip is not a setup problem). Anything else the site shows at sign-in (a
 maintenance page, a CAPTCHA) is left to the items, which settle it as before (deferred, Bot
 Failures).
 """

@@ -45,7 +45,7 @@ def test_the_store_keeps_a_fingerprint_never_the_credential(settings: Settings, 
     fingerprint = store.credential_fingerprint(SECRET)
     assert fingerprint == store.credential_fingerprint(SECRET) != store.credential_fingerprint([SECRET[0], "x"])
     assert store.credential_fingerprint(["a", "bc"]) != store.credential_fingerprint(["ab", "c"])
-    raw = b"".join(open(p, "rb").read() for p in settings.home.rglob("*.db*"))
+    raw = b"".join(p.read_bytes() for p in settings.home.rglob("*.db*"))
     assert b"hunter2" not in raw and b"robot-user" not in raw
     assert "fingerprint" not in store.signin_blocks()[0], "callers get no fingerprint either"
 
