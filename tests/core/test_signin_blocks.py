@@ -151,3 +151,16 @@ def test_the_metric_is_1_while_blocked_and_0_once_cleared(store: Store) -> None:
     assert value() == ['rcm_bots_signin_blocked{bot="payer_portal",site="acme"} 1.0']
     store.clear_signin_block("acme", by="it-desk")
     assert value() == ['rcm_bots_signin_blocked{bot="payer_portal",site="acme"} 0.0']
+
+
+def test_only_one_block_per_site_is_active_even_if_two_processes_race(store: Store) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from bots.core.store.schema import signin_blocks
+
+    block(store)
+    with pytest.raises(IntegrityError), store.begin() as conn:
+        conn.execute(signin_blocks.insert().values(site="acme", bot="payer_portal", fingerprint="x",
+                                                   blocked_at="now"))
+    store.clear_signin_block("acme", by="it-desk")
+    assert block(store) is True, "a cleared block leaves room for a new one"

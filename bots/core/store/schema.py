@@ -5,7 +5,7 @@ store's named methods (``bots.core.store.Store``), never a table.
 from __future__ import annotations
 
 from sqlalchemy import (
-    Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text,
 )
 
 from bots.core.lifecycle import ItemState, RowState
@@ -199,4 +199,8 @@ signin_blocks = Table(
     Column("cleared_at", String(32)),
     Column("cleared_by", String(120)),
     Column("clear_reason", String(40)),  # operator | credential_changed
+    # One active block per site, even when two processes are refused at once (the second insert fails
+    # and is logged; the first block stands).
+    Index("uq_signin_blocks_active_site", "site", unique=True,
+          sqlite_where=text("cleared_at IS NULL"), postgresql_where=text("cleared_at IS NULL")),
 )
