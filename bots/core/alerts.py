@@ -1,7 +1,9 @@
 """Alerts through ``apprise``: one notification per incident, never one per item, never PHI.
 
 An incident is a run that ended ``failed``, ``crashed``, ``missed`` or ``degraded`` (the statuses
-in ``[alerts] statuses``), or ``bots health`` going from OK to not OK (and back: a recovery note).
+in ``[alerts] statuses``), a site refusing a bot's sign-in (``bots.core.store.signins``: one alert
+per block, mark ``alert:signin:<block id>``; the runs it then holds back, failed with nothing new,
+are not alerted again), or ``bots health`` going from OK to not OK (and back: a recovery note).
 ``check`` looks at the store, not at one process's memory, so whichever process calls it (the
 scheduler after each run or missed run, ``bots alerts check`` from cron) finds crashed runs
 recorded by another. It is safe to call as often as wanted:
@@ -67,12 +69,28 @@ def _run_incidents(settings: Settings, store: Store) -> list[Incident]:
     cfg = settings.config.alerts
     since = (utcnow() - timedelta(hours=cfg.lookback_hours)).isoformat(timespec="microseconds")
     out = []
-    for r in store.runs_ended_since(since, cfg.statuses):
+    ended = store.runs_ended_since(since, cfg.statuses)
+    held = store.runs_held_by_signin([r["run_id"] for r in ended])
+    for r in ended:
+        if r["run_id"] in held:
+            continue
         counts = ", ".join(f"{k} {r[k]}" for k in ("items", "done", "exceptions", "failed", "carried_over")
                            if r.get(k))
         message = f": {r['message']}" if r["message"] else ""
         line = f"{r['bot']} run {r['run_id']} {r['status']}{message}" + (f" ({counts})" if counts else "")
         out.append(Incident(f"alert:run:{r['run_id']}:{r['status']}", line))
+    return out
+
+
+def _signin_incidents(store: Store) -> list[Incident]:
+    """One incident per sign-in block: the account must not be tried again until someone acts."""
+    out = []
+    for b in store.signin_blocks():
+        where = f" ({b['origin']})" if b["origin"] else ""
+        out.append(Incident(f"alert:signin:{b['id']}",
+                            f"{b['bot']}: sign-in to {b['site']}{where} refused in run {b['run_id']}: {b['message']}. "
+                            f"No run signs in to it until {b['credential_envs'] or 'the credential'} change or "
+                            f"`bots signin clear {b['site']}`"))
     return out
 
 
@@ -113,14 +131,14 @@ def send(settings: Settings, title: str, lines: Sequence[str]) -> bool:
 
 
 def check(settings: Settings, store: Store) -> list[str]:
-    """Send what is new (runs to alert on, a change of health) as one message; return its lines.
+    """Send what is new (runs to alert on, sign-in blocks, a change of health) as one message; return its lines.
 
     Never raises: a store or health problem is logged and the caller's run goes on.
     """
     if not alert_urls(settings):
         return []
     try:
-        incidents = _run_incidents(settings, store)
+        incidents = _run_incidents(settings, store) + _signin_incidents(store)
         if settings.config.alerts.health:
             health = _health_incident(settings, store)
             incidents += [health] if health else []

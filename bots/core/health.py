@@ -16,6 +16,9 @@ CRITICAL means the bots are not doing the work and a person must act now:
   an overdue bot has skipped at least two in a row;
 - more than ``max_failed`` items failed in the last run (gave up after ``max_attempts`` runs: each is
   a Bot Failures row a person must do by hand).
+- a site refused the bot's sign-in and no run signs in to it until the credential changes or an
+  operator runs ``bots signin clear SITE`` (``bots.core.store.signins``): stays CRITICAL whatever
+  the later runs do, so a blocked account is never mistaken for a quiet one.
 
 WARNING means the work is getting done, but not all of it, and someone should look today:
 
@@ -226,6 +229,15 @@ def _last_run_findings(last: dict[str, Any], cfg: BotConfig, interval: timedelta
     return out
 
 
+def _blocked_finding(block: dict[str, Any], zone: tzinfo) -> Finding:
+    site = block["site"]
+    where = f" ({block['origin']})" if block["origin"] else ""
+    return Finding(Level.CRITICAL, f"sign-in to {site}{where} blocked since "
+                                   f"{show_time(block['blocked_at'], zone, seconds=False)}: {block['message']}; no "
+                                   f"sign-in is tried until {block['credential_envs'] or 'the credential'} change or "
+                                   f"`bots signin clear {site}`")
+
+
 def evaluate(settings: Settings, store: Store, *, now: datetime | None = None) -> HealthReport:
     """One verdict per scheduled (or already-run) bot, each finding with its level. Reads only.
 
@@ -233,14 +245,17 @@ def evaluate(settings: Settings, store: Store, *, now: datetime | None = None) -
     """
     now = now or utcnow()  # naive UTC, like the run table
     zone = display_zone(settings)  # a bad ``timezone`` is a broken config: found before judging anything
+    blocked: dict[str, list[dict[str, Any]]] = {}
+    for block in store.signin_blocks():
+        blocked.setdefault(block["bot"], []).append(block)
     out = []
     for bot in registry.names():
         cfg = settings.config.bot(bot)
         scheduled = cfg.enabled and cfg.schedule is not None
         recent = _recent_runs(store, bot)
-        if not scheduled and not recent:
+        if not scheduled and not recent and bot not in blocked:
             continue
-        findings: list[Finding] = []
+        findings: list[Finding] = [_blocked_finding(b, zone) for b in blocked.get(bot, [])]
         for r in recent:
             if r["status"] == RunStatus.RUNNING and _process_gone(r):
                 findings.append(Finding(Level.CRITICAL, f"run {r['run_id']} crashed: still marked running but its "

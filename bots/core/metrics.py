@@ -7,8 +7,9 @@ metrics live in their own ``CollectorRegistry`` (not prometheus-client's global 
 would add this process's Python and GC metrics). Counters stay monotonic because runs are
 never deleted.
 
-Labels are ``bot``, ``status``, ``outcome`` and ``queue`` only: no claim, patient or payer
-value ever becomes a label (no PHI in metrics).
+Labels are ``bot``, ``status``, ``outcome``, ``queue`` and ``site`` (a configured payer id or
+``billing``, never read from a claim) only: no claim, patient or member value ever becomes a label
+(no PHI in metrics).
 """
 
 from __future__ import annotations
@@ -73,6 +74,19 @@ class StoreCollector(Collector):
         yield from (runs, items, retries, last_ok)
         yield self._durations()
         yield from self._queues()
+        yield self._signins()
+
+    def _signins(self) -> Metric:
+        blocked = GaugeMetricFamily("rcm_bots_signin_blocked", "1 while a site's refused sign-in blocks every "
+                                    "further sign-in (`bots signin clear SITE`), 0 once changed or cleared; "
+                                    "sites never refused are not listed.", labels=["bot", "site"])
+        state: dict[tuple[str, str], int] = {}
+        for b in self.store.signin_blocks(active=False):
+            key = (b["bot"], b["site"])
+            state[key] = max(state.get(key, 0), int(b["cleared_at"] is None))
+        for (bot, site), value in sorted(state.items()):
+            blocked.add_metric([bot, site], value)
+        return blocked
 
     def _durations(self) -> Metric:
         spans: dict[str, list[float]] = {}

@@ -167,7 +167,8 @@ class PayerPortalBot:
             profile, creds = session.profiles[pid], session.credentials[pid]
             if profile.maintenance_end(now) is not None:
                 continue  # its lookups are deferred to the window's end; nothing to sign in to now
-            envs = [profile.env_name(w) for w in PayerCredentials.needed(needs_totp=profile.selectors.otp is not None)]
+            needed = PayerCredentials.needed(needs_totp=profile.selectors.otp is not None)
+            envs = [profile.env_name(w) for w in needed]
             problem = missing_credentials(pid, profile.display_name,
                                           [profile.env_name(m) for m in creds.missing(profile.selectors.otp is not None)])
             if problem is None and profile.selectors.otp is not None:
@@ -178,7 +179,8 @@ class PayerPortalBot:
                 host, portal = session.portal(profile)
                 problem = sign_in_problem(host, portal.site, display=profile.display_name, credential_envs=envs,
                                           url_env=profile.env_name("url"),
-                                          retry=self.settings.config.retry_for(self.name))
+                                          retry=self.settings.config.retry_for(self.name), run=run,
+                                          credential=[getattr(creds, w) for w in needed])
             if problem is not None:
                 problems.append(problem)
         return problems

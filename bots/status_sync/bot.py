@@ -157,7 +157,8 @@ class StatusSyncBot:
             host, billing = session.app()
             problem = sign_in_problem(host, billing.site, display=config.display_name,
                                       credential_envs=[names.username_env, names.password_env],
-                                      url_env=names.url_env, retry=self.settings.config.retry_for(self.name))
+                                      url_env=names.url_env, retry=self.settings.config.retry_for(self.name),
+                                      run=run, credential=[creds.username, creds.password])
         return [problem] if problem is not None else []
 
     @staticmethod

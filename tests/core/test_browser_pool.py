@@ -20,6 +20,8 @@ def test_a_refused_sign_in_defers_the_rest_of_the_run_without_asking_the_portal_
         host: BrowserHost, portals: MockPortals, acme_config: Callable[..., SiteConfig],
         acme_login: Callable[[str], LoginFn]) -> None:
     site = host.site(acme_config(fetch_mode="request"), acme_login("wrong-password"))
+    told: list[LoginFailed] = []
+    site.remember_refusals(told.append)
 
     async def lookup() -> None:
         async with site.lease(label="CLM-1001") as lease:
@@ -33,6 +35,23 @@ def test_a_refused_sign_in_defers_the_rest_of_the_run_without_asking_the_portal_
             host.run(lookup())
     assert portals.stats["login_failures"]["acme"] == 1 and portals.stats["lockouts"]["acme"] == 0
     assert site.stats["logins"] == 0
+    assert told == [refused.value], "the refusal is told once, to be remembered beyond the run"
+
+
+def test_a_refusal_that_cannot_be_remembered_still_stops_the_run_s_sign_ins(
+        host: BrowserHost, portals: MockPortals, acme_config: Callable[..., SiteConfig],
+        acme_login: Callable[[str], LoginFn]) -> None:
+    site = host.site(acme_config(fetch_mode="request"), acme_login("wrong-password"))
+
+    def broken_store(_exc: LoginFailed) -> None:
+        raise OSError("database is gone")
+
+    site.remember_refusals(broken_store)
+    with pytest.raises(LoginFailed):
+        host.run(site.check_sign_in())
+    with pytest.raises(ItemDeferred, match="refused earlier in this run"):
+        host.run(site.check_sign_in())
+    assert portals.stats["login_failures"]["acme"] == 1
 
 
 def test_an_ended_session_is_renewed_by_one_sign_in_and_the_page_loaded_again(

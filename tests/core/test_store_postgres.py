@@ -138,3 +138,21 @@ def test_a_bot_run_exceptions_and_reruns_work_unchanged(pg_store: Store, setting
     rows = pg_store.exception_rows()
     assert [r["exception_id"] for r in rows] == ids and rows[0]["times_seen"] == 2
     assert pg_store.verify_audit() == []
+
+
+def test_sign_in_blocks_hold_supersede_and_clear_and_one_stays_active_per_site(pg_store: Store) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from bots.core.store.schema import signin_blocks
+
+    fp = pg_store.credential_fingerprint(["robot", "wrong"])
+    args = {"site": "acme", "bot": "payer_portal", "run_id": "r1", "message": "refused"}
+    assert pg_store.record_signin_refused(fingerprint=fp, **args) is True
+    assert pg_store.signin_block_for("acme", fp, bot="payer_portal", run_id="r2")["held_runs"] == 0
+    assert pg_store.signin_blocks()[0]["held_runs"] == 1
+    with pytest.raises(IntegrityError), pg_store.begin() as conn:
+        conn.execute(signin_blocks.insert().values(fingerprint=fp, blocked_at="now", **args))
+    other = pg_store.credential_fingerprint(["robot", "right"])
+    assert pg_store.signin_block_for("acme", other, bot="payer_portal", run_id="r3") is None
+    assert pg_store.record_signin_refused(fingerprint=other, **args) is True
+    assert pg_store.clear_signin_block("acme", by="it-desk") == 1 and pg_store.signin_blocks() == []

@@ -70,6 +70,24 @@ def test_a_refused_billing_sign_in_fails_the_run_after_one_try(
     done_next_time(settings, store)
 
 
+def test_a_refused_billing_sign_in_is_not_tried_again_by_later_runs_until_the_password_changes(
+        settings: Settings, store: Store, portals: MockPortals, monkeypatch: pytest.MonkeyPatch) -> None:
+    billing_env(monkeypatch, portals.url, password="wrong-password")
+    queued(store)
+    for _ in range(6):  # the mock billing app locks the account at the 5th failure
+        result = run_once(settings, store)
+        assert result.status == "failed", result.message
+    assert "not tried again" in result.message and "bots signin clear billing" in result.message
+    assert portals.stats["login_failures"]["billing"] == 1 and portals.stats["lockouts"]["billing"] == 0
+    (block,) = store.signin_blocks()
+    assert (block["site"], block["bot"], block["held_runs"]) == ("billing", "status_sync", 5)
+    untouched(store)
+    no_rows(store)
+    billing_env(monkeypatch, portals.url)
+    done_next_time(settings, store)
+    assert store.signin_blocks() == []
+
+
 def test_billing_going_away_mid_run_carries_the_updates_over_and_degrades_the_run(
         settings: Settings, store: Store, env: MockPortals, monkeypatch: pytest.MonkeyPatch) -> None:
     queued(store)

@@ -41,7 +41,8 @@ What a :class:`SitePool` (one per site and run) takes care of:
   :meth:`Lease.open` signs in once for the whole site and loads the page again; the other
   contexts adopt the fresh cookies instead of signing in themselves.
 - **Stopping early**: a refused sign-in (``LoginFailed``) stops sign-ins to that site for
-  the rest of the run, so bad credentials never hammer a portal into locking the account;
+  the rest of the run, so bad credentials never hammer a portal into locking the account
+  (``SitePool.remember_refusals`` lets the preflight remember it for later runs too);
   a maintenance page pauses the site. Later leases raise ``ItemDeferred`` at once (to the
   next run), without a request. A site that stops answering (``outage_after_unreachable``
   leases in a row with no connection, or ``outage_after_errors`` in a row with 5xx or

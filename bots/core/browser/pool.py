@@ -69,6 +69,10 @@ LoginFn = Callable[["Lease"], Awaitable[None]]
 """Signs the lease's tab in (``lease.goto``/``lease.submit`` with ``signed_in=False``); raises
 ``LoginFailed`` when the site refuses the credentials or has locked the account."""
 
+RefusalFn = Callable[[LoginFailed], None]
+"""Told of a refused sign-in (blocking; run in a worker thread): how a refusal outlives the run
+(``bots.core.preflight`` records it in the store, so later runs do not try again)."""
+
 
 class SitePool:
     """The signed-in browser contexts of one site for one run (see the package docstring)."""
@@ -89,6 +93,7 @@ class SitePool:
         self._next_request = 0.0
         self._paused: tuple[str, datetime | None] | None = None
         self._login_error: LoginFailed | None = None
+        self._on_refused: RefusalFn | None = None
         self._down: SiteOutage | None = None  # the site stopped answering: no more requests this run
         self._unreachable = 0  # leases in a row that got no answer at all
         self._failing = 0      # leases in a row that got no answer, a 5xx or a timeout
@@ -146,6 +151,10 @@ class SitePool:
         async with self.lease(label="preflight"):
             pass
 
+    def remember_refusals(self, on_refused: RefusalFn) -> None:
+        """Call ``on_refused`` whenever the site refuses a sign-in (in the preflight or mid-run)."""
+        self._on_refused = on_refused
+
     async def renew(self, lease: Lease) -> None:
         """A fresh session for ``lease``'s context: one sign-in for the whole site.
 
@@ -170,6 +179,7 @@ class SitePool:
                 if isinstance(exc, LoginFailed):
                     self._login_error = exc
                     log.error("site_login_refused", site=self.name, error=str(exc))
+                    await self._tell_refused(exc)
                 if isinstance(exc, SystemFault) and exc.screenshot is None and self.host.evidence is not None:
                     shot = await signer.failure_screenshot(exc)  # the sign-in page, not the lease's
                     exc.screenshot = str(shot.path) if shot else None
@@ -250,6 +260,14 @@ class SitePool:
             return None
         return SiteOutage(self.name, str(self._down), screenshot=exc.screenshot)
 
+    async def _tell_refused(self, exc: LoginFailed) -> None:
+        if self._on_refused is None:
+            return
+        try:
+            await asyncio.to_thread(self._on_refused, exc)
+        except Exception as err:  # remembering is on top; the refusal itself still stops this run's sign-ins
+            log.error("site_login_refusal_not_recorded", site=self.name, error_type=type(err).__name__)
+
     def _raise_if_stopped(self) -> None:
         if self._down is not None:
             raise SiteOutage(self.name, str(self._down))
@@ -257,7 +275,7 @@ class SitePool:
             raise ItemDeferred(self._paused[0], until=self._paused[1])
         if self._login_error is not None:
             raise ItemDeferred(f"sign-in to {self.name} was refused earlier in this run ({self._login_error}); "
-                               f"not tried again until the next run")
+                               f"not tried again in this run")
 
     async def _open_slot(self, *, pooled: bool = True) -> _Slot:
         with translate_errors(f"{self.name}: opening a browser context"):

@@ -8,8 +8,8 @@ One concern per module: ``base`` (engine, dialects, transactions), ``schema``
 (tables, private to this package), ``queue`` (work items and leases), ``runs``,
 ``rows`` (exception rows), ``audit`` (the hash chain), ``claims`` (claims and service lines),
 ``intents`` (what an outcome asks the store to write, and handoffs between bots), ``reports``
-(read-only views: work items, exception rows, audit records) and ``mirror`` (the workbook's coder
-edits and written state). ``Store`` combines them.
+(read-only views: work items, exception rows, audit records), ``mirror`` (the workbook's coder
+edits and written state) and ``signins`` (refused sign-ins remembered across runs). ``Store`` combines them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bots.core.store.queue import ClaimedItem, ItemStateChange, WorkItemSpec
 from bots.core.store.reports import ReportStore
 from bots.core.store.rows import ExceptionBatchEntry, exception_id
 from bots.core.store.runs import RunStore
+from bots.core.store.signins import SignInStore
 
 if TYPE_CHECKING:
     from bots.core.settings import Settings
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 
-class Store(IntentStore, RunStore, AuditStore, ClaimStore, ReportStore, MirrorStore):
+class Store(IntentStore, SignInStore, RunStore, AuditStore, ClaimStore, ReportStore, MirrorStore):
     """Owns the engine; hands out transactions. Thread-safe (one connection per use)."""
 
 

@@ -5,12 +5,13 @@ store's named methods (``bots.core.store.Store``), never a table.
 from __future__ import annotations
 
 from sqlalchemy import (
-    Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, text,
 )
 
 from bots.core.lifecycle import ItemState, RowState
 
-__all__ = ["audit", "audit_head", "claims", "exceptions", "meta", "metadata", "runs", "service_lines", "work_items"]
+__all__ = ["audit", "audit_head", "claims", "exceptions", "meta", "metadata", "runs", "service_lines", "signin_blocks",
+           "work_items"]
 
 metadata = MetaData()
 
@@ -178,4 +179,28 @@ meta = Table(
     Column("key", String(120), primary_key=True),
     Column("value", Text),
     Column("updated_at", String(32)),
+)
+
+# A refused sign-in, remembered across runs so a wrong password is tried once, not until the account
+# locks (``store.signins``). ``fingerprint`` tells "the same credential" from "a changed one" and is a
+# salted, slow hash: never the username or password. Active while ``cleared_at`` is null.
+signin_blocks = Table(
+    "signin_blocks", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", String(60), nullable=False, index=True),  # the pool's name: payer id, "billing"
+    Column("origin", String(200)),  # scheme://host:port, nothing more
+    Column("bot", String(40), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("credential_envs", Text),  # the variable names, for the operator's message
+    Column("run_id", String(80)),
+    Column("message", Text),  # what the site said, as the page object put it (no secret, no PHI)
+    Column("blocked_at", String(32), nullable=False),
+    Column("held_runs", Integer, nullable=False, default=0, server_default="0"),  # runs that did not try
+    Column("cleared_at", String(32)),
+    Column("cleared_by", String(120)),
+    Column("clear_reason", String(40)),  # operator | credential_changed
+    # One active block per site, even when two processes are refused at once (the second insert fails
+    # and is logged; the first block stands).
+    Index("uq_signin_blocks_active_site", "site", unique=True,
+          sqlite_where=text("cleared_at IS NULL"), postgresql_where=text("cleared_at IS NULL")),
 )
