@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 
 from bots.core.settings import Settings
 from bots.core.store import Store
-from bots.core.workbook import sync_workbook, workbook_status
+from bots.core.workbook import merge_coder_edits, sync_workbook, workbook_status
 from workbook_helpers import Finding, report, rows_by_id, sheet_rows, stored
 
 RESOLVED = {"Status": "Resolved", "Resolution": "Corrected claim", "Resolved By": "jlee"}
@@ -192,3 +192,20 @@ def test_two_swapped_ids_hold_both_rows_suggest_each_original_and_add_no_rows(
     rows = stored(store)
     assert (rows[ids["CLM-1071"]]["assigned_to"], rows[ids["CLM-1072"]]["assigned_to"]) == ("jlee", "mpatel")
     assert all(r["bot_check"] is None for r in rows.values())
+
+
+def test_a_copied_id_stops_an_already_saved_resolution_from_syncing_before_any_rewrite(
+        settings: Settings, store: Store) -> None:
+    report(store, "run-1", [Finding("CLM-1071"), Finding("CLM-1072")])
+    sync_workbook(settings, store)
+    path = settings.workbook_path
+    ids = _ids_by_claim(store)
+    _edit_rows(path, "Claim Edits", {"CLM-1071": {**RESOLVED, "Resolution Note": "note for 1071"}})
+    sync_workbook(settings, store)
+    assert [r["exception_id"] for r in store.ready_resolutions()] == [ids["CLM-1071"]]
+
+    _edit_rows(path, "Claim Edits", {"CLM-1072": {"Exception ID": ids["CLM-1071"], "Resolution Note": "other"}})
+    merged = merge_coder_edits(settings, store)  # what status_sync does before it applies anything
+    assert merged.edits == 0 and store.ready_resolutions() == []
+    assert stored(store)[ids["CLM-1071"]]["resolution_note"] == "note for 1071"  # kept as it was saved
+    assert stored(store)[ids["CLM-1071"]]["bot_check"].startswith(f"Exception ID {ids['CLM-1071']} is also on ")
