@@ -16,7 +16,7 @@ answer.
 Rows are matched by Exception ID wherever they are: sorted, filtered, hidden,
 moved to another sheet, or with blank rows inserted between them. Every row an
 ID appears on is kept, with the Claim ID and Rule ID it shows, so the merge can
-tell an ID that was copied or typed onto another claim's row (``sync``).
+tell an ID that was copied or typed onto another claim's row (``identity``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ __all__ = ["IDENTITY_COLUMNS", "ReadBack", "SeenRow", "WorkbookUnreadable", "cod
 
 ID_HEADER = "Exception ID"
 # Bot-owned cells that never legitimately change on a row: (header, store field). A row's
-# Exception ID must agree with them (checked in ``sync``).
+# Exception ID must agree with them (checked in ``identity``).
 IDENTITY_COLUMNS = (("Claim ID", "claim_id"), ("Rule ID", "rule_id"))
 HEADER_SCAN_ROWS = 20  # the header is row 1 as written; allow rows a coder inserted above it
 MAX_SERIAL = 2958465  # 9999-12-31, the last date Excel knows
