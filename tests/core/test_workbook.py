@@ -334,6 +334,8 @@ def test_entries_that_cannot_be_merged_are_reported_and_the_old_file_kept(settin
     assert "no Exception ID" in text and "'My notes' is not part of the exception workbook" in text
     kept = list(path.parent.glob("exceptions.unmerged-*.xlsx"))
     assert len(kept) == 1 and "My notes" in load_workbook(kept[0]).sheetnames
+    summary = [r[1] for r in load_workbook(path)["Summary"].iter_rows(values_only=True) if r[1]]
+    assert f"the previous workbook was kept as {kept[0].name}" in " ".join(map(str, summary))  # the file says it
 
 
 def test_backups_rotate_and_keep_five(settings: Settings, store: Store) -> None:

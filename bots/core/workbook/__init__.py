@@ -3,6 +3,7 @@
 ``sync`` merges coders' edits back by Exception ID and writes the file; ``layout`` is its
 columns, sheets and dropdowns (``config/workbook.toml``); ``render`` writes the xlsx;
 ``summary`` counts and draws the Summary sheet; ``reader`` reads coder columns back fast;
+``identity`` decides which store row each file row is (a copied ID merges nothing);
 ``checks`` holds the Bot Check rules for coder entries; ``files`` does atomic replacement,
 backups and the writer lock.
 """

@@ -14,14 +14,22 @@ from typing import Any
 from bots.core.lifecycle import RESOLUTION_EVIDENCE, CoderStatus
 from bots.core.workbook.layout import COLUMNS, STATUSES, WorkbookLayout
 
-__all__ = ["EVIDENCE", "REWORK_FIELDS", "evidence_problems", "merged_bot_check", "same_entry"]
+__all__ = ["EVIDENCE", "ID_CHECK", "MISSING_CHECK", "REWORK_FIELDS", "evidence_problems", "merged_bot_check",
+           "same_entry"]
 
 _HEADERS = {c.field: c.header for c in COLUMNS}
 EVIDENCE = tuple((name, _HEADERS[name]) for name in RESOLUTION_EVIDENCE)  # (field, header) a Resolved row needs
 # A coder changing any of these has re-worked the row, which answers bot checks
 # such as "recurred after it was resolved and synced"; Assigned To alone does not.
 REWORK_FIELDS = ("status", "resolution", "resolution_note", "resolved_by", "resolved_on")
-_OWN_CHECKS = ("missing ", "Status '", "Resolution '")
+# Messages about the row itself rather than its entries (``identity``): an Exception ID that is
+# on more than one row or on another claim's row, and a row the file lost and the bots restored.
+ID_CHECK = "Exception ID "
+MISSING_CHECK = "This row was missing from the workbook"
+# Our own messages start with one of these; each merge recomputes them, so they go once the
+# cause is fixed (other bots' messages stay until a coder re-works the row).
+# (Messages must not contain "; ": that separates the messages in one cell.)
+_OWN_CHECKS = ("missing ", "Status '", "Resolution '", ID_CHECK, MISSING_CHECK)
 
 
 def _join(names: Sequence[str]) -> str:

@@ -14,7 +14,9 @@ prefix, cells without ``r``) is parsed with ElementTree instead: slower, same
 answer.
 
 Rows are matched by Exception ID wherever they are: sorted, filtered, hidden,
-moved to another sheet, or with blank rows inserted between them.
+moved to another sheet, or with blank rows inserted between them. Every row an
+ID appears on is kept, with the Claim ID and Rule ID it shows, so the merge can
+tell an ID that was copied or typed onto another claim's row (``identity``).
 """
 
 from __future__ import annotations
@@ -34,9 +36,13 @@ from xml.etree import ElementTree as ET
 
 from bots.core.workbook.layout import CODER_COLUMNS, QUEUE_SHEETS, SUMMARY_SHEET, column_letter
 
-__all__ = ["ReadBack", "WorkbookUnreadable", "coder_value", "read_coder_columns"]
+__all__ = ["IDENTITY_COLUMNS", "ReadBack", "SeenRow", "WorkbookUnreadable", "coder_value", "read_coder_columns",
+           "shown_text"]
 
 ID_HEADER = "Exception ID"
+# Bot-owned cells that never legitimately change on a row: (header, store field). A row's
+# Exception ID must agree with them (checked in ``identity``).
+IDENTITY_COLUMNS = (("Claim ID", "claim_id"), ("Rule ID", "rule_id"))
 HEADER_SCAN_ROWS = 20  # the header is row 1 as written; allow rows a coder inserted above it
 MAX_SERIAL = 2958465  # 9999-12-31, the last date Excel knows
 
@@ -55,23 +61,56 @@ class WorkbookUnreadable(Exception):
 
 
 @dataclass
+class SeenRow:
+    """One row of the file: where it is, the identity cells it shows (only the columns its
+    sheet has), its coder cells, and its position in the file."""
+
+    sheet: str
+    row: int
+    pos: int
+    shown: dict[str, str | None]
+    values: dict[str, str | None]
+
+
+@dataclass
 class ReadBack:
     """What the coders' columns of an existing workbook say.
 
-    ``values`` maps an Exception ID to the coder fields its row shows (only the
-    columns the sheet has; a deleted column keeps the stored values). ``order``
-    is each row's position in the file, so a rewrite keeps the coders' sort.
-    ``keep_copy`` means something in the file could not be merged (a foreign
-    sheet, an unreadable sheet, entries on a row without an Exception ID): the
-    caller keeps a copy before replacing the file.
+    ``seen`` maps an Exception ID to every row showing it, in file order (more
+    than one: the ID was copied); ``values`` is the coder fields of its last row
+    (only the columns the sheet has; a deleted column keeps the stored values).
+    ``order`` is each ID's first position in the file, so a rewrite keeps the
+    coders' sort. ``keep_copy`` means something in the file could not be merged
+    (a foreign sheet, an unreadable sheet, entries on a row without an
+    Exception ID): the caller keeps a copy before replacing the file.
     """
 
-    values: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    seen: dict[str, list[SeenRow]] = field(default_factory=dict)
     order: dict[str, int] = field(default_factory=dict)
     sheets: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     keep_copy: bool = False
     rows: int = 0
+
+    @property
+    def values(self) -> dict[str, dict[str, str | None]]:
+        return {ident: rows[-1].values for ident, rows in self.seen.items()}
+
+
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def shown_text(raw: Any) -> str | None:
+    """A bot-owned text cell as compared with the store: what the writer can put in a cell
+    (no control characters), trimmed; a number a coder typed as its text; blank is None."""
+    if raw is None:
+        return None
+    if type(raw) is str and raw.isprintable():  # the usual cell, without the regular expression
+        return raw.strip() or None
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    text = _ILLEGAL.sub("", str(raw)).strip()
+    return text or None
 
 
 def _local(tag: str) -> str:
@@ -293,14 +332,14 @@ def _find_header(sheet: _FastSheet | _TreeSheet) -> tuple[int, dict[str, str]] |
 class _SheetResult:
     rows: int = 0
     orphans: int = 0
-    duplicates: int = 0
 
 
-def _read_sheet(sheet: _FastSheet | _TreeSheet, header: tuple[int, dict[str, str]], out: ReadBack,
-                epoch: date) -> _SheetResult:
+def _read_sheet(sheet: _FastSheet | _TreeSheet, name: str, header: tuple[int, dict[str, str]], out: ReadBack,
+                epoch: date, counter: list[int]) -> _SheetResult:
     header_row, names = header
     id_col = names[ID_HEADER]
     fields = {names[c.header]: c.field for c in CODER_COLUMNS if c.header in names}
+    identity = {names[h]: f for h, f in IDENTITY_COLUMNS if h in names}
     result = _SheetResult()
     current_row, cells = -1, {}
 
@@ -315,12 +354,13 @@ def _read_sheet(sheet: _FastSheet | _TreeSheet, header: tuple[int, dict[str, str
                 result.orphans += 1
             return
         result.rows += 1
-        if ident in out.values:
-            result.duplicates += 1
-        out.values[ident] = vals
-        out.order.setdefault(ident, len(out.order))
+        pos = counter[0]
+        counter[0] += 1
+        shown = {f: shown_text(cells.get(letters)) for letters, f in identity.items()}
+        out.seen.setdefault(ident, []).append(SeenRow(name, current_row, pos, shown, vals))
+        out.order.setdefault(ident, pos)
 
-    for row, letters, value in sheet.cells({id_col, *fields}):
+    for row, letters, value in sheet.cells({id_col, *fields, *identity}):
         if row != current_row:
             flush()
             current_row, cells = row, {}
@@ -342,6 +382,7 @@ def read_coder_columns(path: Path) -> ReadBack:
     except (zipfile.BadZipFile, EOFError) as exc:
         raise WorkbookUnreadable(f"not an xlsx file ({exc})") from None
     out = ReadBack()
+    counter = [0]  # rows read so far, across sheets: a row's position in the file
     with zf:
         try:
             package = _Package(zf)
@@ -361,7 +402,7 @@ def read_coder_columns(path: Path) -> ReadBack:
                             if name in QUEUE_SHEETS else
                             f"sheet {name!r} is not part of the exception workbook and is not in the new one")
                     continue
-                result = _read_sheet(sheet, header, out, package.epoch)
+                result = _read_sheet(sheet, name, header, out, package.epoch, counter)
             except _READ_ERRORS as exc:
                 out.keep_copy = True
                 out.problems.append(f"sheet {name!r} could not be read ({type(exc).__name__}: {exc})")
@@ -377,10 +418,6 @@ def read_coder_columns(path: Path) -> ReadBack:
                 out.keep_copy = True
                 out.problems.append(f"sheet {name!r}: {result.orphans} row(s) have coder entries but no "
                                     f"{ID_HEADER}; those entries could not be matched to an exception")
-            if result.duplicates:
-                out.keep_copy = True
-                out.problems.append(f"sheet {name!r}: {result.duplicates} {ID_HEADER}(s) appear more than once; "
-                                    "the last row of each was used")
     if not out.sheets:
         raise WorkbookUnreadable(f"no sheet has the exception workbook's header row ({ID_HEADER} … Resolved On)")
     return out

@@ -43,6 +43,9 @@ class QueueStats:
 class SummaryStats:
     written_at: datetime  # UTC, naive
     queues: dict[str, QueueStats] = field(default_factory=dict)
+    # (when, what): what the writes of the last days could not merge or had to restore,
+    # newest first, so a coder learns it from the workbook and not only from a log
+    notices: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def senior_backlog(self) -> int:
@@ -69,9 +72,10 @@ def _resolved_day(row: dict[str, Any]) -> date | None:
     return None
 
 
-def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str]) -> SummaryStats:
+def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str],
+              notices: Sequence[tuple[str, str]] = ()) -> SummaryStats:
     """Counts for the Summary sheet. ``ready`` holds the Exception IDs status_sync may apply."""
-    stats = SummaryStats(written_at=now)
+    stats = SummaryStats(written_at=now, notices=list(notices))
     week_ago = (now - timedelta(days=7)).date()
     for sheet in sheets:
         q = stats.queues.setdefault(sheet.title, QueueStats())
@@ -139,6 +143,11 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     ws.append([cell("Total", bold=True), total.open_entry, total.open_senior, total.open_entry + total.open_senior,
                age(total.oldest_open), total.resolved_7d, total.awaiting_sync, total.bot_check, total.cleared,
                total.total])
+    if stats.notices:
+        ws.append([])
+        ws.append([cell("Not merged or restored (last 7 days)", bold=True)])
+        for when, text in stats.notices:
+            ws.append([cell(when), cell(text)])
     ws.protection = SheetProtection(sheet=True, selectLockedCells=False, selectUnlockedCells=False,
                                     formatColumns=False)
     return ws

@@ -6,8 +6,11 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
 1. takes the writer lock (one writer at a time across processes);
 2. reads the coder-owned columns back from the existing workbook, matching
    rows by Exception ID wherever they are, and stores each change with an
-   audit record (who resolved what, when). A file that is not our workbook
-   is moved aside, never overwritten;
+   audit record (who resolved what, when). A row whose ID is also on another
+   row, or does not fit the claim and rule the row shows, is held: not merged,
+   shown again as left, with a Bot Check (``identity``). Rows the file lost
+   (deleted rows or sheets) are restored and reported. A file that is not our
+   workbook is moved aside, never overwritten;
 3. recomputes Bot Check: a ``Resolved`` row needs Resolution, Resolution Note
    and Resolved By before it may be applied (``lifecycle.ready_to_sync``); a Bot
    Failures row resolved "Retry by bot" goes back to its bot (``Store.retry_by_bot``);
@@ -24,6 +27,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,11 +38,12 @@ from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
-from bots.core.workbook.checks import REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
+from bots.core.workbook.checks import MISSING_CHECK, REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
 from bots.core.workbook.files import (
     backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
     writer_lock,
 )
+from bots.core.workbook.identity import check_identity, missing_message
 from bots.core.workbook.layout import (
     CODER_FIELDS, QUEUE_SHEETS, STATUSES, WorkbookLayout, load_layout, sheet_title,
 )
@@ -87,6 +92,12 @@ class MergeResult:
     moved_aside: Path | None = None
     readback: ReadBack | None = None
     rows: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)  # file rows not merged, to show again as left
+    covered: set[str] = field(default_factory=set)  # store rows shown by a held row instead of their own
+    missing: list[dict[str, Any]] = field(default_factory=list)  # rows the file lost, restored by this write
+    as_of: str | None = None  # the merge's transaction time: the file written next holds rows found by then
+    file_written_at: str | None = None  # when the file that was read was written (UTC, ISO)
+    shown_at: str = ""  # the same in the workbook's time zone, for messages
 
 
 
@@ -94,11 +105,18 @@ class MergeResult:
 # ---- merge -------------------------------------------------------------------------------------
 
 def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: WorkbookLayout,
-           result: MergeResult) -> None:
-    """Store coder edits with audit records, recompute Bot Check; leave all rows in ``result.rows``."""
+           result: MergeResult, shown_as_of: str | None) -> None:
+    """Store coder edits with audit records, recompute Bot Check; leave all rows in ``result.rows``.
+
+    ``shown_as_of``: the newest row the last written file holds (``first_seen`` at most this);
+    such a row missing from ``readback`` was deleted from the file and is restored."""
     now = utcnow().isoformat(timespec="microseconds")
+    result.as_of = now  # this transaction sees every row found up to now (BEGIN IMMEDIATE on SQLite)
     rows = store.exception_rows(conn=conn)
     by_id = {r["exception_id"]: r for r in rows}
+    expected = [r["exception_id"] for r in rows if shown_as_of and r["first_seen"] <= shown_as_of]
+    identity = check_identity(readback, by_id, expected)
+    missing = set(identity.missing)
     coder_updates: list[dict[str, Any]] = []
     check_updates: dict[str, str | None] = {}
     audit: list[AuditEntry] = []
@@ -107,6 +125,8 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
         row = by_id.get(ex_id)
         if row is None:
             result.unknown += 1
+            continue
+        if ex_id in identity.skip:
             continue
         changed = {f: v for f, v in values.items() if not same_entry(f, v, row[f])}
         if not changed:
@@ -120,7 +140,14 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
                                 detail=changed, result=row["status"] or STATUSES[0], ts=now))
     for row in rows:
         ex_id = row["exception_id"]
-        check = merged_bot_check(row["bot_check"], evidence_problems(row, layout), ex_id in reworked)
+        own = evidence_problems(row, layout) + identity.checks.get(ex_id, [])
+        if ex_id in missing:
+            own.append(missing_message(result.shown_at))
+            if MISSING_CHECK not in (row["bot_check"] or ""):  # once per loss, not per merge
+                audit.append(AuditEntry(action="workbook_row_missing", bot="workbook", claim_id=row["claim_id"],
+                                         item_ref=ex_id, detail={"file_written_at": result.file_written_at},
+                                         result=row["status"] or STATUSES[0], ts=now))
+        check = merged_bot_check(row["bot_check"], own, ex_id in reworked)
         touched = row["coder_updated_at"] == now
         if check != row["bot_check"] or touched:
             row["bot_check"] = check
@@ -132,10 +159,13 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
                 check_updates[ex_id] = check
     store.save_coder_edits(conn, coder_updates)
     store.set_bot_checks(conn, check_updates)
-    result.edits = len(audit)
+    result.edits = sum(1 for a in audit if a.action == "coder_update")
     _retry_requested(store, conn, [r for r in rows if r["coder_updated_at"] == now], audit, now)
     store.append_audit(conn, audit)
     result.rows = rows
+    result.held = identity.display_rows(by_id)
+    result.covered = identity.covered()
+    result.missing = [by_id[i] for i in identity.missing]
 
 
 def _retry_requested(store: Store, conn: Connection, touched: list[dict[str, Any]], audit: list[AuditEntry],
@@ -148,10 +178,20 @@ def _retry_requested(store: Store, conn: Connection, touched: list[dict[str, Any
             row.update(bot_status=RowState.SYNCED, synced_at=now, written_at=None)
 
 
+def _local_time(settings: Settings, iso_utc: str | None) -> str:
+    if not iso_utc:
+        return "an unknown time"
+    stamp = datetime.fromisoformat(iso_utc).replace(tzinfo=UTC).astimezone(_timezone(settings))
+    return stamp.strftime("%Y-%m-%d %H:%M")
+
+
 def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path) -> MergeResult:
     """Steps 2 and 3 of the module docstring. Call under :func:`writer_lock`."""
     lock = office_lock(path)
     result = MergeResult(busy=f"{lock.name} present" if lock else None)
+    last = store.get_meta(META_KEY, {}) or {}
+    result.file_written_at = last.get("last_written_at")
+    result.shown_at = _local_time(settings, result.file_written_at)
     if path.exists():
         try:
             result.readback = read_coder_columns(path)
@@ -169,11 +209,34 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path)
                     f"{result.moved_aside.name}; coder edits in it could not be read, so any made since the "
                     "last write must be re-entered from that file by hand")
                 log.error("workbook_moved_aside", reason=str(exc), moved_to=str(result.moved_aside))
+    elif last.get("last_written_at"):
+        result.problems.append(f"{path.name} was not found (last written {result.shown_at}): it is written again "
+                               "from the bots' store; edits made in it after the last save could not be read")
+        log.warning("workbook_missing", last_written_at=last.get("last_written_at"))
+    # Only a file we wrote and could read tells which rows were deleted from it.
+    shown_as_of = last.get("rows_as_of") if result.readback is not None else None
     with store.begin() as conn:
-        _apply(store, conn, result.readback, layout, result)
+        _apply(store, conn, result.readback, layout, result, shown_as_of)
     if result.unknown:
         result.problems.append(f"{result.unknown} workbook row(s) have an Exception ID the store does not know "
                                "(a workbook from another installation, or a reset store?)")
+    if result.held:
+        result.problems.append(f"{len(result.held)} row(s) show an Exception ID that is on another row too or "
+                               "belongs to another claim: their entries were not saved and nothing on them "
+                               "syncs until the ID is fixed (see Bot Check)")
+        log.warning("workbook_id_conflicts", rows=len(result.held))
+    if result.missing:
+        per_sheet: dict[str, int] = {}
+        for row in result.missing:
+            per_sheet[sheet_title(row["queue"])] = per_sheet.get(sheet_title(row["queue"]), 0) + 1
+        where = ", ".join(f"{title}: {n}" for title, n in per_sheet.items())
+        gone = [t for t in per_sheet if result.readback and t not in result.readback.sheets]
+        result.problems.append(
+            f"{len(result.missing)} row(s) were missing from the file written at {result.shown_at} ({where}) "
+            "and have been restored; edits made on them after the last save could not be read"
+            + (f" (sheet {', '.join(repr(t) for t in gone)} was deleted)" if gone else ""))
+        log.warning("workbook_rows_restored", rows=len(result.missing), sheets=len(per_sheet),
+                    sheets_deleted=len(gone))
     if result.edits:
         log.info("coder_edits_read", edits=result.edits, rows_read=result.readback.rows if result.readback else 0)
     return result
@@ -203,18 +266,25 @@ def _timezone(settings: Settings) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _sheets(rows: list[dict[str, Any]], order: dict[str, int], problems: list[str]) -> list[SheetRows]:
-    """Rows per sheet. Rows already in the workbook keep the coders' order; new rows follow,
-    oldest first."""
+def _sheets(merged: MergeResult, problems: list[str]) -> list[SheetRows]:
+    """Rows per sheet. Rows already in the workbook keep the coders' order (a held row its own
+    place, standing in for the store row it shows); new and restored rows follow, oldest first."""
+    order = merged.readback.order if merged.readback else {}
     by_sheet: dict[str, SheetRows] = {q: SheetRows(q, q, []) for q in QUEUE_SHEETS}
-    for row in rows:
+    shown = [r for r in merged.rows if r["exception_id"] not in merged.covered] + merged.held
+    for row in shown:
         title = sheet_title(row["queue"])
         if title not in by_sheet:
             by_sheet[title] = SheetRows(title, row["queue"], [])
         by_sheet[title].rows.append(row)
-    unplaced = len(order)
+    unplaced = float("inf")
+
+    def place(r: dict[str, Any]) -> tuple[Any, ...]:
+        pos = r.get("_pos", order.get(r["exception_id"], unplaced))
+        return pos, r["first_seen"] or "", r["exception_id"]
+
     for sheet in by_sheet.values():
-        sheet.rows.sort(key=lambda r: (order.get(r["exception_id"], unplaced), r["first_seen"], r["exception_id"]))
+        sheet.rows.sort(key=place)
     extra = [t for t in by_sheet if t not in QUEUE_SHEETS]
     for title in extra:
         problems.append(f"queue {by_sheet[title].queue!r} is not one of the workbook's sheets: its "
@@ -222,24 +292,42 @@ def _sheets(rows: list[dict[str, Any]], order: dict[str, int], problems: list[st
     return [by_sheet[q] for q in QUEUE_SHEETS] + [by_sheet[t] for t in sorted(extra)]
 
 
-def _remember(store: Store, result: WorkbookResult) -> None:
+NOTICE_DAYS = 7  # how long the Summary keeps saying what a write could not merge
+NOTICE_LIMIT = 20
+
+
+def _notices(last: dict[str, Any], problems: list[str], now: str) -> list[dict[str, str]]:
+    """This sync's problems and those of the last week, newest first, one entry per text."""
+    cutoff = (utcnow() - timedelta(days=NOTICE_DAYS)).isoformat(timespec="seconds")
+    kept = {n["text"]: n["at"] for n in last.get("notices", []) if n.get("at", "") >= cutoff}
+    kept.update(dict.fromkeys(problems, now))
+    newest = sorted(kept.items(), key=lambda kv: kv[1], reverse=True)[:NOTICE_LIMIT]
+    return [{"at": at, "text": text} for text, at in newest]
+
+
+def _remember(store: Store, result: WorkbookResult, notices: list[dict[str, str]] | None = None,
+              rows_as_of: str | None = None) -> None:
     last = store.get_meta(META_KEY, {}) or {}
     now = utcnow().isoformat(timespec="seconds")
     record = {**last, "at": now, "written": result.written, "message": result.message, "pending": result.pending,
               "problems": result.problems}
+    if notices is not None:
+        record["notices"] = notices
     if result.written:
-        record.update(last_written_at=now, last_written_rows=result.rows)
+        record.update(last_written_at=now, last_written_rows=result.rows, rows_as_of=rows_as_of)
     store.set_meta(META_KEY, record)
 
 
 def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout: WorkbookLayout,
-                ready: set[str]) -> int:
+                ready: set[str], notices: list[dict[str, str]]) -> int:
     """Render to a temporary file beside ``path``, flush it to disk, rename it into place."""
     tmp = temp_path(path)
     try:
         with tmp.open("wb") as fh:
-            written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready), layout,
-                                      tz=_timezone(settings), base_dir=path.parent)
+            tz = _timezone(settings)
+            shown = [(_local_time(settings, n["at"]), n["text"]) for n in notices]
+            written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown), layout,
+                                      tz=tz, base_dir=path.parent)
             fh.flush()
             os.fsync(fh.fileno())
         settings.file_access.workbook(tmp)  # its mode before it takes the workbook's name
@@ -274,6 +362,7 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
         snapshot = {r["exception_id"]: exception_fingerprint(r) for r in rows if r["written_at"] is None}
         result = WorkbookResult(path, False, "", edits=merged.edits, problems=problems,
                                 moved_aside=merged.moved_aside)
+        notices: list[dict[str, str]] | None = None
         if merged.busy:
             result.pending = len(snapshot)
             result.message = (f"workbook busy ({merged.busy}): {result.pending} rows pending; "
@@ -284,10 +373,12 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
                 kept = copy_aside(path, "unmerged")
                 problems.append(f"the previous workbook was kept as {kept.name} because part of it could not "
                                 "be merged (see the problems above)")
-            sheets = _sheets(rows, merged.readback.order if merged.readback else {}, problems)
+            sheets = _sheets(merged, problems)
             ready = {r["exception_id"] for r in rows if ready_to_sync(r)}
+            notices = _notices(store.get_meta(META_KEY, {}) or {}, problems,
+                               utcnow().isoformat(timespec="seconds"))
             try:
-                result.rows = _write_file(path, sheets, settings, layout, ready)
+                result.rows = _write_file(path, sheets, settings, layout, ready, notices)
                 result.written = True
             except Exception as exc:  # disk full, permission denied, file locked on Windows
                 log.exception("workbook_write_failed", error_type=type(exc).__name__)
@@ -304,7 +395,7 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
     if problems:
         result.message += "; " + "; ".join(problems)
     result.seconds = time.monotonic() - started
-    _remember(store, result)
+    _remember(store, result, notices if result.written else None, merged.as_of)
     log.info("workbook_synced", written=result.written, rows=result.rows, pending=result.pending,
              edits=result.edits, problems=len(problems), seconds=round(result.seconds, 2))
     return result
