@@ -3,8 +3,8 @@ billing work queue, through its web UI, and verifies every write by reading it b
 
 Which items: the status updates the other bots queued (work items for ``status_sync``
 created by the runner), and, found at the start of each run, the workbook rows coders
-marked ``Resolved`` with complete mandatory evidence (``merge_coder_edits`` reads the
-workbook first, so a resolution saved a minute ago counts). Several items for one claim
+marked ``Resolved`` with complete mandatory evidence (the runner reads the workbook's coder
+edits at the start of every run, so a resolution saved a minute ago counts). Several items for one claim
 are taken oldest first; an older bot update is superseded by a newer one
 (:mod:`bots.status_sync.sequencing`).
 
@@ -51,7 +51,6 @@ from bots.core.evidence import EvidenceFile
 from bots.core.runner import BOT_FAILURES, ItemContext, Outcome, RowSynced, RunContext
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, ClaimedItem, ItemState, Store, digest, utcnow
-from bots.core.workbook import merge_coder_edits
 from bots.core.workbook.layout import load_layout
 from bots.status_sync.billing import SITE, BillingApp, Synced
 from bots.status_sync.config import (
@@ -111,12 +110,9 @@ class StatusSyncBot:
     def enqueue(self, run: RunContext) -> int:
         """The resolved workbook rows, as items (the queued status updates are items already)."""
         config = load_billing_config(self.settings)
-        merged = merge_coder_edits(self.settings, run.store)
-        for problem in merged.problems:
-            run.log.warning("workbook_problem", problem=problem)
         ready = run.store.ready_resolutions()
         added = run.store.enqueue(self.name, [resolution_item(row, config) for row in ready])
-        run.log.info("resolutions_ready", rows=len(ready), added=added, coder_edits=merged.edits)
+        run.log.info("resolutions_ready", rows=len(ready), added=added)
         return added
 
     def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:
