@@ -205,7 +205,7 @@ def test_a_copied_id_stops_an_already_saved_resolution_from_syncing_before_any_r
     assert [r["exception_id"] for r in store.ready_resolutions()] == [ids["CLM-1071"]]
 
     _edit_rows(path, "Claim Edits", {"CLM-1072": {"Exception ID": ids["CLM-1071"], "Resolution Note": "other"}})
-    merged = merge_coder_edits(settings, store)  # what status_sync does before it applies anything
+    merged = merge_coder_edits(settings, store)  # what every run does before its bot enqueues
     assert merged.edits == 0 and store.ready_resolutions() == []
     assert stored(store)[ids["CLM-1071"]]["resolution_note"] == "note for 1071"  # kept as it was saved
     assert stored(store)[ids["CLM-1071"]]["bot_check"].startswith(f"Exception ID {ids['CLM-1071']} is also on ")
