@@ -21,7 +21,7 @@ from bots.core.settings import Settings
 from bots.core.store import RowSynced, Store
 from bots.core.workbook import sync_workbook, workbook_status
 from bots.core.workbook.files import backup_path
-from bots.core.workbook.layout import COLUMNS, QUEUE_SHEETS, load_layout
+from bots.core.workbook.layout import COLUMNS, QUEUE_SHEETS, column_letter, load_layout
 from bots.core.workbook.reader import _FastSheet, read_coder_columns
 from workbook_helpers import Finding, coder_edit, report, rows_by_id, sha256, sheet_rows, stored
 
@@ -238,27 +238,30 @@ def test_written_workbook_reopens_with_validations_protection_hyperlinks_and_lay
     assert sync_workbook(settings, store).written
     wb = load_workbook(settings.workbook_path)
     assert wb.sheetnames == ["Summary", *QUEUE_SHEETS]
+    at = {c.header: column_letter(i) for i, c in enumerate(COLUMNS, 1)}  # header -> column letter
+    last = column_letter(len(COLUMNS))
     for name in QUEUE_SHEETS:
         ws = wb[name]
         assert [c.value for c in ws[1]] == [c.header for c in COLUMNS]
-        assert ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:AA")
+        assert ws.freeze_panes == "C2" and ws.auto_filter.ref.startswith(f"A1:{last}")
         assert ws.protection.sheet and not ws.protection.autoFilter and not ws.protection.sort
         lists = {str(dv.sqref): dv for dv in ws.data_validations.dataValidation}
-        assert lists["W2:W1048576"].formula1 == '"New,In Progress,Resolved,Escalated"'
-        assert lists["AA2:AA1048576"].type == "date"
-        assert ws.column_dimensions["X"].protection.locked is False
-        assert ws.column_dimensions["J"].width == 50
-    denial_choices = {str(dv.sqref): dv for dv in wb["Denials"].data_validations.dataValidation}["X2:X1048576"]
+        assert lists[f"{at['Status']}2:{at['Status']}1048576"].formula1 == '"New,In Progress,Resolved,Escalated"'
+        assert lists[f"{at['Resolved On']}2:{at['Resolved On']}1048576"].type == "date"
+        assert ws.column_dimensions[at["Resolution"]].protection.locked is False
+        assert ws.column_dimensions[at["Reason"]].width == 60
+    res = at["Resolution"]
+    denial_choices = {str(dv.sqref): dv for dv in wb["Denials"].data_validations.dataValidation}[f"{res}2:{res}1048576"]
     assert "Appeal" in denial_choices.formula1 and "Write-off" in denial_choices.formula1
 
     ws = wb["Claim Edits"]
-    link = ws["L2"].value
+    link = ws[f"{at['Evidence File']}2"].value
     assert link == '=HYPERLINK("evidence/run-1/CLM-1001.png","CLM-1001.png")'
     assert (settings.workbook_path.parent / "evidence/run-1/CLM-1001.png").exists()
-    assert ws["A2"].protection.locked and not ws["W2"].protection.locked
-    assert ws["W2"].value == "New"
+    assert ws["A2"].protection.locked and not ws[f"{at['Status']}2"].protection.locked
+    assert ws[f"{at['Status']}2"].value == "New"
     entry_fill, senior_fill = ws["A2"].fill.fgColor.rgb, ws["A3"].fill.fgColor.rgb
-    assert entry_fill != senior_fill and ws["M3"].value == "Senior"
+    assert entry_fill != senior_fill and ws[f"{at['Review Level']}3"].value == "Senior"
 
     summary = {r[0]: r for r in wb["Summary"].iter_rows(values_only=True) if r[0]}
     assert summary["Claim Edits"][1:4] == (1, 1, 2) and summary["Denials"][1:4] == (1, 1, 2)
@@ -325,7 +328,8 @@ def test_entries_that_cannot_be_merged_are_reported_and_the_old_file_kept(settin
     sync_workbook(settings, store)
     path = settings.workbook_path
     wb = load_workbook(path)
-    wb["Claim Edits"].append([None] * 21 + ["jlee", "Resolved"])  # typed on a row without an Exception ID
+    typed = {"Assigned To": "jlee", "Status": "Resolved"}  # typed on a row without an Exception ID
+    wb["Claim Edits"].append([typed.get(c.header) for c in COLUMNS])
     wb.create_sheet("My notes")["A1"] = "call back Tuesday"
     wb.save(path)
     result = sync_workbook(settings, store)
@@ -413,7 +417,8 @@ def test_markup_control_characters_and_formula_like_text_are_written_as_plain_te
     row = next(iter(rows_by_id(settings.workbook_path).values()))
     assert row["Rule ID"] == "=SUM(A1)"
     ws = load_workbook(settings.workbook_path)["Claim Edits"]
-    assert ws["H2"].data_type == "s"  # text, never a formula
+    rule_id = column_letter(next(i for i, c in enumerate(COLUMNS, 1) if c.header == "Rule ID"))
+    assert ws[f"{rule_id}2"].data_type == "s"  # text, never a formula
     ex_id = row["Exception ID"]
     coder_edit(settings.workbook_path, "Claim Edits", {ex_id: {"Resolution Note": "  café <ok> & done 😀"}})
     sync_workbook(settings, store)

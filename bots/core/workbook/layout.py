@@ -1,7 +1,8 @@
 """What the exception workbook looks like: sheets, columns, choices, colours.
 
-DESIGN section 7 fixes the sheet names and the column order (bot-owned, then
-coder-owned); ``config/workbook.toml`` supplies what varies per site: the
+DESIGN section 7 fixes the sheet names; the column order is the one a coder works in
+(identity frozen on the left, the reason and evidence, the coder's columns, the bots'
+answers, the bots' bookkeeping collapsed at the right); ``config/workbook.toml`` supplies what varies per site: the
 Resolution choices of each queue (status_sync maps them to billing statuses)
 and the Review Level colours. The reader, the renderer and the merge all take
 their column knowledge from here, so a column is added in one place.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,8 +21,8 @@ from bots.core.lifecycle import CoderStatus
 from bots.core.settings import Settings, load_toml_model
 
 __all__ = [
-    "BOT_COLUMNS", "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "QUEUE_SHEETS", "STATUSES",
-    "SUMMARY_SHEET", "Column", "WorkbookLayout", "column_letter", "load_layout", "sheet_title",
+    "BOT_COLUMNS", "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "QUEUE_SHEETS", "STATUSES",
+    "SUMMARY_SHEET", "Column", "WorkbookLayout", "column_letter", "load_layout", "print_setup", "sheet_title",
 ]
 
 SUMMARY_SHEET = "Summary"
@@ -37,6 +39,10 @@ class Column:
     ``kind`` drives the cell type: ``text``, ``int``, ``money``, ``date`` (ISO
     date in the store), ``datetime`` (ISO UTC timestamp in the store, shown in
     the configured time zone) or ``link`` (a file path, shown as a hyperlink).
+    ``width`` is the least width; a column grows to fit its values up to ``max_width``.
+    ``wrap`` columns wrap their text (and rows grow to show it); ``bookkeeping`` columns are
+    the bots' own records, grouped at the far right and collapsed. ``note`` is the header
+    cell's comment: what the column is and, for coder columns, what it takes.
     """
 
     header: str
@@ -44,44 +50,77 @@ class Column:
     width: float
     kind: str = "text"
     coder: bool = False
+    max_width: float | None = None
+    wrap: bool = False
+    bookkeeping: bool = False
+    note: str = ""
 
 
-BOT_COLUMNS = (
-    Column("Exception ID", "exception_id", 17),
-    Column("Claim ID", "claim_id", 14),
-    Column("Line", "line_no", 6, "int"),
-    Column("Payer", "payer_id", 10),
-    Column("Patient", "patient", 22),
+# The order a coder works in: who and what (frozen on the left), why, the evidence, then their
+# own columns, then what the bots say back, then the bots' bookkeeping (collapsed). The reader
+# finds columns by header, so a file written in an older order still merges.
+COLUMNS = (
+    Column("Exception ID", "exception_id", 16, note="The row's identity. Do not change or copy it: edits are "
+                                                    "matched to the bots' records by this ID."),
+    Column("Claim ID", "claim_id", 12, max_width=24),
+    Column("Review Level", "review_level", 9, note="Entry: any coder may resolve. Senior: needs a senior "
+                                                   "reviewer's sign-off. The row colour repeats this."),
+    Column("Priority", "priority", 8),
+    Column("Line", "line_no", 5, "int"),
+    Column("Payer", "payer_id", 8, max_width=16),
+    Column("Patient", "patient", 14, max_width=24),
     Column("DOS", "dos", 11, "date"),
-    Column("Amount", "amount", 11, "money"),
-    Column("Rule ID", "rule_id", 20),
+    Column("Amount", "amount", 10, "money"),
+    Column("Rule ID", "rule_id", 12, max_width=24),
+    Column("Reason", "reason", 60, wrap=True, note="Why the bots sent this row to a person, in full."),
+    Column("Evidence File", "evidence_file", 14, "link", max_width=30,
+           note="A screenshot or saved page: click to open it."),
+    Column("Assigned To", "assigned_to", 14, coder=True, max_width=22,
+           note="Who works this row. Type a name to take it or pass it on."),
+    Column("Status", "status", 11, coder=True,
+           note="New, In Progress, Resolved or Escalated (choose from the list)."),
+    Column("Resolution", "resolution", 22, coder=True, max_width=30,
+           note="What was done: choose from this sheet's list. Needed to resolve."),
+    Column("Resolution Note", "resolution_note", 40, coder=True, wrap=True,
+           note="The evidence for the resolution (what you checked, what you changed). Needed to resolve."),
+    Column("Resolved By", "resolved_by", 14, coder=True, max_width=22, note="Your name. Needed to resolve."),
+    Column("Resolved On", "resolved_on", 11, "date", coder=True, note="The date you resolved it, e.g. 2026-11-03. "
+                                                                      "Needed to resolve."),
+    Column("Bot Check", "bot_check", 30, wrap=True, note="What the bots found missing or wrong in your edits; "
+                                                         "empty when all is well."),
+    Column("Bot Status", "bot_status", 9, note="Open: the bots still find it. Synced: your resolution was "
+                                               "applied. Cleared: the bots no longer find it."),
+    Column("Evidence", "evidence", 30, max_width=50, note="What the bot read: the rule's inputs or the page's text."),
     Column("Rule Version", "rule_version", 8),
-    Column("Reason", "reason", 50),
-    Column("Evidence", "evidence", 36),
-    Column("Evidence File", "evidence_file", 26, "link"),
-    Column("Review Level", "review_level", 9),
-    Column("Priority", "priority", 9),
-    Column("Bot", "bot", 13),
-    Column("Run ID", "run_id", 32),
-    Column("First Seen", "first_seen", 17, "datetime"),
-    Column("Last Seen", "last_seen", 17, "datetime"),
-    Column("Times Seen", "times_seen", 7, "int"),
-    Column("Bot Status", "bot_status", 9),
-    Column("Bot Check", "bot_check", 38),
+    Column("Bot", "bot", 11),
+    Column("Run ID", "run_id", 30, bookkeeping=True),
+    Column("First Seen", "first_seen", 16, "datetime", bookkeeping=True),
+    Column("Last Seen", "last_seen", 16, "datetime", bookkeeping=True),
+    Column("Times Seen", "times_seen", 7, "int", bookkeeping=True),
 )
-CODER_COLUMNS = (
-    Column("Assigned To", "assigned_to", 16, coder=True),
-    Column("Status", "status", 12, coder=True),
-    Column("Resolution", "resolution", 26, coder=True),
-    Column("Resolution Note", "resolution_note", 44, coder=True),
-    Column("Resolved By", "resolved_by", 16, coder=True),
-    Column("Resolved On", "resolved_on", 12, "date", coder=True),
-)
-COLUMNS = BOT_COLUMNS + CODER_COLUMNS
+FROZEN_COLUMNS = 2  # Exception ID and Claim ID stay in view while a coder scrolls right
+BOT_COLUMNS = tuple(c for c in COLUMNS if not c.coder)
+CODER_COLUMNS = tuple(c for c in COLUMNS if c.coder)
 CODER_FIELDS = tuple(c.field for c in CODER_COLUMNS)
 
 _HEX = re.compile(r"^[0-9A-Fa-f]{6}$")
 _UNSAFE_TITLE = re.compile(r"[\[\]:*?/\\]")
+
+
+def print_setup(ws: Any, written: str, *, title_rows: str | None = "1:1") -> None:
+    """Print on A4/Letter landscape, one page wide, the header row on every page, and a footer
+    with the sheet's name, the page and when the workbook was written (``written``)."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0  # as many pages down as the rows need
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.gridLines = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    if title_rows:
+        ws.print_title_rows = title_rows
+    ws.oddFooter.left.text = "&A"
+    ws.oddFooter.center.text = "Page &P of &N"
+    ws.oddFooter.right.text = f"written {written.replace('&', '&&')}"
 
 
 def column_letter(index: int) -> str:

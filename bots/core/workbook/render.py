@@ -30,7 +30,7 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
@@ -38,12 +38,16 @@ from typing import IO, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.protection import SheetProtection
 
 from bots.core.lifecycle import RowState
-from bots.core.workbook.layout import COLUMNS, STATUSES, Column, WorkbookLayout, column_letter
+from bots.core.times import show_time
+from bots.core.workbook.layout import (
+    COLUMNS, FROZEN_COLUMNS, STATUSES, Column, WorkbookLayout, column_letter, print_setup,
+)
 from bots.core.workbook.summary import SummaryStats, summary_sheet
 
 __all__ = ["SheetRows", "render_workbook"]
@@ -83,11 +87,12 @@ class _Palette:
 _NUMBER_FORMATS = {"date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm", "money": "#,##0.00", "int": "0"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class _ColumnPlan:
     column: Column
     letter: str
     styles: tuple[int, int, int]  # entry, senior, closed (one style for coder columns)
+    width: float = 0.0  # this sheet's width of the column (fitted to its values)
 
 
 def _plan_columns(palette: _Palette, layout: WorkbookLayout) -> list[_ColumnPlan]:
@@ -97,9 +102,9 @@ def _plan_columns(palette: _Palette, layout: WorkbookLayout) -> list[_ColumnPlan
     plans = []
     for i, col in enumerate(COLUMNS, 1):
         fmt = _NUMBER_FORMATS.get(col.kind, "General")
+        align = Alignment(vertical="top", wrap_text=col.wrap)
         if col.coder:
-            sid = palette.style(protection=Protection(locked=False), number_format=fmt,
-                                alignment=Alignment(vertical="top"))
+            sid = palette.style(protection=Protection(locked=False), number_format=fmt, alignment=align)
             plans.append(_ColumnPlan(col, column_letter(i), (sid, sid, sid)))
             continue
         font = Font(color="0563C1", underline="single") if col.kind == "link" else (
@@ -109,7 +114,7 @@ def _plan_columns(palette: _Palette, layout: WorkbookLayout) -> list[_ColumnPlan
             styles.append(palette.style(
                 fill=PatternFill("solid", fgColor=colour), number_format=fmt,
                 font=Font(color="808080", underline=font.underline, bold=font.bold) if closed else font,
-                alignment=Alignment(vertical="top")))
+                alignment=align))
         plans.append(_ColumnPlan(col, column_letter(i), (styles[0], styles[1], styles[2])))
     return plans
 
@@ -265,12 +270,14 @@ def _rows_xml(rows: Sequence[dict[str, Any]], plans: Sequence[_ColumnPlan], tz: 
         emit = _emitter(p.column, tz, base_dir)
         cols.append((p.column.field, p.letter, p.styles, emit, emit.cache if isinstance(emit, _TextEmitter) else None,
                      _DEFAULT if p.column.field == "status" else (_SKIP if p.column.coder else _STYLED)))
+    wrapped = [(p.column.field, p.width) for p in plans if p.column.wrap]
     parts: list[str] = []
     append = parts.append
     for r, row in enumerate(rows, 2):
         rs = str(r)
         variant = 2 if row["bot_status"] in RowState.CLOSED else (1 if row["review_level"] == "Senior" else 0)
-        append(f'<row r="{rs}">')
+        lines = max((_lines(row[name], width) for name, width in wrapped), default=1)
+        append(f'<row r="{rs}" ht="{_row_height(lines)}" customHeight="1">' if lines > 1 else f'<row r="{rs}">')
         for name, letter, styles, emit, cache, blank in cols:
             value = row[name]
             if (value is None or value == "") and blank != _DEFAULT:
@@ -288,6 +295,38 @@ def _rows_xml(rows: Sequence[dict[str, Any]], plans: Sequence[_ColumnPlan], tz: 
             parts.clear()
     if parts:
         yield "".join(parts).encode("utf-8")
+
+
+LINE_HEIGHT = 15.0  # points per line of 11-point text
+MAX_LINES = 8  # a row grows to show this many wrapped lines; longer text shows in full when selected
+CHARS_PER_WIDTH = 1.1  # characters of ordinary text per unit of column width (a width counts '0's)
+
+
+def _lines(value: Any, width: float) -> int:
+    """Lines ``value`` takes wrapped in a column ``width`` wide (an estimate: no font metrics here)."""
+    if not value:
+        return 1
+    per_line = max(1, int(width * CHARS_PER_WIDTH))
+    return sum(max(1, math.ceil(len(part) / per_line)) for part in str(value).split("\n"))
+
+
+def _row_height(lines: int) -> str:
+    return f"{min(lines, MAX_LINES) * LINE_HEIGHT:g}"
+
+
+FIT_SAMPLE = 5000  # rows looked at to fit a column's width to its values
+
+
+def _fit_width(column: Column, rows: Sequence[dict[str, Any]]) -> float:
+    """The column's width: its least width, grown to its longest value (up to ``max_width``)."""
+    if column.max_width is None:
+        return column.width
+    longest = max((len(str(row[column.field])) for row in rows[:FIT_SAMPLE] if row[column.field] not in (None, "")),
+                  default=0)
+    if column.kind == "link":
+        longest = max((len(os.path.basename(str(row[column.field]))) for row in rows[:FIT_SAMPLE]
+                       if row[column.field]), default=0)
+    return float(min(column.max_width, max(column.width, len(column.header) + 2, longest + 2)))
 
 
 def _protect(ws: Any) -> None:
@@ -326,16 +365,27 @@ def _validations(ws: Any, queue: str, layout: WorkbookLayout, plans: Sequence[_C
         ws.data_validations.append(dv)
 
 
-def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: Sequence[_ColumnPlan]) -> Any:
+def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: Sequence[_ColumnPlan],
+                 written: str) -> tuple[Any, list[_ColumnPlan]]:
+    """The sheet around the rows, and the column plans with this sheet's widths (rows need them
+    for their heights)."""
     ws = wb.create_sheet(sheet.title)
+    fitted = []
     for plan in plans:
+        plan = replace(plan, width=_fit_width(plan.column, sheet.rows))
+        fitted.append(plan)
         dim = ws.column_dimensions[plan.letter]
-        dim.width = plan.column.width
+        dim.width = plan.width
         if plan.column.coder:  # empty cells, and rows a coder inserts, take the column's style
             dim.protection = Protection(locked=False)
             dim.number_format = _NUMBER_FORMATS.get(plan.column.kind, "General")
-    ws.freeze_panes = "A2"
+        if plan.column.bookkeeping:  # grouped at the right, collapsed: the [+] above shows them
+            dim.outlineLevel = 1
+            dim.hidden = True
+    ws.sheet_properties.outlinePr.summaryRight = False
+    ws.freeze_panes = f"{column_letter(FROZEN_COLUMNS + 1)}2"
     ws.auto_filter.ref = f"A1:{plans[-1].letter}{len(sheet.rows) + 1}"
+    print_setup(ws, written)
     _validations(ws, sheet.queue, layout, plans)
     _protect(ws)
     header = []
@@ -344,9 +394,17 @@ def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: 
         cell.font = Font(bold=True, color="FFFFFF")
         cell.fill = PatternFill("solid", fgColor=HEADER_FILL["coder" if plan.column.coder else "bot"])
         cell.alignment = Alignment(vertical="center", wrap_text=True)
+        if plan.column.note:
+            cell.comment = Comment(_header_note(plan.column, layout, sheet.queue), "rcm-bots", width=260, height=110)
         header.append(cell)
     ws.append(header)
-    return ws
+    return ws, fitted
+
+
+def _header_note(column: Column, layout: WorkbookLayout, queue: str) -> str:
+    if column.field == "resolution":
+        return f"{column.note} This sheet's choices: {', '.join(layout.choices(queue))}."
+    return column.note
 
 
 def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: SummaryStats, layout: WorkbookLayout,
@@ -355,24 +413,26 @@ def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: Summary
     wb = Workbook(write_only=True)
     summary = summary_sheet(wb, stats, tz)
     plans = _plan_columns(_Palette(summary), layout)
-    queue_sheets = [(sheet, _queue_sheet(wb, sheet, layout, plans)) for sheet in sheets]
+    written = show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False)
+    queue_sheets = [(sheet, *_queue_sheet(wb, sheet, layout, plans, written)) for sheet in sheets]
     skeleton = io.BytesIO()
     wb.save(skeleton)
-    parts = {ws.path.lstrip("/"): sheet for sheet, ws in queue_sheets}
+    parts = {ws.path.lstrip("/"): (sheet, fitted) for sheet, ws, fitted in queue_sheets}
     written = 0
     with zipfile.ZipFile(skeleton) as src, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=3) as out:
         for info in src.infolist():
             data = src.read(info.filename)
-            sheet = parts.get(info.filename)
-            if sheet is None:
+            part = parts.get(info.filename)
+            if part is None:
                 out.writestr(info.filename, data)
                 continue
+            sheet, fitted = part
             head, sep, tail = data.partition(b"</sheetData>")
             if not sep:
                 raise RuntimeError(f"unexpected sheet XML from openpyxl in {info.filename}")
             with out.open(info.filename, "w") as fh:
                 fh.write(head)
-                for chunk in _rows_xml(sheet.rows, plans, tz, base_dir):
+                for chunk in _rows_xml(sheet.rows, fitted, tz, base_dir):
                     fh.write(chunk)
                 fh.write(sep + tail)
             written += len(sheet.rows)

@@ -19,7 +19,8 @@ from openpyxl.styles import Font
 from openpyxl.worksheet.protection import SheetProtection
 
 from bots.core.lifecycle import CoderStatus, RowState
-from bots.core.workbook.layout import SUMMARY_SHEET, column_letter
+from bots.core.times import show_time
+from bots.core.workbook.layout import SUMMARY_SHEET, column_letter, print_setup
 
 if TYPE_CHECKING:
     from bots.core.workbook.render import SheetRows
@@ -103,10 +104,11 @@ def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str],
 
 def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     ws = wb.create_sheet(SUMMARY_SHEET)
-    widths = (34, 12, 12, 10, 18, 20, 14, 18, 10, 10)
+    widths = (34, 18, 13, 10, 18, 20, 14, 18, 10, 10)  # B holds "Last written" (yyyy-mm-dd hh:mm)
     for i, width in enumerate(widths, 1):
         ws.column_dimensions[column_letter(i)].width = width
     ws.freeze_panes = "A8"
+    print_setup(ws, show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False), title_rows=None)
 
     def cell(value: Any, *, bold: bool = False, size: float | None = None, fmt: str | None = None) -> Cell:
         c = WriteOnlyCell(ws, value=value)
@@ -120,8 +122,10 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     ws.append([cell("Exception workbook", bold=True, size=14)])
     ws.append([cell("Last written"), cell(local, fmt="yyyy-mm-dd hh:mm"), cell(f"all times in this workbook are {tz} time")])
     ws.append([cell("Senior backlog (open Senior rows)"), cell(stats.senior_backlog, bold=True)])
-    ws.append([cell("Your columns"), cell("Assigned To … Resolved On (green headers). A Resolved row needs "
-                                          "Resolution, Resolution Note and Resolved By.")])
+    ws.append([cell("Your columns"), cell("Assigned To … Resolved On (green headers), right after Reason and "
+                                          "the evidence link. A Resolved row needs Resolution, Resolution Note "
+                                          "and Resolved By. Point at a header for what it takes; the bots' own "
+                                          "records are grouped at the far right ([+] shows them).")])
     ws.append([cell("Sorting"), cell("Filter freely. To sort, use Review > Unprotect Sheet (no password); "
                                      "the next write restores protection and keeps your order and entries.")])
     ws.append([])
