@@ -21,13 +21,16 @@ from bots.core.lifecycle import CoderStatus
 from bots.core.settings import Settings, load_toml_model
 
 __all__ = [
-    "BOT_COLUMNS", "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "QUEUE_SHEETS", "STATUSES",
+    "BOT_COLUMNS", "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "INPUT_PROBLEMS", "QUEUE_SHEETS",
+    "STATUSES",
     "SUMMARY_SHEET", "Column", "WorkbookLayout", "column_letter", "load_layout", "print_setup", "sheet_title",
 ]
 
 SUMMARY_SHEET = "Summary"
+INPUT_PROBLEMS = "Input Problems"  # worklist rows that could not be loaded: the operators' sheet, not coder work
 QUEUE_SHEETS = (
     "Coding Queries", "Claim Edits", "Documentation Requests", "Denials", "Payment Variances", "Bot Failures",
+    INPUT_PROBLEMS,
 )
 STATUSES = tuple(s.value for s in CoderStatus)  # the Status dropdown; a blank cell reads as the first
 
@@ -150,7 +153,11 @@ _DEFAULT_RESOLUTIONS: dict[str, list[str]] = {
     "Payment Variances": ["Underpayment appeal", "Contract adjustment", "Posted as paid", "Refund requested",
                           "Write-off"],
     "Bot Failures": ["Retry by bot", "Done by hand", "Claim not found", "Escalated to IT"],
+    INPUT_PROBLEMS: ["Fixed at the source and reloaded", "Claim withdrawn", "Sent back to the sender"],
 }
+# Queues a site's workbook.toml may leave out: the built-in choices apply (files written before
+# the queue existed stay valid).
+_OPTIONAL_QUEUES = (INPUT_PROBLEMS,)
 
 
 class Colours(BaseModel):
@@ -199,6 +206,8 @@ class WorkbookLayout(BaseModel):
 
     @model_validator(mode="after")
     def _every_queue(self) -> WorkbookLayout:
+        for queue in _OPTIONAL_QUEUES:
+            self.resolutions.setdefault(queue, list(_DEFAULT_RESOLUTIONS[queue]))
         missing = [q for q in QUEUE_SHEETS if q not in self.resolutions]
         if missing:
             raise ValueError(f"resolutions missing for queue(s): {', '.join(missing)}")
