@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from bots.core.claims import Claim, ServiceLine, claim_key
 from bots.core.errors import ExceptionRecord
 from bots.core.logging import get_logger
-from bots.core.store import AuditEntry, Store, digest, utcnow
+from bots.core.store import AuditEntry, ExceptionBatchEntry, Store, digest, utcnow
 from bots.core.worklist_files import COLUMNS, REQUIRED, Uncached, read_rows, unreadable
+from bots.core.worklist_groups import ClaimGroups
 
 __all__ = ["COLUMNS", "INPUT_FORMAT", "LoadResult", "WorklistRow", "load_worklist", "read_rows", "unreadable"]
 
@@ -238,65 +239,108 @@ def _to_claim(rows: list[tuple[int, WorklistRow]], source: str) -> Claim:
     )
 
 
-def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = None,
-                  run_id: str | None = None) -> LoadResult:
-    """Load ``path`` into the store. Raises ``InputError`` only for a file that cannot be read at all."""
-    path = Path(path)
-    result = LoadResult(file=str(path))
-    by_claim: dict[tuple[str, str], list[tuple[int, WorklistRow]]] = {}
-    raw_by_claim: dict[tuple[str, str], dict[str, str]] = {}
-    bad: dict[tuple[str, str], list[RowProblem]] = {}
-    for n, raw in read_rows(path):
-        result.rows += 1
-        key = (raw.get("payer_id", "").strip().lower(), raw.get("claim_id", "").strip())
-        raw_by_claim.setdefault(key, raw)
+def _judge(rows: list[tuple[int, dict[str, str]]], known_payers: set[str] | None,
+           ) -> tuple[list[tuple[int, WorklistRow]], list[RowProblem]]:
+    """One claim's rows judged: its good lines, and every problem (any problem holds the claim back)."""
+    good: list[tuple[int, WorklistRow]] = []
+    bad: list[RowProblem] = []
+    for n, raw in rows:
         row, problems = _validate(n, raw)
         if row is not None and known_payers is not None and row.payer_id not in known_payers:
             problems = [RowProblem(n, "payer_id", raw.get("payer_id"),
                                    f"unknown payer; expected one of {', '.join(sorted(known_payers))}")]
         if problems:
-            bad.setdefault(key, []).extend(problems)
+            bad.extend(problems)
             continue
         assert row is not None
-        group = by_claim.setdefault(key, [])
-        if group:
-            first = group[0][1]
+        if good:
+            n0, first = good[0]
             for col in CLAIM_LEVEL:
                 if getattr(row, col) != getattr(first, col):
-                    bad.setdefault(key, []).append(RowProblem(
-                        n, col, raw.get(col, ""), f"differs from row {group[0][0]} of the same claim"))
-            if any(r.line_no == row.line_no for _, r in group):
-                bad.setdefault(key, []).append(RowProblem(n, "line_no", row.line_no, "line number repeated in this claim"))
-        group.append((n, row))
+                    bad.append(RowProblem(n, col, raw.get(col, ""), f"differs from row {n0} of the same claim"))
+            if any(r.line_no == row.line_no for _, r in good):
+                bad.append(RowProblem(n, "line_no", row.line_no, "line number repeated in this claim"))
+        good.append((n, row))
+    return good, bad
 
+
+@dataclass
+class _Batch:
+    """Claims judged and waiting for one store transaction."""
+
+    good: list[tuple[Claim, list[int]]] = field(default_factory=list)
+    bad: list[tuple[tuple[str, str], dict[str, str], list[RowProblem]]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.good) + len(self.bad)
+
+
+# Claims per store transaction: big enough that statements are executemany over thousands of
+# rows, small enough that a load never holds the write lock (or memory) for long.
+BATCH_CLAIMS = 2_000
+
+
+def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = None,
+                  run_id: str | None = None) -> LoadResult:
+    """Load ``path`` into the store. Raises ``InputError`` only for a file that cannot be read at all.
+
+    The file is streamed and its rows grouped by claim through a temporary spill file
+    (``worklist_groups``), so memory stays bounded however long the file is and however scattered a
+    claim's lines are. Claims are stored in batches of ``BATCH_CLAIMS``, each batch one
+    transaction; a load that stops half-way leaves whole claims only, and loading the file again
+    finishes the job (unchanged claims are recognised by their digest).
+    """
+    path = Path(path)
+    result = LoadResult(file=str(path))
     now = utcnow().isoformat(timespec="seconds")
-    good = {k: rows for k, rows in by_claim.items() if k not in bad}
+    with ClaimGroups() as groups:
+        for n, raw in read_rows(path):
+            result.rows += 1
+            groups.add(n, raw)
+        batch = _Batch()
+        for key, rows in groups:
+            good, problems = _judge(rows, known_payers)
+            if problems:
+                batch.bad.append((key, rows[0][1], problems))
+            else:
+                batch.good.append((_to_claim(good, path.name), [n for n, _ in good]))
+            if len(batch) >= BATCH_CLAIMS:
+                _store_batch(store, batch, path, run_id, now, result)
+                batch = _Batch()
+        _store_batch(store, batch, path, run_id, now, result)
+    log.info("worklist_loaded", **result.as_dict())
+    return result
+
+
+def _store_batch(store: Store, batch: _Batch, path: Path, run_id: str | None, now: str,
+                 result: LoadResult) -> None:
+    if not batch:
+        return
     loaded: list[tuple[Claim, str]] = []
     audit: list[AuditEntry] = []
-    keys = [claim_key(p, c) for p, c in good]
     with store.begin() as conn:
-        existing = store.claim_digests(keys, conn)
-        for rows in good.values():
-            claim = _to_claim(rows, path.name)
+        existing = store.claim_digests([c.key for c, _ in batch.good], conn)
+        for claim, rows in batch.good:
             d = digest(claim.content())
             old = existing.get(claim.key)
             if old == d:
                 result.claims_unchanged += 1
+                continue
+            loaded.append((claim, d))
+            if old is None:
+                result.claims_new += 1
             else:
-                loaded.append((claim, d))
-                if old is None:
-                    result.claims_new += 1
-                else:
-                    result.claims_updated += 1
-                audit.append(AuditEntry(action="claim_loaded", result="updated" if old else "new",
-                                        run_id=run_id, bot=LOADER_BOT, item_ref=claim.key,
-                                        claim_id=claim.claim_id, input_digest=d,
-                                        detail={"file": path.name, "rows": [n for n, _ in rows]}))
-            # A claim that loads cleanly clears its earlier INPUT-FORMAT rows.
-            store.clear_exceptions(conn, bot=LOADER_BOT, item_ref=claim.key)
-        store.save_claims(conn, loaded, now)
-        for key, problems in bad.items():
-            raw = raw_by_claim[key]
+                result.claims_updated += 1
+            audit.append(AuditEntry(action="claim_loaded", result="updated" if old else "new",
+                                    run_id=run_id, bot=LOADER_BOT, item_ref=claim.key,
+                                    claim_id=claim.claim_id, input_digest=d,
+                                    detail={"file": path.name, "rows": rows}))
+        store.replace_claims(conn, loaded, now, stored=existing.keys())
+        # A claim that loads cleanly clears its earlier INPUT-FORMAT rows (one statement per 200 claims).
+        store.record_exceptions_many(conn, bot=LOADER_BOT, run_id=None,
+                                     entries=[ExceptionBatchEntry(c.key, []) for c, _ in batch.good])
+        held: list[ExceptionBatchEntry] = []
+        for key, raw, problems in batch.bad:
             # An id over the schema's length is itself the problem: the row's place names it instead.
             fits = all(key) and all(len(k) <= ID_MAX for k in key)
             ref = claim_key(*key) if fits else f"{path.name}:row{problems[0].row}"
@@ -311,14 +355,12 @@ def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = N
                            "dos": raw.get("date_of_service") or None})
                 for p in problems
             ]
-            store.record_exceptions(conn, bot=LOADER_BOT, item_ref=ref, run_id=run_id, records=records,
-                                    clear_others=False)
+            held.append(ExceptionBatchEntry(ref, records))
             audit.append(AuditEntry(action="row_rejected", result="exception", run_id=run_id, bot=LOADER_BOT,
                                     item_ref=ref, claim_id=claim_id, rule_id=INPUT_FORMAT, rule_version="1",
                                     detail={"file": path.name, "problems": [
                                         {"row": p.row, "column": p.column, "message": p.message} for p in problems]}))
             result.problems.extend(problems)
             result.claims_rejected += 1
+        store.record_exceptions_many(conn, bot=LOADER_BOT, run_id=run_id, entries=held, clear_others=False)
         store.append_audit(conn, audit)
-    log.info("worklist_loaded", **result.as_dict())
-    return result

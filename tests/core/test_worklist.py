@@ -313,3 +313,50 @@ def test_xlsx_formula_without_a_cached_value_says_so(tmp_path: Path, store: Stor
     assert not any("required value is missing" in p.message for p in result.problems)
     assert "=100+45" in store.exception_rows()[0]["reason"] or "=100+45" in " ".join(
         r["reason"] for r in store.exception_rows())
+
+
+# ---- streaming (issue 12 item 8) ---------------------------------------------------------------
+
+def test_scattered_lines_of_a_claim_are_assembled_and_a_bad_row_holds_its_whole_claim(
+        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bots.core.worklist as worklist
+
+    monkeypatch.setattr(worklist, "BATCH_CLAIMS", 2)  # several store batches, even in a small file
+    rows = [
+        {**GOOD, "claim_id": "CLM-A", "line_no": "1"},
+        *({**GOOD, "claim_id": f"CLM-F{i}"} for i in range(5)),
+        {**GOOD, "claim_id": "CLM-B", "line_no": "1"},
+        {**GOOD, "claim_id": "CLM-A", "line_no": "2", "procedure_code": "36415", "modifiers": ""},
+        *({**GOOD, "claim_id": f"CLM-G{i}"} for i in range(5)),
+        {**GOOD, "claim_id": "CLM-B", "line_no": "2", "units": "two"},       # holds CLM-B back, line 1 too
+        {**GOOD, "claim_id": "CLM-A", "line_no": "3", "procedure_code": "93000", "modifiers": ""},
+    ]
+    path = write_csv(tmp_path / "wl.csv", rows)
+    result = load_worklist(store, path)
+    assert (result.rows, result.claims_new, result.claims_rejected) == (15, 11, 1)
+    claims = store.load_claims(["acme:CLM-A", "acme:CLM-B"])
+    assert list(claims) == ["acme:CLM-A"], "a claim with a bad row is held back whole"
+    a = claims["acme:CLM-A"]
+    assert [(ln.line_no, ln.procedure_code, ln.source_row) for ln in a.lines] == [
+        (1, "99214", 2), (2, "36415", 9), (3, "93000", 16)]
+    assert [(p.row, p.column) for p in result.problems] == [(15, "units")]
+
+    again = load_worklist(store, path)
+    assert (again.claims_new, again.claims_updated, again.claims_unchanged) == (0, 0, 11)
+    # The same claims in another order (the digest is of the claim, not of the file) change nothing.
+    write_csv(path, list(reversed(rows)))
+    assert load_worklist(store, path).claims_unchanged == 11
+
+
+def test_the_spill_file_is_gone_after_a_load_even_a_refused_one(tmp_path: Path, store: Store,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spill"))
+    (tmp_path / "spill").mkdir()
+    load_worklist(store, write_csv(tmp_path / "wl.csv", [GOOD]))
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x00\x01" * 100)
+    with pytest.raises(InputError):
+        load_worklist(store, bad)
+    assert list((tmp_path / "spill").iterdir()) == [], "worklist rows (PHI) never stay behind in a temp folder"
