@@ -25,8 +25,10 @@ from bots.core.logging import get_logger
 from bots.core.store import AuditEntry, ExceptionBatchEntry, Store, digest, utcnow
 from bots.core.worklist_files import COLUMNS, REQUIRED, Uncached, read_rows, unreadable
 from bots.core.worklist_groups import ClaimGroups
+from bots.core.worklist_profiles import DEFAULT_PROFILE, WorklistProfile
 
-__all__ = ["COLUMNS", "INPUT_FORMAT", "LoadResult", "WorklistRow", "load_worklist", "read_rows", "unreadable"]
+__all__ = ["COLUMNS", "INPUT_FORMAT", "PHI_COLUMNS", "LoadResult", "RowProblem", "WorklistRow", "load_worklist",
+           "read_rows", "unreadable"]
 
 INPUT_FORMAT = "INPUT-FORMAT"
 LOADER_BOT = "worklist"
@@ -167,17 +169,31 @@ class WorklistRow(BaseModel):
         return None if v is None else round(v, 2)
 
 
+# Never echoed in a message, a log or the workbook's Reason (docs/ARCHITECTURE.md section 6).
+PHI_COLUMNS = frozenset({"member_id", "patient_name", "patient_dob"})
+
+
 @dataclass
 class RowProblem:
     row: int
     column: str
-    value: Any
+    value: Any  # None for a PHI column: the value is never kept for a message
     message: str
+
+    def __post_init__(self) -> None:
+        if self.column in PHI_COLUMNS:
+            self.value = None
+
+    @property
+    def shown(self) -> str:
+        """The value as a message shows it: quoted, or withheld for a PHI column."""
+        return "value not shown: patient data" if self.column in PHI_COLUMNS else f"value: {self.value!r}"
 
 
 @dataclass
 class LoadResult:
     file: str
+    profile: str = DEFAULT_PROFILE.name
     rows: int = 0
     claims_new: int = 0
     claims_updated: int = 0
@@ -186,14 +202,57 @@ class LoadResult:
     problems: list[RowProblem] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "rows": self.rows, "claims_new": self.claims_new,
+        return {"file": self.file, "profile": self.profile, "rows": self.rows, "claims_new": self.claims_new,
                 "claims_updated": self.claims_updated, "claims_unchanged": self.claims_unchanged,
                 "claims_rejected": self.claims_rejected, "bad_rows": len(self.problems)}
 
 
-def _validate(n: int, raw: dict[str, str]) -> tuple[WorklistRow | None, list[RowProblem]]:
+# pydantic's error types → what the operator should have written, per column kind
+_NUMBER_ERRORS = frozenset({"float_parsing", "float_type"})
+_INT_ERRORS = frozenset({"int_parsing", "int_from_float", "int_type", "int_parsing_size"})
+_DATE_ERRORS = frozenset({"date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact", "date_type"})
+_MONEY_COLUMNS = ("charge", "expected_amount")
+_LIST_COLUMNS = ("modifiers", "diagnosis_codes", "diagnosis_pointers")
+
+
+def _plain(err: Any, col: str, profile: WorklistProfile) -> str:
+    """A validation error in the operator's words: what the column expects, not what pydantic tried."""
+    kind = err["type"]
+    if kind in _NUMBER_ERRORS:
+        return profile.amount_expected() if col in _MONEY_COLUMNS else "expected a number like 12.5"
+    if kind in _INT_ERRORS:
+        return "expected a whole number like 2"
+    if kind in _DATE_ERRORS:
+        return f"not a calendar date; {profile.date_expected()}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _translate(col: str, v: str, profile: WorklistProfile, data: dict[str, Any]) -> str:
+    """A value as the worklist format writes it, per ``profile`` (ValueError says what was expected)."""
+    if col in DATE_COLUMNS:
+        if _ISO_DATE.fullmatch(v):
+            return v
+        if not profile.dates.formats:
+            raise ValueError(profile.date_expected())
+        return profile.read_date(v)
+    if col in _MONEY_COLUMNS:
+        return profile.read_amount(v) if profile.money.active else v
+    if col == "procedure_code":
+        code, modifiers = profile.code(v)
+        if modifiers:
+            data["_code_modifiers"] = modifiers
+        return code
+    if col in _LIST_COLUMNS:
+        return profile.split_list(v)
+    return v
+
+
+def _validate(n: int, raw: dict[str, str], profile: WorklistProfile | None = None,
+              ) -> tuple[WorklistRow | None, list[RowProblem]]:
+    """One row judged; ``profile`` None is the default profile (the worklist format as it is)."""
     data: dict[str, Any] = {}
     problems = []
+    unread: list[RowProblem] = []  # values the profile could not translate; the other columns are still judged
     for col in COLUMNS:
         v = raw.get(col, "")
         if isinstance(v, Uncached):
@@ -204,17 +263,34 @@ def _validate(n: int, raw: dict[str, str]) -> tuple[WorklistRow | None, list[Row
             if col in REQUIRED:
                 problems.append(RowProblem(n, col, v, "required value is missing"))
             continue
+        if profile is not None:
+            try:
+                v = _translate(col, v, profile, data)
+            except ValueError as exc:
+                unread.append(RowProblem(n, col, raw.get(col, ""), str(exc)))
+                continue
+        elif col in DATE_COLUMNS and not _ISO_DATE.fullmatch(v):
+            unread.append(RowProblem(n, col, v, DEFAULT_PROFILE.date_expected()))
+            continue
         data[col] = v
     if problems:
         return None, problems
+    extra = data.pop("_code_modifiers", None)
+    if extra:
+        data["modifiers"] = ";".join([*extra, data.get("modifiers", "")])
     try:
-        return WorklistRow.model_validate(data), []
+        row = WorklistRow.model_validate(data)
     except ValidationError as exc:
+        said = {p.column for p in unread}
         for err in exc.errors():
             col = str(err["loc"][0]) if err["loc"] else "?"
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(RowProblem(n, col, raw.get(col, ""), msg))
-        return None, problems
+            if col not in said:  # a column left out above is "missing" to pydantic: it was said already
+                unread.append(RowProblem(n, col, raw.get(col, ""), _plain(err, col, profile or DEFAULT_PROFILE)))
+        row = None
+    if unread:
+        unread.sort(key=lambda p: COLUMNS.index(p.column) if p.column in COLUMNS else len(COLUMNS))
+        return None, unread
+    return row, []
 
 
 def _to_claim(rows: list[tuple[int, WorklistRow]], source: str) -> Claim:
@@ -240,12 +316,12 @@ def _to_claim(rows: list[tuple[int, WorklistRow]], source: str) -> Claim:
 
 
 def _judge(rows: list[tuple[int, dict[str, str]]], known_payers: set[str] | None,
-           ) -> tuple[list[tuple[int, WorklistRow]], list[RowProblem]]:
+           profile: WorklistProfile | None = None) -> tuple[list[tuple[int, WorklistRow]], list[RowProblem]]:
     """One claim's rows judged: its good lines, and every problem (any problem holds the claim back)."""
     good: list[tuple[int, WorklistRow]] = []
     bad: list[RowProblem] = []
     for n, raw in rows:
-        row, problems = _validate(n, raw)
+        row, problems = _validate(n, raw, profile)
         if row is not None and known_payers is not None and row.payer_id not in known_payers:
             problems = [RowProblem(n, "payer_id", raw.get("payer_id"),
                                    f"unknown payer; expected one of {', '.join(sorted(known_payers))}")]
@@ -281,8 +357,11 @@ BATCH_CLAIMS = 2_000
 
 
 def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = None,
-                  run_id: str | None = None) -> LoadResult:
+                  run_id: str | None = None, profile: WorklistProfile | None = None) -> LoadResult:
     """Load ``path`` into the store. Raises ``InputError`` only for a file that cannot be read at all.
+
+    ``profile`` (``worklist_profiles``) reads a source's own headers, dates, amounts and codes;
+    None or the default profile reads the worklist format as documented.
 
     The file is streamed and its rows grouped by claim through a temporary spill file
     (``worklist_groups``), so memory stays bounded however long the file is and however scattered a
@@ -291,15 +370,16 @@ def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = N
     finishes the job (unchanged claims are recognised by their digest).
     """
     path = Path(path)
-    result = LoadResult(file=str(path))
+    active = None if profile is None or profile.is_default else profile
+    result = LoadResult(file=str(path), profile=profile.name if profile is not None else DEFAULT_PROFILE.name)
     now = utcnow().isoformat(timespec="seconds")
     with ClaimGroups() as groups:
-        for n, raw in read_rows(path):
+        for n, raw in read_rows(path, aliases=active.aliases if active else None):
             result.rows += 1
             groups.add(n, raw)
         batch = _Batch()
         for key, rows in groups:
-            good, problems = _judge(rows, known_payers)
+            good, problems = _judge(rows, known_payers, active)
             if problems:
                 batch.bad.append((key, rows[0][1], problems))
             else:
@@ -348,7 +428,7 @@ def _store_batch(store: Store, batch: _Batch, path: Path, run_id: str | None, no
             records = [
                 ExceptionRecord(
                     queue="Claim Edits", rule_id=INPUT_FORMAT, rule_version="1", claim_id=claim_id,
-                    reason=f"{path.name} row {p.row}, column {p.column}: {p.message} (value: {p.value!r}). "
+                    reason=f"{path.name} row {p.row}, column {p.column}: {p.message} ({p.shown}). "
                            f"The claim was not loaded; fix the worklist and load it again.",
                     detail=f"{path.name}:{p.row}:{p.column}", evidence=f"{path.name} row {p.row}",
                     extra={"payer_id": key[0][:ID_MAX] or None, "patient": raw.get("patient_name") or None,

@@ -18,7 +18,7 @@ from typing import Any
 from bots.core.errors import InputError
 from bots.core.logging import get_logger
 
-__all__ = ["COLUMNS", "REQUIRED", "Uncached", "read_rows", "unreadable"]
+__all__ = ["COLUMNS", "REQUIRED", "Uncached", "norm_header", "read_rows", "unreadable"]
 
 log = get_logger("bots.worklist")
 
@@ -32,7 +32,8 @@ REQUIRED = ("claim_id", "payer_id", "member_id", "patient_name", "patient_dob", 
             "line_no", "procedure_code", "units", "charge")
 
 
-def _norm_header(h: Any) -> str:
+def norm_header(h: Any) -> str:
+    """A header as compared: case and spaces do not matter ("Claim ID" is claim_id)."""
     return str(h or "").strip().lower().replace(" ", "_")
 
 
@@ -93,18 +94,25 @@ class _Header:
     """Which position of a row goes to which column, worked out once from the header row."""
 
     def __init__(self, path: Path, cells: list[Any], aliases: Mapping[str, str]) -> None:
-        names = [_norm_header(h) for h in cells]
+        names = [norm_header(h) for h in cells]
         self.columns: list[tuple[int, str]] = []
         for i, name in enumerate(names):
             col = aliases.get(name, name)
             if col in COLUMNS:
                 self.columns.append((i, col))
         found = {c for _, c in self.columns}
+        for col in found - _JOINED:
+            twice = [cells[i] for i, c in self.columns if c == col]
+            if len(twice) > 1:
+                raise InputError(f"{path}: row 1 (header): {' and '.join(repr(str(h)) for h in twice)} are both "
+                                 f"{col}; keep one of them")
         self.names = names
         self.joined = any(sum(1 for _, c in self.columns if c == j) > 1 for j in _JOINED)
         missing = [c for c in REQUIRED if c not in found]
         if missing:
-            raise InputError(f"{path}: row 1 (header): missing required column(s) {', '.join(missing)}")
+            hint = "" if aliases else ("; another system's export with its own headers loads with a worklist "
+                                       "profile that maps them (--profile NAME, config/worklists/)")
+            raise InputError(f"{path}: row 1 (header): missing required column(s) {', '.join(missing)}{hint}")
 
     def row(self, cells: list[Any]) -> dict[str, str]:
         width = len(cells)
@@ -176,7 +184,7 @@ def _check_delimiter(path: Path, first_line: str, header: list[str], aliases: Ma
     if known(header) == len(REQUIRED):
         return
     for delim, name in ((";", "semicolon"), ("\t", "tab")):
-        split = [_norm_header(h.strip().strip('"')) for h in first_line.split(delim)]
+        split = [norm_header(h.strip().strip('"')) for h in first_line.split(delim)]
         if known(split) > known(header):
             raise InputError(f"{path}: row 1 (header): looks {name}-delimited: save it comma-separated "
                              "(in Excel: Save As, CSV UTF-8 (comma delimited))")
@@ -190,7 +198,7 @@ def _read_csv(path: Path, aliases: Mapping[str, str]) -> Iterator[tuple[int, dic
             raise InputError(f"{path}: empty file")
         reader = csv.reader(itertools.chain([first_line], fh))
         cells = next(reader)
-        _check_delimiter(path, first_line.split("\n", 1)[0], [_norm_header(h) for h in cells], aliases)
+        _check_delimiter(path, first_line.split("\n", 1)[0], [norm_header(h) for h in cells], aliases)
         header = _Header(path, cells, aliases)
         for n, values in enumerate(reader, start=2):
             if not any(v.strip() for v in values):

@@ -215,7 +215,8 @@ def test_plain_numbers_in_a_date_column_are_not_dates(tmp_path: Path, store: Sto
     assert result.claims_new == 1 and result.claims_rejected == 3
     by_claim = {r["claim_id"]: r["reason"] for r in store.exception_rows()}
     assert "row 3, column date_of_service: expected a date like 2026-10-03" in by_claim["CLM-2"]
-    assert "row 4, column patient_dob" in by_claim["CLM-3"] and "'86400'" in by_claim["CLM-3"]
+    assert "row 4, column patient_dob" in by_claim["CLM-3"] and "value not shown: patient data" in by_claim["CLM-3"]
+    assert "86400" not in by_claim["CLM-3"], "a date of birth is PHI: never echoed, even when it is wrong"
     assert "row 5, column note_date" in by_claim["CLM-4"]
 
     # In an xlsx: a real date cell is a date, a plain number cell is not.
