@@ -17,13 +17,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bots.core.claims import Claim, ServiceLine, claim_key
 from bots.core.errors import ExceptionRecord
 from bots.core.logging import get_logger
 from bots.core.store import AuditEntry, ExceptionBatchEntry, Store, digest, utcnow
-from bots.core.worklist_files import COLUMNS, REQUIRED, Uncached, read_rows, unreadable
+from bots.core.worklist_files import COLUMNS, REQUIRED, Uncached, read_rows, read_values, unreadable
 from bots.core.worklist_groups import ClaimGroups
 from bots.core.worklist_profiles import DEFAULT_PROFILE, WorklistProfile
 
@@ -67,11 +67,11 @@ class WorklistRow(BaseModel):
     provider_npi: str = ""
     line_no: int
     procedure_code: str
-    modifiers: list[str] = []
+    modifiers: list[str] = Field(default_factory=list)
     units: int
     charge: float
-    diagnosis_codes: list[str] = []
-    diagnosis_pointers: list[int] = []
+    diagnosis_codes: list[str] = Field(default_factory=list)
+    diagnosis_pointers: list[int] = Field(default_factory=list)
     prior_auth_number: str = ""
     note_id: str = ""
     note_signed: bool = False
@@ -373,10 +373,12 @@ def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = N
     active = None if profile is None or profile.is_default else profile
     result = LoadResult(file=str(path), profile=profile.name if profile is not None else DEFAULT_PROFILE.name)
     now = utcnow().isoformat(timespec="seconds")
+    # INPUT-FORMAT rows still open: a claim that now loads cleanly clears its own (usually none).
+    clearable = store.clearable_refs(LOADER_BOT)
     with ClaimGroups() as groups:
-        for n, raw in read_rows(path, aliases=active.aliases if active else None):
+        for n, values in read_values(path, aliases=active.aliases if active else None):
             result.rows += 1
-            groups.add(n, raw)
+            groups.add(n, values)
         batch = _Batch()
         for key, rows in groups:
             good, problems = _judge(rows, known_payers, active)
@@ -385,15 +387,15 @@ def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = N
             else:
                 batch.good.append((_to_claim(good, path.name), [n for n, _ in good]))
             if len(batch) >= BATCH_CLAIMS:
-                _store_batch(store, batch, path, run_id, now, result)
+                _store_batch(store, batch, path, run_id, now, result, clearable)
                 batch = _Batch()
-        _store_batch(store, batch, path, run_id, now, result)
+        _store_batch(store, batch, path, run_id, now, result, clearable)
     log.info("worklist_loaded", **result.as_dict())
     return result
 
 
 def _store_batch(store: Store, batch: _Batch, path: Path, run_id: str | None, now: str,
-                 result: LoadResult) -> None:
+                 result: LoadResult, clearable: set[str]) -> None:
     if not batch:
         return
     loaded: list[tuple[Claim, str]] = []
@@ -418,7 +420,8 @@ def _store_batch(store: Store, batch: _Batch, path: Path, run_id: str | None, no
         store.replace_claims(conn, loaded, now, stored=existing.keys())
         # A claim that loads cleanly clears its earlier INPUT-FORMAT rows (one statement per 200 claims).
         store.record_exceptions_many(conn, bot=LOADER_BOT, run_id=None,
-                                     entries=[ExceptionBatchEntry(c.key, []) for c, _ in batch.good])
+                                     entries=[ExceptionBatchEntry(c.key, []) for c, _ in batch.good
+                                              if c.key in clearable])
         held: list[ExceptionBatchEntry] = []
         for key, raw, problems in batch.bad:
             # An id over the schema's length is itself the problem: the row's place names it instead.

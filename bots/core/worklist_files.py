@@ -18,7 +18,7 @@ from typing import Any
 from bots.core.errors import InputError
 from bots.core.logging import get_logger
 
-__all__ = ["COLUMNS", "REQUIRED", "Uncached", "norm_header", "read_rows", "unreadable"]
+__all__ = ["COLUMNS", "REQUIRED", "Uncached", "norm_header", "read_rows", "read_values", "unreadable"]
 
 log = get_logger("bots.worklist")
 
@@ -52,10 +52,19 @@ def _cell(v: Any) -> str:
 def read_rows(path: Path, *, aliases: Mapping[str, str] | None = None) -> Iterator[tuple[int, dict[str, str]]]:
     """(row number as a spreadsheet shows it, row as strings keyed by column), one row at a time.
 
+    ``read_values`` with each row as a dict of ``COLUMNS``.
+    """
+    for n, values in read_values(path, aliases=aliases):
+        yield n, dict(zip(COLUMNS, values, strict=True))
+
+
+def read_values(path: Path, *, aliases: Mapping[str, str] | None = None) -> Iterator[tuple[int, tuple[str, ...]]]:
+    """(row number as a spreadsheet shows it, the row's strings in ``COLUMNS`` order), one row at a time.
+
     The file is streamed: memory does not grow with its length. ``aliases`` maps a header as a
     worklist profile names it (normalised like every header: lower case, spaces as ``_``) to one
     of ``COLUMNS``; several headers may map to ``modifiers`` or ``diagnosis_codes`` ("Mod 1",
-    "Mod 2"), whose non-empty values are joined with ``;``. Only known columns are returned.
+    "Mod 2"), whose non-empty values are joined with ``;``. A column the file lacks is "".
 
     A file that cannot be read as a worklist at all (not text, an encoding we cannot tell, the
     wrong delimiter, a broken xlsx) raises ``InputError`` with one sentence saying why, never
@@ -106,26 +115,31 @@ class _Header:
             if len(twice) > 1:
                 raise InputError(f"{path}: row 1 (header): {' and '.join(repr(str(h)) for h in twice)} are both "
                                  f"{col}; keep one of them")
-        self.names = names
-        self.joined = any(sum(1 for _, c in self.columns if c == j) > 1 for j in _JOINED)
         missing = [c for c in REQUIRED if c not in found]
         if missing:
             hint = "" if aliases else ("; another system's export with its own headers loads with a worklist "
                                        "profile that maps them (--profile NAME, config/worklists/)")
             raise InputError(f"{path}: row 1 (header): missing required column(s) {', '.join(missing)}{hint}")
+        # Per column, the cell positions that fill it; -1 (the "" appended to every row) when the file lacks it.
+        self.slots = [[i for i, c in self.columns if c == col] for col in COLUMNS]
+        self.simple = all(len(s) <= 1 for s in self.slots)
+        self.single = [s[0] if s else -1 for s in self.slots]
+        self.width = len(cells)
 
-    def row(self, cells: list[Any]) -> dict[str, str]:
+    def values(self, cells: list[Any]) -> tuple[str, ...]:
         width = len(cells)
-        if not self.joined:
-            return {c: (cells[i] if i < width else "") for i, c in self.columns}
-        out: dict[str, str] = {}
-        for i, c in self.columns:
-            v = cells[i] if i < width else ""
-            if c in _JOINED and out.get(c) and v:
-                out[c] = f"{out[c]};{v}"
-            elif v or c not in out:
-                out[c] = v
-        return out
+        if self.simple:
+            if width < self.width:
+                cells.extend([""] * (self.width - width))
+            cells.append("")
+            return tuple(map(cells.__getitem__, self.single))
+        out = []
+        for slots in self.slots:
+            found = [cells[i] for i in slots if i < width and cells[i] != ""]
+            # Joined columns (Mod 1 … Mod 4) read "25;59"; an uncalculated formula stays itself.
+            out.append(found[0] if len(found) == 1 else ";".join(found) if found else
+                       next((cells[i] for i in slots if i < width and isinstance(cells[i], Uncached)), ""))
+        return tuple(out)
 
 
 def _encoding(path: Path) -> str:
@@ -190,7 +204,7 @@ def _check_delimiter(path: Path, first_line: str, header: list[str], aliases: Ma
                              "(in Excel: Save As, CSV UTF-8 (comma delimited))")
 
 
-def _read_csv(path: Path, aliases: Mapping[str, str]) -> Iterator[tuple[int, dict[str, str]]]:
+def _read_csv(path: Path, aliases: Mapping[str, str]) -> Iterator[tuple[int, tuple[str, ...]]]:
     encoding = _encoding(path)
     with path.open(encoding=encoding, newline="") as fh:
         first_line = fh.readline()
@@ -203,7 +217,7 @@ def _read_csv(path: Path, aliases: Mapping[str, str]) -> Iterator[tuple[int, dic
         for n, values in enumerate(reader, start=2):
             if not any(v.strip() for v in values):
                 continue
-            yield n, header.row([v.strip() for v in values])
+            yield n, header.values([v.strip() for v in values])
 
 
 class Uncached(str):
@@ -237,7 +251,7 @@ def _cells_parser() -> type:
     return CellsAndFormulas
 
 
-def _read_xlsx(path: Path, aliases: Mapping[str, str]) -> Iterator[tuple[int, dict[str, str]]]:
+def _read_xlsx(path: Path, aliases: Mapping[str, str]) -> Iterator[tuple[int, tuple[str, ...]]]:
     from openpyxl import load_workbook
 
     try:
@@ -265,7 +279,7 @@ def _read_xlsx(path: Path, aliases: Mapping[str, str]) -> Iterator[tuple[int, di
                     continue
                 if not any(cells) and not any(isinstance(c, Uncached) for c in cells):
                     continue
-                yield n, header.row(cells)
+                yield n, header.values(cells)
         if header is None:
             raise InputError(f"{path}: empty worksheet")
     finally:

@@ -26,7 +26,7 @@ from bots.core.worklist_files import COLUMNS, Uncached
 __all__ = ["ClaimGroups"]
 
 _FLUSH = 5_000  # rows per INSERT batch
-_BLANKS = ("",) * len(COLUMNS)
+_PAYER, _CLAIM = COLUMNS.index("payer_id"), COLUMNS.index("claim_id")
 _COLS = ", ".join(f"c{i}" for i in range(len(COLUMNS)))
 
 
@@ -50,13 +50,12 @@ class ClaimGroups:
         self._insert = f"INSERT INTO rows VALUES (?, ?, ?, ?, {', '.join('?' * len(COLUMNS))})"
         self._pending: list[tuple[object, ...]] = []
 
-    def add(self, n: int, raw: dict[str, str]) -> None:
-        values = tuple(map(raw.get, COLUMNS, _BLANKS))
+    def add(self, n: int, values: tuple[str, ...]) -> None:
+        """One row: its number and its strings in ``COLUMNS`` order (``worklist_files.read_values``)."""
         formulas = None
         if Uncached in set(map(type, values)):
             formulas = json.dumps({i: v.formula for i, v in enumerate(values) if isinstance(v, Uncached)})
-        self._pending.append((raw.get("payer_id", "").strip().lower(), raw.get("claim_id", "").strip(), n,
-                              formulas, *values))
+        self._pending.append((values[_PAYER].strip().lower(), values[_CLAIM].strip(), n, formulas, *values))
         if len(self._pending) >= _FLUSH:
             self._flush()
 
