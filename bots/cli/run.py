@@ -73,6 +73,7 @@ def run(
     bot: Annotated[str, typer.Argument(help="A bot's name (see `bots list`) or all.")],
     worklist: Annotated[Optional[Path], typer.Option(help="Load this worklist first and limit the run to its claims.")] = None,
     claim: Annotated[Optional[list[str]], typer.Option(help="Limit the run to these claim ids (repeatable).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="Worklist profile for --worklist (config/worklists/NAME.toml).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a one-line JSON summary per bot.")] = False,
 ) -> None:
     """Run a bot once, now (all: every installed bot, in run order)."""
@@ -91,9 +92,11 @@ def run(
         claim_ids: set[str] | None = set(claim) if claim else None
         if worklist is not None:
             from bots.core.worklist import load_worklist, read_rows
+            from bots.core.worklist_profiles import load_profile
 
-            load_worklist(store, worklist, known_payers=known_payers(settings))
-            ids = {raw.get("claim_id", "").strip() for _, raw in read_rows(worklist)}
+            chosen = load_profile(settings.config_dir, profile)
+            load_worklist(store, worklist, known_payers=known_payers(settings), profile=chosen)
+            ids = {raw.get("claim_id", "").strip() for _, raw in read_rows(worklist, aliases=chosen.aliases)}
             claim_ids = ids if claim_ids is None else claim_ids & ids
         failed = False
         for name in names:

@@ -276,8 +276,8 @@ def _validate(n: int, raw: dict[str, str], profile: WorklistProfile | None = Non
     if problems:
         return None, problems
     extra = data.pop("_code_modifiers", None)
-    if extra:
-        data["modifiers"] = ";".join([*extra, data.get("modifiers", "")])
+    if extra:  # "99214-25" with 25 in Mod 1 as well is one modifier 25, not two
+        data["modifiers"] = ";".join(dict.fromkeys([*extra, *data.get("modifiers", "").split(";")]))
     try:
         row = WorklistRow.model_validate(data)
     except ValidationError as exc:
