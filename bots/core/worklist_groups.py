@@ -8,7 +8,10 @@ and spills to disk itself. The loader then sees each claim whole, however its li
 scattered, while the process holds one batch of rows at a time.
 
 The spill holds PHI (a worklist does): it lives in a fresh owner-only folder (``mkdtemp``, mode
-0700) and is deleted when the loader is done with it, whatever happened.
+0700) and is deleted when the loader is done with it, whatever happened. SQLite's sorter may add
+temporary files of its own in the system temporary folder; SQLite unlinks those as it opens them.
+(``PRAGMA temp_store_directory`` would move them, but it is process-wide: it would move every
+other connection's too, to a folder this class deletes.)
 """
 
 from __future__ import annotations
