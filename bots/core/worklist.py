@@ -367,7 +367,8 @@ def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = N
     (``worklist_groups``), so memory stays bounded however long the file is and however scattered a
     claim's lines are. Claims are stored in batches of ``BATCH_CLAIMS``, each batch one
     transaction; a load that stops half-way leaves whole claims only, and loading the file again
-    finishes the job (unchanged claims are recognised by their digest).
+    finishes the job (unchanged claims are recognised by their digest). The whole file is read
+    before the first claim is stored, so a file that turns out unreadable half-way stores nothing.
     """
     path = Path(path)
     active = None if profile is None or profile.is_default else profile

@@ -361,3 +361,12 @@ def test_the_spill_file_is_gone_after_a_load_even_a_refused_one(tmp_path: Path, 
     with pytest.raises(InputError):
         load_worklist(store, bad)
     assert list((tmp_path / "spill").iterdir()) == [], "worklist rows (PHI) never stay behind in a temp folder"
+
+
+def test_a_file_unreadable_half_way_stores_nothing(tmp_path: Path, store: Store) -> None:
+    path = write_csv(tmp_path / "wl.csv", [{**GOOD, "claim_id": f"CLM-{i}"} for i in range(50)])
+    with path.open("ab") as fh:
+        fh.write(b'CLM-X,acme,"' + b"x" * 200_000 + b'"\n')  # csv.Error: field larger than field limit
+    with pytest.raises(InputError, match="not a readable worklist"):
+        load_worklist(store, path)
+    assert store.claim_rows() == [], "the claims before the bad line were not stored either"
