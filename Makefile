@@ -53,6 +53,7 @@ bench: browser
 	$(BIN)/python bench/workbook_bench.py
 	$(BIN)/python bench/edits_bench.py
 	$(BIN)/python bench/portal_bench.py
+	$(BIN)/python bench/worklist_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

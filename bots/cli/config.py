@@ -209,6 +209,17 @@ def check_config(settings: Settings) -> list[str]:
                 problems.append(f"{path}: key '{key}': no payer profile {cdir / 'payers' / f'{value}.toml'} "
                                 f"(value: {value!r})")
 
+    # Worklist profiles: every file, and the inbox_profile each bot names.
+    from bots.core.worklist_profiles import PROFILE_DIR, load_profile, profile_names
+
+    for name in profile_names(cdir):
+        problems.check(lambda name=name: load_profile(cdir, name))
+    if bots_cfg is not None:
+        for bot, cfg in bots_cfg.bots.items():
+            if cfg.inbox_profile and cfg.inbox_profile not in {"default", *profile_names(cdir)}:
+                problems.append(f"{cdir / 'bots.toml'}: key 'bots.{bot}.inbox_profile': no worklist profile "
+                                f"{cdir / PROFILE_DIR / f'{cfg.inbox_profile}.toml'} (value: {cfg.inbox_profile!r})")
+
     layout = problems.check(lambda: load_layout(settings))  # optional: absent means the built-in lists
     if "status_sync" in installed:
         from bots.status_sync.config import BILLING_FILE, load_billing_config

@@ -73,6 +73,7 @@ def run(
     bot: Annotated[str, typer.Argument(help="A bot's name (see `bots list`) or all.")],
     worklist: Annotated[Optional[Path], typer.Option(help="Load this worklist first and limit the run to its claims.")] = None,
     claim: Annotated[Optional[list[str]], typer.Option(help="Limit the run to these claim ids (repeatable).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="Worklist profile for --worklist (config/worklists/NAME.toml).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a one-line JSON summary per bot.")] = False,
 ) -> None:
     """Run a bot once, now (all: every installed bot, in run order)."""
@@ -91,9 +92,11 @@ def run(
         claim_ids: set[str] | None = set(claim) if claim else None
         if worklist is not None:
             from bots.core.worklist import load_worklist, read_rows
+            from bots.core.worklist_profiles import load_profile
 
-            load_worklist(store, worklist, known_payers=known_payers(settings))
-            ids = {raw.get("claim_id", "").strip() for _, raw in read_rows(worklist)}
+            chosen = load_profile(settings.config_dir, profile)
+            load_worklist(store, worklist, known_payers=known_payers(settings), profile=chosen)
+            ids = {raw.get("claim_id", "").strip() for _, raw in read_rows(worklist, aliases=chosen.aliases)}
             claim_ids = ids if claim_ids is None else claim_ids & ids
         failed = False
         for name in names:
@@ -113,25 +116,33 @@ def run(
 
 
 
+_PROFILE_HELP = ("Worklist profile: config/worklists/NAME.toml (the source's headers, date and money formats, "
+                 "codes). Default: the worklist format as documented.")
+
+
 @worklist_app.command("load")
 def worklist_load(
     file: Annotated[Path, typer.Argument(help="CSV or XLSX worklist, one row per service line.")],
+    profile: Annotated[Optional[str], typer.Option(help=_PROFILE_HELP)] = None,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Load a worklist into the store (loading the same file twice adds nothing)."""
     from bots.core.worklist import load_worklist
+    from bots.core.worklist_profiles import load_profile
 
     with user_errors():
         settings = get_settings()
+        chosen = load_profile(settings.config_dir, profile)  # a bad profile stops here, before the store
         store = open_store(settings)
-        result = load_worklist(store, file, known_payers=known_payers(settings))
+        result = load_worklist(store, file, known_payers=known_payers(settings), profile=chosen)
     if json_out:
         print(json.dumps(result.as_dict()))
     else:
-        console.print(f"{file}: {result.rows} rows; claims new {result.claims_new}, updated {result.claims_updated}, "
+        via = f" (profile {result.profile})" if profile else ""
+        console.print(f"{file}{via}: {result.rows} rows; claims new {result.claims_new}, updated {result.claims_updated}, "
                       f"unchanged {result.claims_unchanged}, held back {result.claims_rejected}", highlight=False)
         for p in result.problems:
-            console.print(f"  row {p.row}, column {p.column}: {p.message} (value: {p.value!r})", highlight=False)
+            console.print(f"  row {p.row}, column {p.column}: {p.message} ({p.shown})", highlight=False)
         if result.problems:
             console.print("  the bad rows are in the exception workbook (Claim Edits, rule INPUT-FORMAT)")
 
@@ -139,6 +150,8 @@ def worklist_load(
 @worklist_app.command("inbox")
 def worklist_inbox(
     folder: Annotated[Optional[Path], typer.Argument(help="Inbox folder (default: every inbox named in config/bots.toml).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help=_PROFILE_HELP + " Default: the folder's inbox_profile "
+                                                   "in config/bots.toml.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON line per inbox.")] = False,
 ) -> None:
     """Load the new CSV/XLSX files in an inbox now, as a scheduled run does first.
@@ -156,7 +169,7 @@ def worklist_inbox(
         folders = [folder] if folder is not None else configured_inboxes(settings)
         if not folders:
             raise InputError("no inbox folder given and none configured ([bots.<bot>] inbox in config/bots.toml)")
-        results = [process_inbox(settings, store, f, create=folder is None) for f in folders]
+        results = [process_inbox(settings, store, f, create=folder is None, profile=profile) for f in folders]
     for res in results:
         if json_out:
             print(json.dumps(res.as_dict()))

@@ -22,6 +22,9 @@ saved. Excel/LibreOffice lock files and hidden files are never touched; files of
 other types are ignored. A crash between loading and moving is harmless: the
 next pass loads the file again, and loading is idempotent.
 
+Each inbox reads its files with one worklist profile (``inbox_profile = "us_pm_export"`` beside
+``inbox`` in the bot's section; ``bots.core.worklist_profiles``): a folder per source.
+
 Worklists hold PHI, so the archive and rejected folders are created owner-only.
 Every archived or rejected file leaves an audit record with its sha256, so a
 reviewer can tie a claim back to the exact file that brought it in.
@@ -45,9 +48,10 @@ from bots.core import registry
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, utcnow
 from bots.core.worklist import LOADER_BOT, LoadResult, load_worklist, unreadable
+from bots.core.worklist_profiles import DEFAULT_PROFILE, WorklistProfile, load_profile
 
-__all__ = ["ARCHIVE", "REJECTED", "InboxFile", "InboxResult", "configured_inboxes", "known_payers",
-           "process_inbox", "resolve_inbox"]
+__all__ = ["ARCHIVE", "REJECTED", "InboxFile", "InboxResult", "configured_inboxes", "inbox_profile",
+           "known_payers", "process_inbox", "resolve_inbox"]
 
 ARCHIVE = "archive"
 REJECTED = "rejected"
@@ -75,6 +79,7 @@ class InboxFile:
 @dataclass
 class InboxResult:
     folder: str
+    profile: str = DEFAULT_PROFILE.name
     files: list[InboxFile] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)  # still being written or open in Excel: next pass
 
@@ -87,7 +92,7 @@ class InboxResult:
         return [f for f in self.files if f.status == REJECTED]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"folder": self.folder, "archived": len(self.archived), "rejected": len(self.rejected),
+        return {"folder": self.folder, "profile": self.profile, "archived": len(self.archived), "rejected": len(self.rejected),
                 "waiting": self.waiting, "files": [f.as_dict() for f in self.files]}
 
 
@@ -117,21 +122,34 @@ def known_payers(settings: Settings) -> set[str] | None:
     return settings.payers.known_ids()
 
 
+def inbox_profile(settings: Settings, folder: Path) -> str | None:
+    """The worklist profile configured for an inbox folder (``inbox_profile`` beside ``inbox`` in the
+    section of the bot that names it); None when none does."""
+    for bot in registry.names():
+        cfg = settings.config.bot(bot)
+        if cfg.inbox and cfg.inbox_profile and resolve_inbox(settings, cfg.inbox) == folder:
+            return cfg.inbox_profile
+    return None
+
+
 def process_inbox(settings: Settings, store: Store, folder: str | Path, *, create: bool = False,
-                  settle_seconds: float = SETTLE_SECONDS) -> InboxResult:
+                  settle_seconds: float = SETTLE_SECONDS, profile: str | None = None) -> InboxResult:
     """Load, then archive or reject, every new worklist file in ``folder``.
 
     A relative ``folder`` is relative to ``BOTS_HOME`` (``resolve_inbox``), never to the current
     directory. ``create`` makes a missing folder (a configured inbox nobody has used yet); otherwise a
     missing folder is an ``InputError``, since a mistyped path should not quietly do nothing.
     A database failure propagates and leaves the file where it is, to be loaded next time.
+    Files are read with the worklist profile ``profile``, else the folder's configured
+    ``inbox_profile``, else the default; a bad profile is a ``ConfigError`` and leaves every file waiting.
     """
     folder = resolve_inbox(settings, folder)
     if not folder.is_dir():
         if not create:
             raise InputError(f"{folder}: inbox folder not found (a relative inbox path is relative to BOTS_HOME)")
         folder.mkdir(parents=True, exist_ok=True)
-    result = InboxResult(folder=str(folder))
+    chosen = load_profile(settings.config_dir, profile or inbox_profile(settings, folder))
+    result = InboxResult(folder=str(folder), profile=chosen.name)
     payers = known_payers(settings)
     now = time.time()
     for path in _candidates(folder):
@@ -139,7 +157,7 @@ def process_inbox(settings: Settings, store: Store, folder: str | Path, *, creat
             result.waiting.append(path.name)
             log.info("inbox_file_waiting", folder=str(folder), file=path.name)
             continue
-        result.files.append(_take(store, path, payers))
+        result.files.append(_take(store, path, payers, chosen))
     return result
 
 
@@ -155,10 +173,10 @@ def _open_in_excel(path: Path) -> bool:
     return any((path.parent / f"~${n}").exists() for n in (path.name, path.name[2:]))
 
 
-def _take(store: Store, path: Path, payers: set[str] | None) -> InboxFile:
+def _take(store: Store, path: Path, payers: set[str] | None, profile: WorklistProfile) -> InboxFile:
     sha = sha256_file(path)
     try:
-        loaded = load_worklist(store, path, known_payers=payers)
+        loaded = load_worklist(store, path, known_payers=payers, profile=profile)
     except SQLAlchemyError:
         raise  # the database, not the file: leave it in the inbox for the next pass
     except (InputError, csv.Error, UnicodeError, ValueError, KeyError, OSError) as exc:
@@ -184,13 +202,14 @@ def _take(store: Store, path: Path, payers: set[str] | None) -> InboxFile:
             f"file:     {path.name}",
             f"moved to: {dest}",
             f"sha256:   {sha}",
+            f"profile:  {loaded.profile}",
             f"rows {loaded.rows}; claims new {loaded.claims_new}, updated {loaded.claims_updated}, "
             f"unchanged {loaded.claims_unchanged}, held back {loaded.claims_rejected}",
             "",
             "The claims of these rows were NOT loaded. Each problem is also an INPUT-FORMAT row in the",
             "exception workbook (Claim Edits). Fix the rows and drop the corrected file in the inbox again.",
             "",
-            *(f"row {p.row}, column {p.column}: {p.message} (value: {p.value!r})" for p in loaded.problems),
+            *(f"row {p.row}, column {p.column}: {p.message} ({p.shown})" for p in loaded.problems),
         ])
     _audit(store, path, dest, sha, "archived", {"rows": loaded.rows, "bad_rows": len(loaded.problems)})
     log.info("inbox_file_archived", file=path.name, moved_to=str(dest), rows=loaded.rows,

@@ -80,6 +80,7 @@ class BotConfig(_Strict):
     concurrency: int = Field(1, ge=1, le=64)
     batch_size: int = Field(1, ge=1, le=5000)
     inbox: str | None = None
+    inbox_profile: str | None = None  # config/worklists/<name>.toml for the inbox's files (None: the default)
     retry: RetryConfig | None = None
     max_exception_ratio: float | None = Field(None, ge=0, le=1)
     max_failed: int | None = Field(None, ge=0)

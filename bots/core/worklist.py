@@ -17,15 +17,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bots.core.claims import Claim, ServiceLine, claim_key
 from bots.core.errors import ExceptionRecord
 from bots.core.logging import get_logger
-from bots.core.store import AuditEntry, Store, digest, utcnow
-from bots.core.worklist_files import COLUMNS, REQUIRED, Uncached, read_rows, unreadable
+from bots.core.store import AuditEntry, ExceptionBatchEntry, Store, digest, utcnow
+from bots.core.worklist_files import COLUMNS, REQUIRED, Uncached, read_rows, read_values, unreadable
+from bots.core.worklist_groups import ClaimGroups
+from bots.core.worklist_profiles import DEFAULT_PROFILE, WorklistProfile
 
-__all__ = ["COLUMNS", "INPUT_FORMAT", "LoadResult", "WorklistRow", "load_worklist", "read_rows", "unreadable"]
+__all__ = ["COLUMNS", "INPUT_FORMAT", "PHI_COLUMNS", "LoadResult", "RowProblem", "WorklistRow", "load_worklist",
+           "read_rows", "unreadable"]
 
 INPUT_FORMAT = "INPUT-FORMAT"
 LOADER_BOT = "worklist"
@@ -64,11 +67,11 @@ class WorklistRow(BaseModel):
     provider_npi: str = ""
     line_no: int
     procedure_code: str
-    modifiers: list[str] = []
+    modifiers: list[str] = Field(default_factory=list)
     units: int
     charge: float
-    diagnosis_codes: list[str] = []
-    diagnosis_pointers: list[int] = []
+    diagnosis_codes: list[str] = Field(default_factory=list)
+    diagnosis_pointers: list[int] = Field(default_factory=list)
     prior_auth_number: str = ""
     note_id: str = ""
     note_signed: bool = False
@@ -166,17 +169,31 @@ class WorklistRow(BaseModel):
         return None if v is None else round(v, 2)
 
 
+# Never echoed in a message, a log or the workbook's Reason (docs/ARCHITECTURE.md section 6).
+PHI_COLUMNS = frozenset({"member_id", "patient_name", "patient_dob"})
+
+
 @dataclass
 class RowProblem:
     row: int
     column: str
-    value: Any
+    value: Any  # None for a PHI column: the value is never kept for a message
     message: str
+
+    def __post_init__(self) -> None:
+        if self.column in PHI_COLUMNS:
+            self.value = None
+
+    @property
+    def shown(self) -> str:
+        """The value as a message shows it: quoted, or withheld for a PHI column."""
+        return "value not shown: patient data" if self.column in PHI_COLUMNS else f"value: {self.value!r}"
 
 
 @dataclass
 class LoadResult:
     file: str
+    profile: str = DEFAULT_PROFILE.name
     rows: int = 0
     claims_new: int = 0
     claims_updated: int = 0
@@ -185,14 +202,57 @@ class LoadResult:
     problems: list[RowProblem] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "rows": self.rows, "claims_new": self.claims_new,
+        return {"file": self.file, "profile": self.profile, "rows": self.rows, "claims_new": self.claims_new,
                 "claims_updated": self.claims_updated, "claims_unchanged": self.claims_unchanged,
                 "claims_rejected": self.claims_rejected, "bad_rows": len(self.problems)}
 
 
-def _validate(n: int, raw: dict[str, str]) -> tuple[WorklistRow | None, list[RowProblem]]:
+# pydantic's error types → what the operator should have written, per column kind
+_NUMBER_ERRORS = frozenset({"float_parsing", "float_type"})
+_INT_ERRORS = frozenset({"int_parsing", "int_from_float", "int_type", "int_parsing_size"})
+_DATE_ERRORS = frozenset({"date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact", "date_type"})
+_MONEY_COLUMNS = ("charge", "expected_amount")
+_LIST_COLUMNS = ("modifiers", "diagnosis_codes", "diagnosis_pointers")
+
+
+def _plain(err: Any, col: str, profile: WorklistProfile) -> str:
+    """A validation error in the operator's words: what the column expects, not what pydantic tried."""
+    kind = err["type"]
+    if kind in _NUMBER_ERRORS:
+        return profile.amount_expected() if col in _MONEY_COLUMNS else "expected a number like 12.5"
+    if kind in _INT_ERRORS:
+        return "expected a whole number like 2"
+    if kind in _DATE_ERRORS:
+        return f"not a calendar date; {profile.date_expected()}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _translate(col: str, v: str, profile: WorklistProfile, data: dict[str, Any]) -> str:
+    """A value as the worklist format writes it, per ``profile`` (ValueError says what was expected)."""
+    if col in DATE_COLUMNS:
+        if _ISO_DATE.fullmatch(v):
+            return v
+        if not profile.dates.formats:
+            raise ValueError(profile.date_expected())
+        return profile.read_date(v)
+    if col in _MONEY_COLUMNS:
+        return profile.read_amount(v) if profile.money.active else v
+    if col == "procedure_code":
+        code, modifiers = profile.code(v)
+        if modifiers:
+            data["_code_modifiers"] = modifiers
+        return code
+    if col in _LIST_COLUMNS:
+        return profile.split_list(v)
+    return v
+
+
+def _validate(n: int, raw: dict[str, str], profile: WorklistProfile | None = None,
+              ) -> tuple[WorklistRow | None, list[RowProblem]]:
+    """One row judged; ``profile`` None is the default profile (the worklist format as it is)."""
     data: dict[str, Any] = {}
     problems = []
+    unread: list[RowProblem] = []  # values the profile could not translate; the other columns are still judged
     for col in COLUMNS:
         v = raw.get(col, "")
         if isinstance(v, Uncached):
@@ -203,17 +263,34 @@ def _validate(n: int, raw: dict[str, str]) -> tuple[WorklistRow | None, list[Row
             if col in REQUIRED:
                 problems.append(RowProblem(n, col, v, "required value is missing"))
             continue
+        if profile is not None:
+            try:
+                v = _translate(col, v, profile, data)
+            except ValueError as exc:
+                unread.append(RowProblem(n, col, raw.get(col, ""), str(exc)))
+                continue
+        elif col in DATE_COLUMNS and not _ISO_DATE.fullmatch(v):
+            unread.append(RowProblem(n, col, v, DEFAULT_PROFILE.date_expected()))
+            continue
         data[col] = v
     if problems:
         return None, problems
+    extra = data.pop("_code_modifiers", None)
+    if extra:  # "99214-25" with 25 in Mod 1 as well is one modifier 25, not two
+        data["modifiers"] = ";".join(dict.fromkeys([*extra, *data.get("modifiers", "").split(";")]))
     try:
-        return WorklistRow.model_validate(data), []
+        row = WorklistRow.model_validate(data)
     except ValidationError as exc:
+        said = {p.column for p in unread}
         for err in exc.errors():
             col = str(err["loc"][0]) if err["loc"] else "?"
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(RowProblem(n, col, raw.get(col, ""), msg))
-        return None, problems
+            if col not in said:  # a column left out above is "missing" to pydantic: it was said already
+                unread.append(RowProblem(n, col, raw.get(col, ""), _plain(err, col, profile or DEFAULT_PROFILE)))
+        row = None
+    if unread:
+        unread.sort(key=lambda p: COLUMNS.index(p.column) if p.column in COLUMNS else len(COLUMNS))
+        return None, unread
+    return row, []
 
 
 def _to_claim(rows: list[tuple[int, WorklistRow]], source: str) -> Claim:
@@ -238,65 +315,116 @@ def _to_claim(rows: list[tuple[int, WorklistRow]], source: str) -> Claim:
     )
 
 
-def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = None,
-                  run_id: str | None = None) -> LoadResult:
-    """Load ``path`` into the store. Raises ``InputError`` only for a file that cannot be read at all."""
-    path = Path(path)
-    result = LoadResult(file=str(path))
-    by_claim: dict[tuple[str, str], list[tuple[int, WorklistRow]]] = {}
-    raw_by_claim: dict[tuple[str, str], dict[str, str]] = {}
-    bad: dict[tuple[str, str], list[RowProblem]] = {}
-    for n, raw in read_rows(path):
-        result.rows += 1
-        key = (raw.get("payer_id", "").strip().lower(), raw.get("claim_id", "").strip())
-        raw_by_claim.setdefault(key, raw)
-        row, problems = _validate(n, raw)
+def _judge(rows: list[tuple[int, dict[str, str]]], known_payers: set[str] | None,
+           profile: WorklistProfile | None = None) -> tuple[list[tuple[int, WorklistRow]], list[RowProblem]]:
+    """One claim's rows judged: its good lines, and every problem (any problem holds the claim back)."""
+    good: list[tuple[int, WorklistRow]] = []
+    bad: list[RowProblem] = []
+    for n, raw in rows:
+        row, problems = _validate(n, raw, profile)
         if row is not None and known_payers is not None and row.payer_id not in known_payers:
             problems = [RowProblem(n, "payer_id", raw.get("payer_id"),
                                    f"unknown payer; expected one of {', '.join(sorted(known_payers))}")]
         if problems:
-            bad.setdefault(key, []).extend(problems)
+            bad.extend(problems)
             continue
         assert row is not None
-        group = by_claim.setdefault(key, [])
-        if group:
-            first = group[0][1]
+        if good:
+            n0, first = good[0]
             for col in CLAIM_LEVEL:
                 if getattr(row, col) != getattr(first, col):
-                    bad.setdefault(key, []).append(RowProblem(
-                        n, col, raw.get(col, ""), f"differs from row {group[0][0]} of the same claim"))
-            if any(r.line_no == row.line_no for _, r in group):
-                bad.setdefault(key, []).append(RowProblem(n, "line_no", row.line_no, "line number repeated in this claim"))
-        group.append((n, row))
+                    bad.append(RowProblem(n, col, raw.get(col, ""), f"differs from row {n0} of the same claim"))
+            if any(r.line_no == row.line_no for _, r in good):
+                bad.append(RowProblem(n, "line_no", row.line_no, "line number repeated in this claim"))
+        good.append((n, row))
+    return good, bad
 
+
+@dataclass
+class _Batch:
+    """Claims judged and waiting for one store transaction."""
+
+    good: list[tuple[Claim, list[int]]] = field(default_factory=list)
+    bad: list[tuple[tuple[str, str], dict[str, str], list[RowProblem]]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.good) + len(self.bad)
+
+
+# Claims per store transaction: big enough that statements are executemany over thousands of
+# rows, small enough that a load never holds the write lock (or memory) for long.
+BATCH_CLAIMS = 2_000
+
+
+def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = None,
+                  run_id: str | None = None, profile: WorklistProfile | None = None) -> LoadResult:
+    """Load ``path`` into the store. Raises ``InputError`` only for a file that cannot be read at all.
+
+    ``profile`` (``worklist_profiles``) reads a source's own headers, dates, amounts and codes;
+    None or the default profile reads the worklist format as documented.
+
+    The file is streamed and its rows grouped by claim through a temporary spill file
+    (``worklist_groups``), so memory stays bounded however long the file is and however scattered a
+    claim's lines are. Claims are stored in batches of ``BATCH_CLAIMS``, each batch one
+    transaction; a load that stops half-way leaves whole claims only, and loading the file again
+    finishes the job (unchanged claims are recognised by their digest). The whole file is read
+    before the first claim is stored, so a file that turns out unreadable half-way stores nothing.
+    """
+    path = Path(path)
+    active = None if profile is None or profile.is_default else profile
+    result = LoadResult(file=str(path), profile=profile.name if profile is not None else DEFAULT_PROFILE.name)
     now = utcnow().isoformat(timespec="seconds")
-    good = {k: rows for k, rows in by_claim.items() if k not in bad}
+    # INPUT-FORMAT rows still open: a claim that now loads cleanly clears its own (usually none).
+    clearable = store.clearable_refs(LOADER_BOT)
+    with ClaimGroups() as groups:
+        for n, values in read_values(path, aliases=active.aliases if active else None):
+            result.rows += 1
+            groups.add(n, values)
+        batch = _Batch()
+        for key, rows in groups:
+            good, problems = _judge(rows, known_payers, active)
+            if problems:
+                batch.bad.append((key, rows[0][1], problems))
+            else:
+                batch.good.append((_to_claim(good, path.name), [n for n, _ in good]))
+            if len(batch) >= BATCH_CLAIMS:
+                _store_batch(store, batch, path, run_id, now, result, clearable)
+                batch = _Batch()
+        _store_batch(store, batch, path, run_id, now, result, clearable)
+    log.info("worklist_loaded", **result.as_dict())
+    return result
+
+
+def _store_batch(store: Store, batch: _Batch, path: Path, run_id: str | None, now: str,
+                 result: LoadResult, clearable: set[str]) -> None:
+    if not batch:
+        return
     loaded: list[tuple[Claim, str]] = []
     audit: list[AuditEntry] = []
-    keys = [claim_key(p, c) for p, c in good]
     with store.begin() as conn:
-        existing = store.claim_digests(keys, conn)
-        for rows in good.values():
-            claim = _to_claim(rows, path.name)
+        existing = store.claim_digests([c.key for c, _ in batch.good], conn)
+        for claim, rows in batch.good:
             d = digest(claim.content())
             old = existing.get(claim.key)
             if old == d:
                 result.claims_unchanged += 1
+                continue
+            loaded.append((claim, d))
+            if old is None:
+                result.claims_new += 1
             else:
-                loaded.append((claim, d))
-                if old is None:
-                    result.claims_new += 1
-                else:
-                    result.claims_updated += 1
-                audit.append(AuditEntry(action="claim_loaded", result="updated" if old else "new",
-                                        run_id=run_id, bot=LOADER_BOT, item_ref=claim.key,
-                                        claim_id=claim.claim_id, input_digest=d,
-                                        detail={"file": path.name, "rows": [n for n, _ in rows]}))
-            # A claim that loads cleanly clears its earlier INPUT-FORMAT rows.
-            store.clear_exceptions(conn, bot=LOADER_BOT, item_ref=claim.key)
-        store.save_claims(conn, loaded, now)
-        for key, problems in bad.items():
-            raw = raw_by_claim[key]
+                result.claims_updated += 1
+            audit.append(AuditEntry(action="claim_loaded", result="updated" if old else "new",
+                                    run_id=run_id, bot=LOADER_BOT, item_ref=claim.key,
+                                    claim_id=claim.claim_id, input_digest=d,
+                                    detail={"file": path.name, "rows": rows}))
+        store.replace_claims(conn, loaded, now, stored=existing.keys())
+        # A claim that loads cleanly clears its earlier INPUT-FORMAT rows (one statement per 200 claims).
+        store.record_exceptions_many(conn, bot=LOADER_BOT, run_id=None,
+                                     entries=[ExceptionBatchEntry(c.key, []) for c, _ in batch.good
+                                              if c.key in clearable])
+        held: list[ExceptionBatchEntry] = []
+        for key, raw, problems in batch.bad:
             # An id over the schema's length is itself the problem: the row's place names it instead.
             fits = all(key) and all(len(k) <= ID_MAX for k in key)
             ref = claim_key(*key) if fits else f"{path.name}:row{problems[0].row}"
@@ -304,21 +432,19 @@ def load_worklist(store: Store, path: Path, *, known_payers: set[str] | None = N
             records = [
                 ExceptionRecord(
                     queue="Claim Edits", rule_id=INPUT_FORMAT, rule_version="1", claim_id=claim_id,
-                    reason=f"{path.name} row {p.row}, column {p.column}: {p.message} (value: {p.value!r}). "
+                    reason=f"{path.name} row {p.row}, column {p.column}: {p.message} ({p.shown}). "
                            f"The claim was not loaded; fix the worklist and load it again.",
                     detail=f"{path.name}:{p.row}:{p.column}", evidence=f"{path.name} row {p.row}",
                     extra={"payer_id": key[0][:ID_MAX] or None, "patient": raw.get("patient_name") or None,
                            "dos": raw.get("date_of_service") or None})
                 for p in problems
             ]
-            store.record_exceptions(conn, bot=LOADER_BOT, item_ref=ref, run_id=run_id, records=records,
-                                    clear_others=False)
+            held.append(ExceptionBatchEntry(ref, records))
             audit.append(AuditEntry(action="row_rejected", result="exception", run_id=run_id, bot=LOADER_BOT,
                                     item_ref=ref, claim_id=claim_id, rule_id=INPUT_FORMAT, rule_version="1",
                                     detail={"file": path.name, "problems": [
                                         {"row": p.row, "column": p.column, "message": p.message} for p in problems]}))
             result.problems.extend(problems)
             result.claims_rejected += 1
+        store.record_exceptions_many(conn, bot=LOADER_BOT, run_id=run_id, entries=held, clear_others=False)
         store.append_audit(conn, audit)
-    log.info("worklist_loaded", **result.as_dict())
-    return result

@@ -215,7 +215,8 @@ def test_plain_numbers_in_a_date_column_are_not_dates(tmp_path: Path, store: Sto
     assert result.claims_new == 1 and result.claims_rejected == 3
     by_claim = {r["claim_id"]: r["reason"] for r in store.exception_rows()}
     assert "row 3, column date_of_service: expected a date like 2026-10-03" in by_claim["CLM-2"]
-    assert "row 4, column patient_dob" in by_claim["CLM-3"] and "'86400'" in by_claim["CLM-3"]
+    assert "row 4, column patient_dob" in by_claim["CLM-3"] and "value not shown: patient data" in by_claim["CLM-3"]
+    assert "86400" not in by_claim["CLM-3"], "a date of birth is PHI: never echoed, even when it is wrong"
     assert "row 5, column note_date" in by_claim["CLM-4"]
 
     # In an xlsx: a real date cell is a date, a plain number cell is not.
@@ -313,3 +314,59 @@ def test_xlsx_formula_without_a_cached_value_says_so(tmp_path: Path, store: Stor
     assert not any("required value is missing" in p.message for p in result.problems)
     assert "=100+45" in store.exception_rows()[0]["reason"] or "=100+45" in " ".join(
         r["reason"] for r in store.exception_rows())
+
+
+# ---- streaming (issue 12 item 8) ---------------------------------------------------------------
+
+def test_scattered_lines_of_a_claim_are_assembled_and_a_bad_row_holds_its_whole_claim(
+        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bots.core.worklist as worklist
+
+    monkeypatch.setattr(worklist, "BATCH_CLAIMS", 2)  # several store batches, even in a small file
+    rows = [
+        {**GOOD, "claim_id": "CLM-A", "line_no": "1"},
+        *({**GOOD, "claim_id": f"CLM-F{i}"} for i in range(5)),
+        {**GOOD, "claim_id": "CLM-B", "line_no": "1"},
+        {**GOOD, "claim_id": "CLM-A", "line_no": "2", "procedure_code": "36415", "modifiers": ""},
+        *({**GOOD, "claim_id": f"CLM-G{i}"} for i in range(5)),
+        {**GOOD, "claim_id": "CLM-B", "line_no": "2", "units": "two"},       # holds CLM-B back, line 1 too
+        {**GOOD, "claim_id": "CLM-A", "line_no": "3", "procedure_code": "93000", "modifiers": ""},
+    ]
+    path = write_csv(tmp_path / "wl.csv", rows)
+    result = load_worklist(store, path)
+    assert (result.rows, result.claims_new, result.claims_rejected) == (15, 11, 1)
+    claims = store.load_claims(["acme:CLM-A", "acme:CLM-B"])
+    assert list(claims) == ["acme:CLM-A"], "a claim with a bad row is held back whole"
+    a = claims["acme:CLM-A"]
+    assert [(ln.line_no, ln.procedure_code, ln.source_row) for ln in a.lines] == [
+        (1, "99214", 2), (2, "36415", 9), (3, "93000", 16)]
+    assert [(p.row, p.column) for p in result.problems] == [(15, "units")]
+
+    again = load_worklist(store, path)
+    assert (again.claims_new, again.claims_updated, again.claims_unchanged) == (0, 0, 11)
+    # The same claims in another order (the digest is of the claim, not of the file) change nothing.
+    write_csv(path, list(reversed(rows)))
+    assert load_worklist(store, path).claims_unchanged == 11
+
+
+def test_the_spill_file_is_gone_after_a_load_even_a_refused_one(tmp_path: Path, store: Store,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spill"))
+    (tmp_path / "spill").mkdir()
+    load_worklist(store, write_csv(tmp_path / "wl.csv", [GOOD]))
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x00\x01" * 100)
+    with pytest.raises(InputError):
+        load_worklist(store, bad)
+    assert list((tmp_path / "spill").iterdir()) == [], "worklist rows (PHI) never stay behind in a temp folder"
+
+
+def test_a_file_unreadable_half_way_stores_nothing(tmp_path: Path, store: Store) -> None:
+    path = write_csv(tmp_path / "wl.csv", [{**GOOD, "claim_id": f"CLM-{i}"} for i in range(50)])
+    with path.open("ab") as fh:
+        fh.write(b'CLM-X,acme,"' + b"x" * 200_000 + b'"\n')  # csv.Error: field larger than field limit
+    with pytest.raises(InputError, match="not a readable worklist"):
+        load_worklist(store, path)
+    assert store.claim_rows() == [], "the claims before the bad line were not stored either"

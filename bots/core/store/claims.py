@@ -6,7 +6,7 @@ storage. Every read here is bulk (one query per 500 keys), never a query per cla
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select
@@ -15,39 +15,53 @@ from bots.core.claims import Claim, ServiceLine
 from bots.core.store.base import StoreBase, chunks as _chunks
 from bots.core.store.schema import claims, service_lines
 
-__all__ = ["ClaimStore", "load_claims", "save_claims"]
+__all__ = ["ClaimStore", "load_claims", "replace_claims", "save_claims"]
 
 
 def save_claims(conn: Connection, items: Sequence[tuple[Claim, str]], loaded_at: str) -> None:
     """Insert or replace claims (with their lines); ``items`` pairs a claim with its digest."""
+    replace_claims(conn, items, loaded_at, stored=[c.key for c, _ in items])
+
+
+def replace_claims(conn: Connection, items: Sequence[tuple[Claim, str]], loaded_at: str, *,
+                   stored: Collection[str]) -> None:
+    """``save_claims`` for a caller that already knows which of the claims are stored (the worklist
+    loader asked for their digests): only those are deleted first, the rest are plain inserts.
+    Every statement is one executemany over the batch."""
     if not items:
         return
-    keys = [c.key for c, _ in items]
+    keys = [c.key for c, _ in items if c.key in stored]
     for chunk in _chunks(keys, 500):
         conn.execute(delete(service_lines).where(service_lines.c.claim_key.in_(chunk)))
         conn.execute(delete(claims).where(claims.c.claim_key.in_(chunk)))
-    conn.execute(claims.insert(), [
-        {
-            "claim_key": c.key, "claim_id": c.claim_id, "payer_id": c.payer_id, "member_id": c.member_id,
-            "patient_name": c.patient_name, "patient_dob": c.patient_dob,
-            "date_of_service": c.date_of_service, "provider_npi": c.provider_npi,
-            "diagnosis_codes": ";".join(c.diagnosis_codes), "prior_auth_number": c.prior_auth_number,
-            "submitted_date": c.submitted_date or None, "expected_amount": c.expected_amount,
-            "total_charge": c.total_charge, "digest": d, "source_file": c.source_file,
-            "source_row": c.source_row, "loaded_at": loaded_at, "final": False,
-        }
+    claim_rows = [
+        (c.key, c.claim_id, c.payer_id, c.member_id, c.patient_name, c.patient_dob, c.date_of_service,
+         c.provider_npi, ";".join(c.diagnosis_codes), c.prior_auth_number, c.submitted_date or None,
+         c.expected_amount, c.total_charge, d, c.source_file, c.source_row, loaded_at, False)
         for c, d in items
-    ])
-    conn.execute(service_lines.insert(), [
-        {
-            "claim_key": c.key, "line_no": ln.line_no, "date_of_service": ln.date_of_service,
-            "procedure_code": ln.procedure_code, "modifiers": ";".join(ln.modifiers), "units": ln.units,
-            "charge": ln.charge, "diagnosis_pointers": ";".join(str(p) for p in ln.diagnosis_pointers),
-            "note_id": ln.note_id, "note_signed": "Y" if ln.note_signed else "N",
-            "note_date": ln.note_date, "time_minutes": ln.time_minutes, "source_row": ln.source_row,
-        }
+    ]
+    line_rows = [
+        (c.key, ln.line_no, ln.date_of_service, ln.procedure_code, ";".join(ln.modifiers), ln.units, ln.charge,
+         ";".join(str(p) for p in ln.diagnosis_pointers), ln.note_id, "Y" if ln.note_signed else "N",
+         ln.note_date, ln.time_minutes, ln.source_row)
         for c, _ in items for ln in c.lines
-    ])
+    ]
+    if conn.dialect.name == "sqlite":  # plain tuples straight to the driver: a worklist brings hundreds of thousands
+        conn.exec_driver_sql(_INSERT_CLAIM, claim_rows)
+        conn.exec_driver_sql(_INSERT_LINE, line_rows)
+    else:
+        conn.execute(claims.insert(), [dict(zip(_CLAIM_COLUMNS, r, strict=True)) for r in claim_rows])
+        conn.execute(service_lines.insert(), [dict(zip(_LINE_COLUMNS, r, strict=True)) for r in line_rows])
+
+
+_CLAIM_COLUMNS = ("claim_key", "claim_id", "payer_id", "member_id", "patient_name", "patient_dob", "date_of_service",
+                  "provider_npi", "diagnosis_codes", "prior_auth_number", "submitted_date", "expected_amount",
+                  "total_charge", "digest", "source_file", "source_row", "loaded_at", "final")
+_LINE_COLUMNS = ("claim_key", "line_no", "date_of_service", "procedure_code", "modifiers", "units", "charge",
+                 "diagnosis_pointers", "note_id", "note_signed", "note_date", "time_minutes", "source_row")
+_INSERT_CLAIM = f"INSERT INTO claims ({', '.join(_CLAIM_COLUMNS)}) VALUES ({', '.join('?' * len(_CLAIM_COLUMNS))})"
+_INSERT_LINE = (f"INSERT INTO service_lines ({', '.join(_LINE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_LINE_COLUMNS))})")
 
 
 def _split(value: str | None) -> list[str]:
@@ -87,6 +101,11 @@ class ClaimStore(StoreBase):
         """Insert or replace claims (with their lines) inside the caller's transaction;
         ``items`` pairs a claim with its digest."""
         save_claims(conn, items, loaded_at)
+
+    def replace_claims(self, conn: Connection, items: Sequence[tuple[Claim, str]], loaded_at: str, *,
+                       stored: Collection[str]) -> None:
+        """Like ``save_claims``, deleting first only the keys in ``stored`` (those already in the store)."""
+        replace_claims(conn, items, loaded_at, stored=stored)
 
     def load_claims(self, keys: Iterable[str], conn: Connection | None = None) -> dict[str, Claim]:
         """Claims by key (``payer:claim_id``) with their lines in line order; unknown keys are left out."""

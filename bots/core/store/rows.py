@@ -163,3 +163,13 @@ class RowStore(StoreBase):
         return conn.execute(update(exceptions).where(
             exceptions.c.exception_id == exception_id,
             exceptions.c.bot_status.in_(row_sources(RowEvent.SYNC))).values(values)).rowcount
+
+    def clearable_refs(self, bot: str) -> set[str]:
+        """Item refs of ``bot`` with rows that clearing the item would move (those ``record_exceptions_many``
+        clears): a caller settling hundreds of thousands of items at once (the worklist loader) clears
+        only these instead of issuing a statement per few hundred items that all match nothing."""
+        ex = exceptions.c
+        still_there = ex.bot_status.in_(row_sources(RowEvent.CLEAR)) | (
+            (ex.queue == BOT_FAILURES) & ex.bot_status.in_(row_sources(RowEvent.RETRY_CLEARED)))
+        with self.read() as conn:
+            return set(conn.execute(select(ex.item_ref).where(ex.bot == bot, still_there).distinct()).scalars())
