@@ -144,7 +144,7 @@ def worklist_load(
         for p in result.problems:
             console.print(f"  row {p.row}, column {p.column}: {p.message} ({p.shown})", highlight=False)
         if result.problems:
-            console.print("  the bad rows are in the exception workbook (Claim Edits, rule INPUT-FORMAT)")
+            console.print("  the bad rows are on the Input Problems sheet of the exception workbook (rule INPUT-FORMAT)")
 
 
 @worklist_app.command("inbox")
@@ -187,7 +187,7 @@ def worklist_inbox(
                           f"held back {f.load.claims_rejected}", highlight=False)
             if f.report:
                 console.print(f"  {len(f.load.problems)} bad row(s), listed in {escape(f.report)} and the exception "
-                              "workbook (Claim Edits, rule INPUT-FORMAT)", highlight=False)
+                              "workbook (Input Problems sheet, rule INPUT-FORMAT)", highlight=False)
         for name in res.waiting:
             console.print(f"waiting  {escape(name)}: still being written or open in Excel; picked up next time",
                           highlight=False)

@@ -207,7 +207,7 @@ def _take(store: Store, path: Path, payers: set[str] | None, profile: WorklistPr
             f"unchanged {loaded.claims_unchanged}, held back {loaded.claims_rejected}",
             "",
             "The claims of these rows were NOT loaded. Each problem is also an INPUT-FORMAT row in the",
-            "exception workbook (Claim Edits). Fix the rows and drop the corrected file in the inbox again.",
+            "exception workbook (Input Problems sheet). Fix the rows and drop the corrected file in the inbox again.",
             "",
             *(f"row {p.row}, column {p.column}: {p.message} ({p.shown})" for p in loaded.problems),
         ])

@@ -23,6 +23,7 @@ from bots.core.claims import Claim, ServiceLine, claim_key
 from bots.core.errors import ExceptionRecord
 from bots.core.logging import get_logger
 from bots.core.store import AuditEntry, ExceptionBatchEntry, Store, digest, utcnow
+from bots.core.workbook.layout import INPUT_PROBLEMS
 from bots.core.worklist_files import COLUMNS, REQUIRED, Uncached, read_rows, read_values, unreadable
 from bots.core.worklist_groups import ClaimGroups
 from bots.core.worklist_profiles import DEFAULT_PROFILE, WorklistProfile
@@ -188,6 +189,14 @@ class RowProblem:
     def shown(self) -> str:
         """The value as a message shows it: quoted, or withheld for a PHI column."""
         return "value not shown: patient data" if self.column in PHI_COLUMNS else f"value: {self.value!r}"
+
+    def plain(self, file: str) -> str:
+        """The problem as the operators' sheet says it: where, the value (never a patient's), what was
+        expected, and what happens now."""
+        value = "(value not shown: patient data)" if self.column in PHI_COLUMNS else (
+            "(empty)" if self.value in (None, "") else repr(str(self.value)))
+        return (f"{file} row {self.row}, column {self.column}: {value}: {self.message.rstrip('.')}. "
+                f"This claim was held back; fix the row where the worklist comes from and load the file again.")
 
 
 @dataclass
@@ -431,12 +440,11 @@ def _store_batch(store: Store, batch: _Batch, path: Path, run_id: str | None, no
             claim_id = key[1][:ID_MAX] or None
             records = [
                 ExceptionRecord(
-                    queue="Claim Edits", rule_id=INPUT_FORMAT, rule_version="1", claim_id=claim_id,
-                    reason=f"{path.name} row {p.row}, column {p.column}: {p.message} ({p.shown}). "
-                           f"The claim was not loaded; fix the worklist and load it again.",
-                    detail=f"{path.name}:{p.row}:{p.column}", evidence=f"{path.name} row {p.row}",
-                    extra={"payer_id": key[0][:ID_MAX] or None, "patient": raw.get("patient_name") or None,
-                           "dos": raw.get("date_of_service") or None})
+                    queue=INPUT_PROBLEMS, rule_id=INPUT_FORMAT, rule_version="1", claim_id=claim_id,
+                    reason=p.plain(path.name), detail=f"{path.name}:{p.row}:{p.column}",
+                    evidence=f"{path.name} row {p.row}",
+                    # No patient on the operators' sheet: the file and row say where to look.
+                    extra={"payer_id": key[0][:ID_MAX] or None, "dos": raw.get("date_of_service") or None})
                 for p in problems
             ]
             held.append(ExceptionBatchEntry(ref, records))

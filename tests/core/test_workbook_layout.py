@@ -146,3 +146,41 @@ def test_libreoffice_prints_each_sheet_one_page_wide_and_its_save_keeps_the_cont
     assert (stored(store)[ex_id]["status"], stored(store)[ex_id]["assigned_to"]) == ("In Progress", "Ana")
     ws = load_workbook(settings.workbook_path)["Denials"]
     assert ws.freeze_panes == "C2" and ws.page_setup.fitToWidth == 1 and ws.protection.sheet
+
+
+def test_bad_worklist_rows_go_to_input_problems_in_plain_words_without_patient_values(
+        settings: Settings, tmp_path: Path) -> None:
+    import zipfile
+
+    from typer.testing import CliRunner
+
+    from bots.cli.app import app
+    from canaries import CANARY_MEMBER, CANARY_NAME
+    from worklist_helpers import GOOD, write_csv
+
+    bad_dob = "1931-02-30"
+    rows = [{**GOOD, "claim_id": "CLM-IP1", "patient_name": CANARY_NAME, "date_of_service": "2026-02-30"},
+            {**GOOD, "claim_id": "CLM-IP2", "member_id": CANARY_MEMBER, "patient_dob": bad_dob},
+            {**GOOD, "claim_id": "CLM-IP3", "patient_name": CANARY_NAME, "units": "two"},
+            {**GOOD, "claim_id": "CLM-OK"}]
+    cli = ["--home", str(settings.home), "--config-dir", str(settings.config_dir)]
+    out = CliRunner().invoke(app, [*cli, "worklist", "load", str(write_csv(tmp_path / "wl.csv", rows))])
+    assert out.exit_code == 0, out.output
+    assert "Input Problems" in out.output
+    assert CliRunner().invoke(app, [*cli, "workbook", "write"]).exit_code == 0
+
+    found = {r["Claim ID"]: r for r in rows_by_id(settings.workbook_path).values()}
+    assert {r["_sheet"] for r in found.values()} == {"Input Problems"}, "coders' sheets hold only coder work"
+    assert set(found) == {"CLM-IP1", "CLM-IP2", "CLM-IP3"}
+    reason = {c: r["Reason"] for c, r in found.items()}
+    assert reason["CLM-IP1"].startswith("wl.csv row 2, column date_of_service: '2026-02-30': ")
+    assert "2026-10-03" in reason["CLM-IP1"]  # what was expected, in an example
+    assert "fix the row where the worklist comes from and load the file again" in reason["CLM-IP1"]
+    assert reason["CLM-IP2"].startswith("wl.csv row 3, column patient_dob: (value not shown: patient data): ")
+    assert reason["CLM-IP3"].startswith("wl.csv row 4, column units: 'two': ")
+    assert "Patient" not in found["CLM-IP1"]  # the operators' sheet names the row, not the patient
+
+    with zipfile.ZipFile(settings.workbook_path) as xlsx:
+        text = "".join(xlsx.read(n).decode("utf-8", "replace") for n in xlsx.namelist())
+    for canary in (CANARY_NAME, CANARY_MEMBER, bad_dob):
+        assert canary not in text, canary

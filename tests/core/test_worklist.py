@@ -40,7 +40,7 @@ def test_good_rows_load_and_each_bad_row_names_its_column(tmp_path: Path, store:
     assert set(loaded) == {"acme:CLM-1", "acme:CLM-7"}
     assert [ln.procedure_code for ln in loaded["acme:CLM-1"].lines] == ["99214", "36415"]
     by_claim = {r["claim_id"]: r["reason"] for r in rows}
-    assert all(r["rule_id"] == "INPUT-FORMAT" and r["queue"] == "Claim Edits" for r in rows)
+    assert all(r["rule_id"] == "INPUT-FORMAT" and r["queue"] == "Input Problems" for r in rows)
     assert "row 4, column date_of_service" in by_claim["CLM-2"] and "2026-13-45" in by_claim["CLM-2"]
     assert "row 5, column units" in by_claim["CLM-3"] and "'two'" in by_claim["CLM-3"]
     assert "row 6, column member_id" in by_claim["CLM-4"] and "missing" in by_claim["CLM-4"]
@@ -143,12 +143,12 @@ def test_non_finite_and_absurd_numbers_are_input_errors_naming_row_column_value(
     result = load_worklist(store, path)
     assert result.claims_new == 1 and result.claims_rejected == 7
     by_claim = {r["claim_id"]: r["reason"] for r in store.exception_rows()}
-    assert "row 3, column charge: not a finite number (value: '1e309')" in by_claim["CLM-2"]
-    assert "row 4, column charge: not a finite number (value: 'Infinity')" in by_claim["CLM-3"]
-    assert "row 5, column charge: not a finite number (value: 'nan')" in by_claim["CLM-4"]
+    assert "row 3, column charge: '1e309': not a finite number" in by_claim["CLM-2"]
+    assert "row 4, column charge: 'Infinity': not a finite number" in by_claim["CLM-3"]
+    assert "row 5, column charge: 'nan': not a finite number" in by_claim["CLM-4"]
     assert "row 6, column charge" in by_claim["CLM-5"] and "plausible" in by_claim["CLM-5"] and "1e15" in by_claim["CLM-5"]
-    assert "row 7, column expected_amount: not a finite number" in by_claim["CLM-6"]
-    assert "row 8, column units: not a finite number" in by_claim["CLM-7"]
+    assert "row 7, column expected_amount: '-inf': not a finite number" in by_claim["CLM-6"]
+    assert "row 8, column units: '1e309': not a finite number" in by_claim["CLM-7"]
     assert "row 9, column units" in by_claim["CLM-8"] and "plausible" in by_claim["CLM-8"]
     assert store.load_claims(["acme:CLM-2", "acme:CLM-4"]) == {}, "no NULL or inf charge reaches the store"
 
@@ -214,7 +214,7 @@ def test_plain_numbers_in_a_date_column_are_not_dates(tmp_path: Path, store: Sto
     result = load_worklist(store, path)
     assert result.claims_new == 1 and result.claims_rejected == 3
     by_claim = {r["claim_id"]: r["reason"] for r in store.exception_rows()}
-    assert "row 3, column date_of_service: expected a date like 2026-10-03" in by_claim["CLM-2"]
+    assert "row 3, column date_of_service: '0': expected a date like 2026-10-03" in by_claim["CLM-2"]
     assert "row 4, column patient_dob" in by_claim["CLM-3"] and "value not shown: patient data" in by_claim["CLM-3"]
     assert "86400" not in by_claim["CLM-3"], "a date of birth is PHI: never echoed, even when it is wrong"
     assert "row 5, column note_date" in by_claim["CLM-4"]
