@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection
 
@@ -38,6 +37,7 @@ from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
+from bots.core.times import display_zone
 from bots.core.workbook.checks import MISSING_CHECK, REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
 from bots.core.workbook.files import (
     backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
@@ -181,7 +181,7 @@ def _retry_requested(store: Store, conn: Connection, touched: list[dict[str, Any
 def _local_time(settings: Settings, iso_utc: str | None) -> str:
     if not iso_utc:
         return "an unknown time"
-    stamp = datetime.fromisoformat(iso_utc).replace(tzinfo=UTC).astimezone(_timezone(settings))
+    stamp = datetime.fromisoformat(iso_utc).replace(tzinfo=UTC).astimezone(display_zone(settings))
     return stamp.strftime("%Y-%m-%d %H:%M")
 
 
@@ -259,13 +259,6 @@ def merge_coder_edits(settings: Settings, store: Store) -> MergeResult:
 
 # ---- write -------------------------------------------------------------------------------------
 
-def _timezone(settings: Settings) -> ZoneInfo:
-    try:
-        return ZoneInfo(settings.config.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def _sheets(merged: MergeResult, problems: list[str]) -> list[SheetRows]:
     """Rows per sheet. Rows already in the workbook keep the coders' order (a held row its own
     place, standing in for the store row it shows); new and restored rows follow, oldest first."""
@@ -324,7 +317,7 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
     tmp = temp_path(path)
     try:
         with tmp.open("wb") as fh:
-            tz = _timezone(settings)
+            tz = display_zone(settings)
             shown = [(_local_time(settings, n["at"]), n["text"]) for n in notices]
             written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown), layout,
                                       tz=tz, base_dir=path.parent)
