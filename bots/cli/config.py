@@ -230,7 +230,7 @@ def check_config(settings: Settings) -> list[str]:
         raw = problems.check(lambda: load_toml(cdir / BILLING_FILE)) or {}
         mapped, unchanged = raw.get("resolutions"), raw.get("no_billing_change", [])
         if layout is not None and isinstance(mapped, dict) and isinstance(unchanged, list):
-            problems.extend(_resolution_links(cdir / "workbook.toml", layout.resolutions, cdir / BILLING_FILE,
+            problems.extend(_resolution_links(cdir / "workbook.toml", layout.billing_choices(), cdir / BILLING_FILE,
                                               mapped, unchanged))
     return list(dict.fromkeys(problems))  # a file that fails two checks the same way says so once
 

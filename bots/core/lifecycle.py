@@ -59,13 +59,17 @@ from typing import Any, ClassVar, Protocol
 from bots.core.errors import BusinessException, ItemDeferred, SiteOutage, SystemFault
 
 __all__ = [
-    "BOT_FAILURES", "ITEM_TRANSITIONS", "RESOLUTION_EVIDENCE", "RETRY_RESOLUTION", "ROW_TRANSITIONS",
+    "BOT_FAILURES", "INPUT_PROBLEMS", "ITEM_TRANSITIONS", "OPERATOR_QUEUES", "RESOLUTION_EVIDENCE", "RETRY_RESOLUTION", "ROW_TRANSITIONS",
     "CoderStatus", "InvalidTransition", "ItemEvent", "ItemState", "RowEvent", "RowState", "RunStatus",
     "Settled", "Settlement", "check_item_move", "check_row_move", "item_sources", "item_target",
     "ready_to_sync", "retry_by_bot_requested", "retry_in_process", "retry_next_run", "row_sources", "settle",
 ]
 
 BOT_FAILURES = "Bot Failures"  # the queue an item lands on when the bots give up on it
+INPUT_PROBLEMS = "Input Problems"  # worklist rows that could not be loaded: the operators' queue
+# Queues whose rows are the operators' to act on, never a billing update: their resolutions are
+# recorded but nothing syncs (a row clears itself when its cause is gone, e.g. the claim loads).
+OPERATOR_QUEUES = frozenset({INPUT_PROBLEMS})
 RETRY_RESOLUTION = "Retry by bot"  # a Bot Failures resolution the bots act on themselves
 # The coder entries a Resolved row needs before anything is applied (store column names).
 RESOLUTION_EVIDENCE = ("resolution", "resolution_note", "resolved_by")
@@ -225,9 +229,11 @@ def check_row_move(state: RowState | str | None, to: RowState, event: RowEvent) 
 def ready_to_sync(row: Mapping[str, Any]) -> bool:
     """A coder resolved the row with complete evidence and no Bot Check, and it is not synced yet.
 
-    A row the bots have Cleared is still ready: the coder's resolution stands.
+    A row the bots have Cleared is still ready: the coder's resolution stands. Rows of the
+    operators' queues (``OPERATOR_QUEUES``) never are: nothing of theirs goes to billing.
     """
-    return (row["status"] == CoderStatus.RESOLVED and row["bot_status"] != RowState.SYNCED
+    return (row.get("queue") not in OPERATOR_QUEUES and row["status"] == CoderStatus.RESOLVED
+            and row["bot_status"] != RowState.SYNCED
             and not row["bot_check"] and all((row[name] or "").strip() for name in RESOLUTION_EVIDENCE))
 
 

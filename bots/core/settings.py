@@ -262,7 +262,8 @@ def validate_model(model: type[M], raw: Mapping[str, Any], source: Path | str) -
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
             value = err.get("input")
             shown = "" if isinstance(value, dict) else f" (value: {value!r})"
-            problems.append(f"{source}: key '{key}': {err['msg']}{shown}")
+            message = err["msg"].removeprefix("Value error, ")  # pydantic's prefix for our own checks
+            problems.append(f"{source}: key '{key}': {message}{shown}")
         raise ConfigError("; ".join(problems)) from None
 
 
@@ -367,12 +368,12 @@ class Settings(BaseSettings):
 
     def ensure_dirs(self) -> None:
         """Create BOTS_HOME, the evidence and log folders, owner-only; from here on this process creates
-        every file owner-only (``bots.core.file_access``)."""
+        every file owner-only (``bots.core.file_access``). A configured share group is applied where
+        the shared files are written (the workbook, each evidence folder), not here: this reads no
+        configuration."""
         from bots.core.file_access import restrict_new_files
 
         restrict_new_files()
         for d in (self.home, self.evidence_dir, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
-        for d in (self.home, self.logs_dir):
-            self.file_access.private_dir(d)
-        self.file_access.evidence_dir(self.evidence_dir, self.evidence_dir)
+        os.chmod(self.logs_dir, 0o700)

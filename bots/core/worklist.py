@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bots.core.claims import Claim, ServiceLine, claim_key
 from bots.core.errors import ExceptionRecord
+from bots.core.lifecycle import INPUT_PROBLEMS
 from bots.core.logging import get_logger
 from bots.core.store import AuditEntry, ExceptionBatchEntry, Store, digest, utcnow
-from bots.core.workbook.layout import INPUT_PROBLEMS
 from bots.core.worklist_files import COLUMNS, REQUIRED, Uncached, read_rows, read_values, unreadable
 from bots.core.worklist_groups import ClaimGroups
 from bots.core.worklist_profiles import DEFAULT_PROFILE, WorklistProfile

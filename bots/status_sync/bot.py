@@ -127,7 +127,7 @@ class StatusSyncBot:
     @contextlib.contextmanager
     def session(self, run: RunContext) -> Iterator[_Session]:
         config = load_billing_config(self.settings)
-        unmapped = config.unmapped(load_layout(self.settings).resolutions)
+        unmapped = config.unmapped(load_layout(self.settings).billing_choices())
         if unmapped:  # each such row becomes an exception when it is resolved; say so up front
             run.log.warning("resolutions_without_billing_status", resolutions=unmapped,
                             fix=f"add them to [resolutions] or no_billing_change in config/{BILLING_FILE}")

@@ -184,3 +184,19 @@ def test_bad_worklist_rows_go_to_input_problems_in_plain_words_without_patient_v
         text = "".join(xlsx.read(n).decode("utf-8", "replace") for n in xlsx.namelist())
     for canary in (CANARY_NAME, CANARY_MEMBER, bad_dob):
         assert canary not in text, canary
+
+
+def test_an_operator_resolving_an_input_problem_sends_nothing_to_billing(settings: Settings, store: Store,
+                                                                       tmp_path: Path) -> None:
+    from bots.core.worklist import load_worklist
+    from worklist_helpers import GOOD, write_csv
+
+    load_worklist(store, write_csv(tmp_path / "wl.csv", [{**GOOD, "claim_id": "CLM-IPX", "units": "two"}]))
+    sync_workbook(settings, store)
+    [ex_id] = [e for e, r in stored(store).items() if r["queue"] == "Input Problems"]
+    coder_edit(settings.workbook_path, "Input Problems", {ex_id: {
+        "Status": "Resolved", "Resolution": "Claim withdrawn", "Resolution Note": "sender withdrew it",
+        "Resolved By": "ops"}})
+    sync_workbook(settings, store)
+    assert stored(store)[ex_id]["status"] == "Resolved" and not stored(store)[ex_id]["bot_check"]
+    assert store.ready_resolutions() == [], "the operators' queue never becomes a billing update"

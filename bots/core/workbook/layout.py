@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bots.core.lifecycle import CoderStatus
+from bots.core.lifecycle import INPUT_PROBLEMS, OPERATOR_QUEUES, CoderStatus
 from bots.core.settings import Settings, load_toml_model
 
 __all__ = [
@@ -27,7 +27,6 @@ __all__ = [
 ]
 
 SUMMARY_SHEET = "Summary"
-INPUT_PROBLEMS = "Input Problems"  # worklist rows that could not be loaded: the operators' sheet, not coder work
 QUEUE_SHEETS = (
     "Coding Queries", "Claim Edits", "Documentation Requests", "Denials", "Payment Variances", "Bot Failures",
     INPUT_PROBLEMS,
@@ -212,6 +211,10 @@ class WorkbookLayout(BaseModel):
         if missing:
             raise ValueError(f"resolutions missing for queue(s): {', '.join(missing)}")
         return self
+
+    def billing_choices(self) -> dict[str, list[str]]:
+        """The resolutions status_sync must map to billing: every queue's but the operators'."""
+        return {q: c for q, c in self.resolutions.items() if q not in OPERATOR_QUEUES}
 
     def choices(self, queue: str) -> list[str]:
         """Resolution choices of a queue; an unknown queue gets every choice that fits
