@@ -13,6 +13,7 @@ rather than one per rule: a scan hashes, signs and inserts a dozen times fewer.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,6 +38,24 @@ class _Session:
     engine: RuleEngine
     note: str
     tables: dict[str, str]  # kind -> label of the edit-table versions every verdict of the run used
+
+
+@contextlib.contextmanager
+def _heap_frozen() -> Iterator[None]:
+    """Leave what exists before the scan (modules, settings, rules, reference data) out of the cyclic
+    garbage collector's full passes while it runs.
+
+    A scan allocates enough per batch to set off a full collection every thousand claims or so, and
+    each one walked the whole start-up heap again: a quarter of the scan's CPU in the profile. Frozen
+    objects are still freed by reference counting; only a cycle among them waits for the unfreeze at
+    the end. Process-wide but harmless to a concurrent run: it changes when objects are scanned,
+    never whether they are freed.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 class ClaimEditsBot:
@@ -91,7 +110,8 @@ class ClaimEditsBot:
         run.log.info("rules_loaded", rules=len(rules), ptp_table=versions[PTP][1], mue_table=versions[MUE][1],
                      denial_patterns=len(reference.denial_counts))
         try:
-            yield self._sessions[run.run_id]
+            with _heap_frozen():
+                yield self._sessions[run.run_id]
         finally:
             self._sessions.pop(run.run_id, None)
             reference.close()

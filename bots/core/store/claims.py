@@ -74,7 +74,7 @@ def load_claims(conn: Connection, keys: Iterable[str]) -> dict[str, Claim]:
     for chunk in _chunks(list(keys), 500):
         lines: dict[str, list[ServiceLine]] = {}
         for (key, line_no, code, units, charge, modifiers, ptrs, dos, note_id, signed, note_date, minutes,
-             source_row) in conn.execute(line_query.where(service_lines.c.claim_key.in_(chunk))):
+             source_row) in conn.execute(line_query.where(service_lines.c.claim_key.in_(chunk))).all():
             if ptrs:
                 parsed = pointers.get(ptrs)
                 if parsed is None:
@@ -92,7 +92,7 @@ def load_claims(conn: Connection, keys: Iterable[str]) -> dict[str, Claim]:
                 mine.append(ln)
         for (key, claim_id, payer_id, member_id, name, dob, dos, npi, dx, prior_auth, submitted, expected,
              source_file, source_row, category, word, checked_at, final) in conn.execute(
-                claim_query.where(claims.c.claim_key.in_(chunk))):
+                claim_query.where(claims.c.claim_key.in_(chunk))).all():
             out[key] = Claim(claim_id, payer_id, member_id or "", name or "", dob or "", dos or "", npi or "",
                              [d for d in dx.split(";") if d] if dx else [], lines.get(key, []), prior_auth or "",
                              submitted or "", expected, source_file or "", source_row, category, word, checked_at,
