@@ -290,3 +290,17 @@ def test_verify_names_a_deleted_per_claim_record(settings: Settings, payer: str,
     out = _cli(settings, "audit", "verify")
     assert out.exit_code == 1
     assert f"record {seq} deleted" in _flat(out.output)
+
+
+def test_a_scan_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    from bots.claim_edits.scan_gc import scan_gc
+
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with scan_gc():
+        assert gc.get_threshold()[0] >= 20_000 and gc.get_freeze_count() > frozen
+        with scan_gc():  # a second run in the same process (the scheduler) overlapping the first
+            pass
+        assert gc.get_threshold()[0] >= 20_000, "the inner run's end does not undo the outer run's settings"
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
