@@ -98,8 +98,12 @@ def audit_rotate_key() -> None:
 
 @audit_app.command("show")
 def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-1001")],
-               json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Print one claim's whole audit trail."""
+               json_out: Annotated[bool, typer.Option("--json", help="One JSON object per record; a claim's "
+                                                       "rules_evaluated record as one object per rule.")] = False,
+               ) -> None:
+    """Print one claim's whole audit trail: every rule decision with its rule version, the input digest and
+    the edit-table versions, status reads with their evidence, pushes, coder edits."""
+    from bots.core.store.audit import decisions
     from bots.core.times import display_zone, show_time
 
     with user_errors():
@@ -108,14 +112,28 @@ def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-
         trail = open_store(settings).audit_trail(claim_id)
     if json_out:
         for r in trail:
-            print(json.dumps(r))
+            for d in decisions(r):
+                print(json.dumps(d))
         return
     if not trail:
         console.print(f"no audit records for {claim_id}")
         raise typer.Exit(1)
     for r in trail:
+        head = f"#{r['seq']} {show_time(r['ts'], zone)} {r['bot'] or ''} {r['action']}"
+        parts = decisions(r)
+        if "verdict" in parts[0]:  # a record carrying several rule decisions
+            tables = parts[0].get("tables")
+            shown = "; ".join(f"{k} {v}" for k, v in sorted(tables.items())) if isinstance(tables, dict) else ""
+            console.print(f"{head} -> {r['result'] or ''}  {len(parts)} rules; input {r['input_digest'] or '-'}"
+                          + (f"; tables {shown}" if shown else ""), highlight=False, markup=False)
+            for d in parts:  # one line per rule decision, with the rule's version
+                line = f"    {d['rule_id']} v{d['rule_version']} -> {d['result']}"
+                if d["detail"]:
+                    line += f"  {d['detail']}"
+                console.print(line, highlight=False, markup=False)
+            continue
         rule = f" {r['rule_id']} v{r['rule_version']}" if r["rule_id"] else ""
-        line = f"#{r['seq']} {show_time(r['ts'], zone)} {r['bot'] or ''} {r['action']}{rule} -> {r['result'] or ''}"
+        line = f"{head}{rule} -> {r['result'] or ''}"
         if r["detail"]:
             line += f"  {r['detail']}"
         if r["evidence_path"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -10,12 +11,14 @@ import pytest
 
 from config_helpers import edit_toml
 from bots.claim_edits import create_bot
+from bots.claim_edits.config import load_rules
 from bots.claim_edits.importer import active_versions, import_tables
 from bots.claim_edits.reference import EditTableReplaced
 from bots.core.errors import ConfigError
 from bots.core.runner import RunContext, run_bot
 from bots.core.settings import Settings
 from bots.core.store import Store
+from bots.core.store.audit import RULE_EVALUATED, RULES_EVALUATED, decisions
 from bots.core.worklist import load_worklist
 from claim_edits.edits_helpers import GOOD_ROW, write_ptp, write_worklist
 
@@ -100,12 +103,15 @@ def test_clean_claim_queues_ready_to_submit_for_status_sync(
     assert "13 rules passed" in body["note"]
 
 
-def test_every_rule_evaluation_is_audited_and_the_chain_verifies(
+def test_every_rule_evaluation_is_audited_in_one_record_per_claim_and_the_chain_verifies(
         settings: Settings, store: Store, payer: str, tmp_path: Path) -> None:
     scan(settings, store, clean_claim() + messy_claim(), tmp_path)
     assert store.verify_audit() == []
     digests = {r["claim_id"]: r["digest"] for r in store.claim_rows()}
-    trail = store.audit_records(action="rule_evaluated")
+    records = store.audit_records(action=RULES_EVALUATED)
+    assert sorted(r["claim_id"] for r in records) == ["CLM-CLEAN", "CLM-MESSY"]
+    assert store.audit_records(action=RULE_EVALUATED) == [], "no per-rule records any more"
+    trail = [d for r in records for d in decisions(r)]
     assert len(trail) == 2 * RULES
     for claim_id in ("CLM-CLEAN", "CLM-MESSY"):
         mine = [r for r in trail if r["claim_id"] == claim_id]
@@ -120,6 +126,8 @@ def test_every_rule_evaluation_is_audited_and_the_chain_verifies(
     assert messy["table"] == labels["ptp"] and messy["failed_lines"] == [1] and messy["lines"] == [1, 2]
     results = {(r["claim_id"], r["rule_id"]): r["result"] for r in trail}
     assert results[("CLM-MESSY", "MUE")] == "fail" and results[("CLM-CLEAN", "MUE")] == "pass"
+    assert {r["claim_id"]: r["result"] for r in records} == {"CLM-CLEAN": "pass", "CLM-MESSY": "fail"}
+    assert all(r["tables"] == labels for r in trail), "each decision names the edit-table versions"
 
 
 def test_corrected_and_reloaded_claim_is_rescanned_and_its_exceptions_cleared(
@@ -201,3 +209,98 @@ def test_a_run_with_only_submitted_claims_says_that_only_unsubmitted_claims_are_
     # a run that did scan something says nothing of the kind
     result = scan(settings, store, clean_claim("CLM-NEW"), tmp_path, "new.csv")
     assert result.counts["items"] == 1 and "already submitted" not in result.message
+
+
+# ---- the per-claim audit record through the command line (issue 18 item 2) ----
+
+def _cli(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from bots.cli.app import app
+
+    return CliRunner().invoke(app, ["--home", str(settings.home), "--config-dir", str(settings.config_dir), *args])
+
+
+def _flat(text: str) -> str:
+    """The CLI's text with rich's line wrapping undone (it wraps long lines at spaces)."""
+    return " ".join(text.split())
+
+
+def _cli_scan(settings: Settings, tmp_path: Path) -> None:
+    wl = write_worklist(tmp_path / "wl.csv", clean_claim() + messy_claim() + clean_claim("CLM-OTHER"))
+    out = _cli(settings, "run", "claim_edits", "--worklist", str(wl))
+    assert out.exit_code == 0, out.output
+    assert "items 3" in out.output
+
+
+def _rules_record(settings: Settings, claim_id: str) -> int:
+    with sqlite3.connect(settings.home / "bots.db") as c:
+        (seq,) = c.execute("select seq from audit where action = ? and claim_id = ?",
+                           (RULES_EVALUATED, claim_id)).fetchone()
+    return int(seq)
+
+
+def test_audit_show_prints_every_rule_decision_of_a_scanned_claim_with_its_version(
+        settings: Settings, payer: str, tmp_path: Path) -> None:
+    _cli_scan(settings, tmp_path)
+    out = _cli(settings, "audit", "show", "CLM-MESSY")
+    assert out.exit_code == 0, out.output
+    shown = _flat(out.output)
+    _config, rules = load_rules(settings.config_dir / "rules" / "claim_edits.toml")
+    assert len(rules) == RULES
+    failing = {"CODE-MOD25", "CODE-NPI", "DOC-NOTE-SIGNED", "MUE", "NCCI-PTP"}
+    for r in rules:
+        assert f"{r.rule_id} v{r.version} -> {'fail' if r.rule_id in failing else 'pass'}" in shown, r.rule_id
+    store = Store(settings.db_url)
+    try:
+        digest = {r["claim_id"]: r["digest"] for r in store.claim_rows()}["CLM-MESSY"]
+        labels = {k: label for k, (_v, label) in active_versions(store).items()}
+    finally:
+        store.close()
+    seq = _rules_record(settings, "CLM-MESSY")
+    assert f"#{seq} " in shown and f"{RULES} rules; input {digest}" in shown
+    assert f"mue {labels['mue']}; ptp {labels['ptp']}" in shown, "the edit-table versions the claim was checked against"
+    assert "item_outcome -> exception" in shown
+    as_json = [json.loads(ln) for ln in _cli(settings, "audit", "show", "CLM-MESSY", "--json").output.splitlines()]
+    per_rule = [d for d in as_json if d["action"] == RULE_EVALUATED]
+    assert [(d["rule_id"], d["rule_version"]) for d in per_rule] == [(r.rule_id, r.version) for r in rules]
+    assert {d["seq"] for d in per_rule} == {seq} and {d["input_digest"] for d in per_rule} == {digest}
+
+
+def test_verify_names_an_edited_per_claim_record(settings: Settings, payer: str, tmp_path: Path) -> None:
+    _cli_scan(settings, tmp_path)
+    assert _cli(settings, "audit", "verify").exit_code == 0
+    seq = _rules_record(settings, "CLM-MESSY")
+    with sqlite3.connect(settings.home / "bots.db") as c:  # turn the MUE verdict from fail to pass
+        changed = c.execute("update audit set detail = replace(detail, ?, ?) where seq = ?",
+                            ('"result":"fail","rule":"MUE"', '"result":"pass","rule":"MUE"', seq)).rowcount
+        assert changed == 1 and '"result":"pass","rule":"MUE"' in c.execute(
+            "select detail from audit where seq = ?", (seq,)).fetchone()[0]
+    out = _cli(settings, "audit", "verify")
+    assert out.exit_code == 1
+    shown = _flat(out.output)
+    assert f"record {seq} (rules_evaluated testpayer:CLM-MESSY)" in shown and "edited after it was written" in shown
+
+
+def test_verify_names_a_deleted_per_claim_record(settings: Settings, payer: str, tmp_path: Path) -> None:
+    _cli_scan(settings, tmp_path)
+    seq = _rules_record(settings, "CLM-CLEAN")
+    with sqlite3.connect(settings.home / "bots.db") as c:
+        c.execute("delete from audit where seq = ?", (seq,))
+    out = _cli(settings, "audit", "verify")
+    assert out.exit_code == 1
+    assert f"record {seq} deleted" in _flat(out.output)
+
+
+def test_a_scan_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    from bots.claim_edits.scan_gc import scan_gc
+
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with scan_gc():
+        assert gc.get_threshold()[0] >= 20_000 and gc.get_freeze_count() > frozen
+        with scan_gc():  # a second run in the same process (the scheduler) overlapping the first
+            pass
+        assert gc.get_threshold()[0] >= 20_000, "the inner run's end does not undo the outer run's settings"
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen

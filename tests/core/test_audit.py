@@ -283,3 +283,57 @@ def test_key_id_names_the_key_without_revealing_it() -> None:
 
     assert key_id(b"secret") != hashlib.sha256(b"secret").hexdigest()[:12] and len(key_id(b"secret")) == 12
 
+
+
+# ---- per-claim rule verdicts (issue 18 item 2): one record per claim, older per-rule records still read ----
+
+from bots.core.store.audit import RULE_EVALUATED, RULES_EVALUATED, decisions, verdict  # noqa: E402
+
+
+def _per_claim(store: Store, claim_id: str) -> None:
+    store.audit([AuditEntry(
+        action=RULES_EVALUATED, result="fail", run_id="r2", bot="claim_edits", item_ref=f"acme:{claim_id}",
+        claim_id=claim_id, input_digest="cd" * 32,
+        detail={"tables": {"ptp": "ptp.txt sha256:aaa rows:3", "mue": "mue.txt sha256:bbb rows:2"},
+                "verdicts": [verdict("DOC-SIGNED", "1", "pass"),
+                             verdict("NCCI-PTP", "4", "fail", {"table": "ptp.txt sha256:aaa rows:3", "lines": [1, 2]})]})])
+
+
+def test_per_rule_and_per_claim_records_share_one_chain_and_both_show(settings: Settings, keyed: Store) -> None:
+    _fill(keyed)  # older form: one rule_evaluated record per rule
+    _per_claim(keyed, "CLM-3")
+    assert keyed.verify_audit() == []
+    assert _verify(settings).exit_code == 0
+    out = runner.invoke(app, ["--home", str(settings.home), "--config-dir", str(settings.config_dir),
+                              "audit", "show", "CLM-3"], terminal_width=240)
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert any("rule_evaluated DOC-SIGNED v1 -> pass" in ln for ln in lines), "the per-rule record, as before"
+    assert any("rules_evaluated -> fail  2 rules; input " + "cd" * 32 in ln for ln in lines)
+    assert "    DOC-SIGNED v1 -> pass" in lines
+    assert any(ln.startswith("    NCCI-PTP v4 -> fail  ") and '"table":"ptp.txt sha256:aaa rows:3"' in ln for ln in lines)
+    rows = [d for r in keyed.audit_trail("CLM-3") for d in decisions(r)]
+    assert [(d["action"], d["rule_id"], d["rule_version"]) for d in rows] == [
+        (RULE_EVALUATED, "DOC-SIGNED", "1"), (RULE_EVALUATED, "DOC-SIGNED", "1"), (RULE_EVALUATED, "NCCI-PTP", "4")]
+    assert rows[2]["seq"] == 11 and rows[2]["verdict"] == 2 and rows[2]["tables"]["mue"] == "mue.txt sha256:bbb rows:2"
+
+
+def test_an_edited_verdict_in_a_per_claim_record_is_named(settings: Settings, keyed: Store) -> None:
+    _per_claim(keyed, "CLM-1")
+    _per_claim(keyed, "CLM-2")
+    with sqlite3.connect(settings.home / "bots.db") as c:
+        c.execute("""update audit set detail = replace(detail, '"version":"4"', '"version":"5"') where seq = 1""")
+    problems = _problems(keyed)
+    assert "record 1 (rules_evaluated acme:CLM-1): signature (HMAC" in problems
+    assert "record 2" not in problems
+
+
+def test_a_per_claim_record_whose_detail_is_not_json_still_shows(settings: Settings, store: Store) -> None:
+    _per_claim(store, "CLM-9")
+    with sqlite3.connect(settings.home / "bots.db") as c:
+        c.execute("update audit set detail = 'garbled' where seq = 1")
+    assert [d["detail"] for d in decisions(store.audit_trail("CLM-9")[0])] == ["garbled"]
+    out = runner.invoke(app, ["--home", str(settings.home), "--config-dir", str(settings.config_dir),
+                              "audit", "show", "CLM-9"])
+    assert out.exit_code == 0 and "rules_evaluated -> fail  garbled" in out.output
+    assert "record 1 (rules_evaluated acme:CLM-9)" in " ".join(_verify(settings).output.split())

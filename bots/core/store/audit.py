@@ -11,13 +11,21 @@ file. Records with no key id are from before keys (plain sha256, fields unchange
 as before, and the first keyed record's HMAC covers their last hash, so they cannot be
 rewritten either once a keyed record follows. A record without a key id after a keyed one is a
 downgrade and is reported.
+
+Rule verdicts come in two forms. Older databases hold one ``rule_evaluated`` record per rule (rule id
+and version in their own columns). A scan now writes one ``rules_evaluated`` record per claim: the
+claim digest in ``input_digest`` and, in ``detail``, the edit-table versions and the ``verdicts``
+list (rule id, version, result, the rule's own detail), so a claim's dozen decisions are hashed,
+keyed and inserted once. The chain treats both alike; :func:`decisions` turns either into one row per
+rule decision for reading.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +37,10 @@ from bots.core.store.schema import audit, audit_head
 if TYPE_CHECKING:
     from bots.core.audit_keys import AuditKeys
 
-__all__ = ["AuditEntry", "AuditStore", "audit_hash"]
+__all__ = ["RULE_EVALUATED", "RULES_EVALUATED", "AuditEntry", "AuditStore", "audit_hash", "decisions", "verdict"]
+
+RULE_EVALUATED = "rule_evaluated"  # one rule's verdict (the older form, one record per rule)
+RULES_EVALUATED = "rules_evaluated"  # every rule's verdict on one item, in one record
 
 
 @dataclass
@@ -78,6 +89,39 @@ def _keyed_hash(mac: Any, prev_hash: str, values: Sequence[Any], kid: str) -> st
     h = mac.copy()
     h.update(_message(prev_hash, values) + b"\x1f" + kid.encode())
     return h.hexdigest()
+
+
+def verdict(rule_id: str, version: str, result: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One entry of a ``rules_evaluated`` record's ``verdicts`` list."""
+    if detail is None:
+        return {"rule": rule_id, "version": version, "result": result}
+    return {"rule": rule_id, "version": version, "result": result, "detail": detail}
+
+
+def decisions(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A stored record as one row per decision, in the per-rule shape.
+
+    A ``rules_evaluated`` record becomes one ``rule_evaluated`` row per verdict: the record's columns
+    (seq, hashes, claim, input digest) with the verdict's rule id, version, result and detail (JSON
+    text, as the per-rule form stored it), plus ``tables`` (the edit-table versions the claim was
+    checked against) and ``verdict`` (its position, from 1). Any other record, or one whose detail no
+    longer parses (``bots audit verify`` names it), is returned as it is.
+    """
+    row = dict(record)
+    if row.get("action") != RULES_EVALUATED or not row.get("detail"):
+        return [row]
+    try:
+        body = json.loads(row["detail"])
+        verdicts = body["verdicts"]
+        out = []
+        for n, v in enumerate(verdicts, start=1):
+            detail = v.get("detail")
+            out.append({**row, "action": RULE_EVALUATED, "rule_id": v["rule"], "rule_version": v["version"],
+                        "result": v["result"], "detail": None if detail is None else canonical_json(detail),
+                        "tables": body.get("tables"), "verdict": n})
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return [row]
+    return out or [row]
 
 
 class AuditStore(StoreBase):
@@ -173,7 +217,7 @@ class AuditStore(StoreBase):
                         f" to {seq - 1}" if seq - 1 > expected_seq else "") + " deleted")
                 if row["prev_hash"] != prev:
                     problems.append(f"record {seq}: previous-hash link broken (a record before it was edited or deleted)")
-                what = f"record {seq} ({row['action']} {row['item_ref'] or ''} {row['rule_id'] or ''})"
+                what = f"record {seq} ({' '.join(v for v in (row['action'], row['item_ref'], row['rule_id']) if v)})"
                 if kid is None:
                     if first_keyed is not None:
                         problems.append(f"{what}: has no audit key id although record {first_keyed} before it has "
