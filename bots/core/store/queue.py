@@ -237,18 +237,17 @@ class QueueStore(StoreBase):
                 ids = [r.id for r in candidates(claimable)]
             if not ids:
                 return []
-            conn.execute(
+            # One statement claims them and returns what the run needs (SQLite ≥ 3.35, PostgreSQL).
+            rows = conn.execute(
                 update(work_items)
                 .where(work_items.c.id.in_(ids))
                 .values(state=item_target(ItemEvent.CLAIM), lease_owner=run_id, last_run=run_id,
                         lease_expires=_iso(now + timedelta(seconds=lease_seconds)),
                         attempts=work_items.c.attempts + 1, updated_at=now_s)
-            )
-            rows = conn.execute(
-                select(work_items.c.id, work_items.c.reference, work_items.c.claim_key,
-                       work_items.c.payload, work_items.c.attempts)
-                .where(work_items.c.id.in_(ids)).order_by(work_items.c.sort_key, work_items.c.id)
+                .returning(work_items.c.id, work_items.c.sort_key, work_items.c.reference, work_items.c.claim_key,
+                           work_items.c.payload, work_items.c.attempts)
             ).all()
+        rows.sort(key=lambda r: (r.sort_key, r.id))
         return [ClaimedItem(r.id, bot, r.reference, r.claim_key, json.loads(r.payload), r.attempts, run_id)
                 for r in rows]
 
