@@ -221,6 +221,9 @@ def check_config(settings: Settings) -> list[str]:
                                 f"{cdir / PROFILE_DIR / f'{cfg.inbox_profile}.toml'} (value: {cfg.inbox_profile!r})")
 
     layout = problems.check(lambda: load_layout(settings))  # optional: absent means the built-in lists
+    from bots.core.team import load_team
+
+    problems.check(lambda: load_team(settings))  # optional: absent means no roster controls
     if "status_sync" in installed:
         from bots.status_sync.config import BILLING_FILE, load_billing_config
 

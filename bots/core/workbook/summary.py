@@ -25,7 +25,7 @@ from bots.core.workbook.layout import SUMMARY_SHEET, column_letter, print_setup
 if TYPE_CHECKING:
     from bots.core.workbook.render import SheetRows
 
-__all__ = ["QueueStats", "SummaryStats", "summarize", "summary_sheet"]
+__all__ = ["QueueStats", "SummaryStats", "is_open", "summarize", "summary_sheet"]
 
 
 @dataclass
@@ -53,7 +53,7 @@ class SummaryStats:
         return sum(q.open_senior for q in self.queues.values())
 
 
-def _is_open(row: dict[str, Any]) -> bool:
+def is_open(row: dict[str, Any]) -> bool:
     """Still needs a person: the bots still report it and no coder has resolved it."""
     return row["bot_status"] == RowState.OPEN and not _resolved(row)
 
@@ -88,7 +88,7 @@ def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str],
                 q.cleared += 1
             if row["exception_id"] in ready:
                 q.awaiting_sync += 1
-            if _is_open(row):
+            if is_open(row):
                 if row["review_level"] == "Senior":
                     q.open_senior += 1
                 else:
