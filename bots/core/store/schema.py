@@ -169,6 +169,9 @@ exceptions = Table(
     Column("resolved_by", String(120)),
     Column("resolved_on", String(32)),
     Column("coder_updated_at", String(32)),
+    # The Assigned To the bots chose from the roster (``workbook.assignment``): while the cell still
+    # shows it, the bots may move the row; a different name there is a coder's choice and stays.
+    Column("assigned_by_bot", String(120)),
     Column("synced_at", String(32)),
     Column("written_at", String(32)),  # null: changed since the last workbook write
     Index("ix_exceptions_scope", "bot", "item_ref"),

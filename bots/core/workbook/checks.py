@@ -14,7 +14,7 @@ from typing import Any
 from bots.core.lifecycle import RESOLUTION_EVIDENCE, CoderStatus
 from bots.core.workbook.layout import COLUMNS, STATUSES, WorkbookLayout
 
-__all__ = ["EVIDENCE", "ID_CHECK", "MISSING_CHECK", "REWORK_FIELDS", "evidence_problems", "merged_bot_check",
+__all__ = ["EVIDENCE", "ID_CHECK", "MISSING_CHECK", "REWORK_FIELDS", "UNOWNED_CHECK", "evidence_problems", "merged_bot_check",
            "same_entry"]
 
 _HEADERS = {c.field: c.header for c in COLUMNS}
@@ -26,10 +26,12 @@ REWORK_FIELDS = ("status", "resolution", "resolution_note", "resolved_by", "reso
 # on more than one row or on another claim's row, and a row the file lost and the bots restored.
 ID_CHECK = "Exception ID "
 MISSING_CHECK = "This row was missing from the workbook"
+# An open row no one present on the team roster can take (``assignment``).
+UNOWNED_CHECK = "No one present can take this row"
 # Our own messages start with one of these; each merge recomputes them, so they go once the
 # cause is fixed (other bots' messages stay until a coder re-works the row).
 # (Messages must not contain "; ": that separates the messages in one cell.)
-_OWN_CHECKS = ("missing ", "Status '", "Resolution '", ID_CHECK, MISSING_CHECK)
+_OWN_CHECKS = ("missing ", "Status '", "Resolution '", ID_CHECK, MISSING_CHECK, UNOWNED_CHECK)
 
 
 def _join(names: Sequence[str]) -> str:

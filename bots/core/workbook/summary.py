@@ -20,6 +20,7 @@ from openpyxl.worksheet.protection import SheetProtection
 
 from bots.core.lifecycle import CoderStatus, RowState
 from bots.core.times import show_time
+from bots.core.workbook.checks import UNOWNED_CHECK
 from bots.core.workbook.layout import SUMMARY_SHEET, column_letter, print_setup
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class QueueStats:
     bot_check: int = 0
     cleared: int = 0
     total: int = 0
+    unowned: int = 0  # open rows no one present on the roster can take (Bot Check ``UNOWNED_CHECK``)
 
 
 @dataclass
@@ -51,6 +53,10 @@ class SummaryStats:
     @property
     def senior_backlog(self) -> int:
         return sum(q.open_senior for q in self.queues.values())
+
+    @property
+    def unowned(self) -> int:
+        return sum(q.unowned for q in self.queues.values())
 
 
 def is_open(row: dict[str, Any]) -> bool:
@@ -93,6 +99,8 @@ def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str],
                     q.open_senior += 1
                 else:
                     q.open_entry += 1
+                if UNOWNED_CHECK in (row["bot_check"] or ""):
+                    q.unowned += 1
                 if q.oldest_open is None or row["first_seen"] < q.oldest_open:
                     q.oldest_open = row["first_seen"]  # ISO timestamps order as text
             elif _resolved(row):
@@ -107,7 +115,7 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     widths = (34, 18, 13, 10, 18, 20, 14, 18, 10, 10)  # B holds "Last written" (yyyy-mm-dd hh:mm)
     for i, width in enumerate(widths, 1):
         ws.column_dimensions[column_letter(i)].width = width
-    ws.freeze_panes = "A8"
+    ws.freeze_panes = "A9"
     print_setup(ws, show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False), title_rows=None)
 
     def cell(value: Any, *, bold: bool = False, size: float | None = None, fmt: str | None = None) -> Cell:
@@ -122,6 +130,8 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     ws.append([cell("Exception workbook", bold=True, size=14)])
     ws.append([cell("Last written"), cell(local, fmt="yyyy-mm-dd hh:mm"), cell(f"all times in this workbook are {tz} time")])
     ws.append([cell("Senior backlog (open Senior rows)"), cell(stats.senior_backlog, bold=True)])
+    ws.append([cell("Unowned open rows"), cell(stats.unowned, bold=True),
+               cell("no one present on the team roster can take them: see Bot Check")])
     ws.append([cell("Your columns"), cell("Assigned To … Resolved On (green headers), right after Reason and "
                                           "the evidence link. A Resolved row needs Resolution, Resolution Note "
                                           "and Resolved By. Point at a header for what it takes; the bots' own "

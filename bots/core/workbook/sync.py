@@ -11,7 +11,8 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
    shown again as left, with a Bot Check (``identity``). Rows the file lost
    (deleted rows or sheets) are restored and reported. A file that is not our
    workbook is moved aside, never overwritten;
-3. recomputes Bot Check: a ``Resolved`` row needs Resolution, Resolution Note
+3. gives open rows without an owner one from the team roster, and moves the rows the bots
+   assigned away from people who are absent (``assignment``); recomputes Bot Check: a ``Resolved`` row needs Resolution, Resolution Note
    and Resolved By before it may be applied (``lifecycle.ready_to_sync``); a Bot
    Failures row resolved "Retry by bot" goes back to its bot (``Store.retry_by_bot``);
 4. stops there if Excel or LibreOffice has the workbook open: the rows stay
@@ -27,7 +28,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,6 +39,8 @@ from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
+from bots.core.team import Team, load_team, local_today
+from bots.core.workbook.assignment import assign_owners, bot_assigned
 from bots.core.workbook.checks import MISSING_CHECK, REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
 from bots.core.workbook.files import (
     backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
@@ -105,7 +108,7 @@ class MergeResult:
 # ---- merge -------------------------------------------------------------------------------------
 
 def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: WorkbookLayout,
-           result: MergeResult, shown_as_of: str | None) -> None:
+           result: MergeResult, shown_as_of: str | None, team: Team | None, today: date) -> None:
     """Store coder edits with audit records, recompute Bot Check; leave all rows in ``result.rows``.
 
     ``shown_as_of``: the newest row the last written file holds (``first_seen`` at most this);
@@ -129,6 +132,8 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
         if ex_id in identity.skip:
             continue
         changed = {f: v for f, v in values.items() if not same_entry(f, v, row[f])}
+        if "assigned_to" in changed and changed["assigned_to"] is None and bot_assigned(row):
+            del changed["assigned_to"]  # blank leaves the choice to the bots, whose choice this is
         if not changed:
             continue
         row.update(changed)
@@ -138,9 +143,12 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
             reworked.add(ex_id)
         audit.append(AuditEntry(action="coder_update", bot="workbook", claim_id=row["claim_id"], item_ref=ex_id,
                                 detail=changed, result=row["status"] or STATUSES[0], ts=now))
+    owners = assign_owners(rows, team, today, now)  # after the edits: a name a coder typed counts
+    store.assign_rows(conn, owners.updates)
+    audit.extend(owners.audit)
     for row in rows:
         ex_id = row["exception_id"]
-        own = evidence_problems(row, layout) + identity.checks.get(ex_id, [])
+        own = evidence_problems(row, layout) + owners.checks.get(ex_id, []) + identity.checks.get(ex_id, [])
         if ex_id in missing:
             own.append(missing_message(result.shown_at))
             if MISSING_CHECK not in (row["bot_check"] or ""):  # once per loss, not per merge
@@ -185,8 +193,11 @@ def _local_time(settings: Settings, iso_utc: str | None) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M")
 
 
-def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path) -> MergeResult:
-    """Steps 2 and 3 of the module docstring. Call under :func:`writer_lock`."""
+def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path,
+           today: date | None = None) -> MergeResult:
+    """Steps 2 and 3 of the module docstring. Call under :func:`writer_lock`. ``today``: the day
+    absences on the team roster are read against (default: today in the site's zone)."""
+    team = load_team(settings)
     lock = office_lock(path)
     result = MergeResult(busy=f"{lock.name} present" if lock else None)
     last = store.get_meta(META_KEY, {}) or {}
@@ -216,7 +227,7 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path)
     # Only a file we wrote and could read tells which rows were deleted from it.
     shown_as_of = last.get("rows_as_of") if result.readback is not None else None
     with store.begin() as conn:
-        _apply(store, conn, result.readback, layout, result, shown_as_of)
+        _apply(store, conn, result.readback, layout, result, shown_as_of, team, today or local_today(settings))
     if result.unknown:
         result.problems.append(f"{result.unknown} workbook row(s) have an Exception ID the store does not know "
                                "(a workbook from another installation, or a reset store?)")
@@ -242,7 +253,7 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path)
     return result
 
 
-def merge_coder_edits(settings: Settings, store: Store) -> MergeResult:
+def merge_coder_edits(settings: Settings, store: Store, *, today: date | None = None) -> MergeResult:
     """Read coder edits back and store them without writing the workbook.
 
     For the bot that applies resolutions to call before ``Store.ready_resolutions``, so
@@ -252,7 +263,7 @@ def merge_coder_edits(settings: Settings, store: Store) -> MergeResult:
     with writer_lock(path) as acquired:
         if not acquired:
             return MergeResult(problems=["another workbook write is still running; edits not read"])
-        merged = _merge(settings, store, load_layout(settings), path)
+        merged = _merge(settings, store, load_layout(settings), path, today)
     merged.rows = []
     return merged
 
@@ -338,7 +349,7 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
     return written
 
 
-def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
+def sync_workbook(settings: Settings, store: Store, *, today: date | None = None) -> WorkbookResult:
     """Merge coder edits, then write the whole workbook (see the module docstring).
 
     Never loses a row: when the workbook is open or the write fails, the rows
@@ -356,7 +367,7 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
             _remember(store, result)
             return result
         remove_stale_temps(path)
-        merged = _merge(settings, store, layout, path)
+        merged = _merge(settings, store, layout, path, today)
         problems = list(merged.problems)
         rows = merged.rows
         snapshot = {r["exception_id"]: exception_fingerprint(r) for r in rows if r["written_at"] is None}
