@@ -6,34 +6,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import date, timedelta
-from pathlib import Path
-
-import tomli_w
 
 from bots.core.settings import Settings
 from bots.core.store import Store
 from bots.core.workbook import sync_workbook
 from bots.core.workbook.checks import UNOWNED_CHECK
 from office_helpers import save_through_libreoffice
+from team_helpers import MONDAY, ROSTER, write_roster
 from workbook_helpers import Finding, coder_edit, report, rows_by_id, stored
 
-MONDAY = date(2026, 11, 23)
-ROSTER = [
-    {"name": "Ana Ruiz", "roles": ["coder"], "queues": ["Claim Edits"]},
-    {"name": "Ben Okafor", "roles": ["coder"], "queues": ["Claim Edits", "Denials"],
-     "absences": [{"start": MONDAY + timedelta(days=2), "end": MONDAY + timedelta(days=3)}]},
-    {"name": "Cy Tran", "roles": ["coder"], "queues": ["Claim Edits", "Denials"]},
-    {"name": "Dee Marsh", "roles": ["senior", "qa"]},
-    {"name": "Eve Stone", "roles": ["senior"], "queues": ["Claim Edits"]},
-]
 CODERS = {"Claim Edits": {"Ana Ruiz", "Ben Okafor", "Cy Tran"}, "Denials": {"Ben Okafor", "Cy Tran"}}
 SENIORS = {"Dee Marsh", "Eve Stone"}
-
-
-def write_roster(settings: Settings, people: list[dict] = ROSTER) -> Path:
-    path = settings.config_file("team.toml")
-    path.write_bytes(tomli_w.dumps({"person": people}).encode())
-    return path
 
 
 def _findings(day: int, entry: int, senior: int = 0, denials: int = 0) -> list[Finding]:

@@ -7,11 +7,11 @@ so a name a coder typed over it is never replaced.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import Connection, bindparam, update
 
-from bots.core.store.base import StoreBase
+from bots.core.store.base import StoreBase, chunks
 from bots.core.store.schema import exceptions
 
 __all__ = ["OwnershipStore"]
@@ -27,3 +27,10 @@ class OwnershipStore(StoreBase):
             update(exceptions).where(exceptions.c.exception_id == bindparam("b_id"))
             .values(assigned_to=bindparam("b_name"), assigned_by_bot=bindparam("b_name"), written_at=None),
             [{"b_id": ex_id, "b_name": name} for ex_id, name in owners.items()])
+
+    def escalate_rows(self, conn: Connection, exception_ids: Sequence[str], at: str) -> None:
+        """These rows were escalated to a senior: Review Level Senior from now on (a rerun keeps it,
+        ``RowStore.record_exceptions_many``), pending so the next write shows it."""
+        for chunk in chunks(list(exception_ids), 500):
+            conn.execute(update(exceptions).where(exceptions.c.exception_id.in_(chunk))
+                         .values(review_level="Senior", escalated_at=at, written_at=None))

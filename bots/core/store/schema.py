@@ -10,8 +10,8 @@ from sqlalchemy import (
 
 from bots.core.lifecycle import ItemState, RowState
 
-__all__ = ["audit", "audit_head", "claims", "exceptions", "meta", "metadata", "runs", "service_lines", "signin_blocks",
-           "work_items"]
+__all__ = ["audit", "audit_head", "claims", "exceptions", "meta", "metadata", "runs", "service_lines",
+           "signin_blocks", "work_items"]
 
 metadata = MetaData()
 
@@ -172,6 +172,8 @@ exceptions = Table(
     # The Assigned To the bots chose from the roster (``workbook.assignment``): while the cell still
     # shows it, the bots may move the row; a different name there is a coder's choice and stays.
     Column("assigned_by_bot", String(120)),
+    Column("escalated_to", String(120)),  # coder-owned: the senior a row was escalated to
+    Column("escalated_at", String(32)),  # when the bots took the escalation: the row stays Senior from then on
     Column("synced_at", String(32)),
     Column("written_at", String(32)),  # null: changed since the last workbook write
     Index("ix_exceptions_scope", "bot", "item_ref"),

@@ -21,12 +21,14 @@ from bots.core.lifecycle import CoderStatus
 from bots.core.settings import Settings, load_toml_model
 
 __all__ = [
-    "BOT_COLUMNS", "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "INPUT_PROBLEMS", "QUEUE_SHEETS",
+    "BOT_COLUMNS", "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "INPUT_PROBLEMS", "LISTS_SHEET",
+    "QUEUE_SHEETS",
     "STATUSES",
     "SUMMARY_SHEET", "Column", "WorkbookLayout", "column_letter", "load_layout", "print_setup", "sheet_title",
 ]
 
 SUMMARY_SHEET = "Summary"
+LISTS_SHEET = "Lists"  # hidden: the team roster's names the person columns' dropdowns read
 INPUT_PROBLEMS = "Input Problems"  # worklist rows that could not be loaded: the operators' sheet, not coder work
 QUEUE_SHEETS = (
     "Coding Queries", "Claim Edits", "Documentation Requests", "Denials", "Payment Variances", "Bot Failures",
@@ -57,6 +59,8 @@ class Column:
     wrap: bool = False
     bookkeeping: bool = False
     note: str = ""
+    optional: bool = False  # added after files were written: a file without it merges without a problem
+    person: bool = False  # takes a name from the team roster (a dropdown of the names when there is one)
 
 
 # The order a coder works in: who and what (frozen on the left), why, the evidence, then their
@@ -78,17 +82,22 @@ COLUMNS = (
     Column("Reason", "reason", 60, wrap=True, note="Why the bots sent this row to a person, in full."),
     Column("Evidence File", "evidence_file", 14, "link", max_width=30,
            note="A screenshot or saved page: click to open it."),
-    Column("Assigned To", "assigned_to", 14, coder=True, max_width=22,
-           note="Who works this row. Type a name to take it or pass it on."),
+    Column("Assigned To", "assigned_to", 14, coder=True, max_width=22, person=True,
+           note="Who works this row (the bots fill it from the team roster). Choose a name to take it "
+                "or pass it on; the bots never replace a name you chose."),
     Column("Status", "status", 11, coder=True,
            note="New, In Progress, Resolved or Escalated (choose from the list)."),
     Column("Resolution", "resolution", 22, coder=True, max_width=30,
            note="What was done: choose from this sheet's list. Needed to resolve."),
     Column("Resolution Note", "resolution_note", 40, coder=True, wrap=True,
            note="The evidence for the resolution (what you checked, what you changed). Needed to resolve."),
-    Column("Resolved By", "resolved_by", 14, coder=True, max_width=22, note="Your name. Needed to resolve."),
+    Column("Resolved By", "resolved_by", 14, coder=True, max_width=22, person=True,
+           note="Your name. Needed to resolve. A Senior row needs a senior's name here."),
     Column("Resolved On", "resolved_on", 11, "date", coder=True, note="The date you resolved it, e.g. 2026-11-03. "
                                                                       "Needed to resolve."),
+    Column("Escalated To", "escalated_to", 14, coder=True, max_width=22, person=True, optional=True,
+           note="With Status Escalated: the senior who takes the row (and say why in Resolution Note). "
+                "The row becomes a Senior row."),
     Column("Bot Check", "bot_check", 30, wrap=True, note="What the bots found missing or wrong in your edits; "
                                                          "empty when all is well."),
     Column("Bot Status", "bot_status", 9, note="Open: the bots still find it. Synced: your resolution was "

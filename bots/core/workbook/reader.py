@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from bots.core.workbook.layout import CODER_COLUMNS, QUEUE_SHEETS, SUMMARY_SHEET, column_letter
+from bots.core.workbook.layout import CODER_COLUMNS, LISTS_SHEET, QUEUE_SHEETS, SUMMARY_SHEET, column_letter
 
 __all__ = ["IDENTITY_COLUMNS", "ReadBack", "SeenRow", "WorkbookUnreadable", "coder_value", "read_coder_columns",
            "shown_text"]
@@ -52,6 +52,8 @@ _VALUE = re.compile(rb"<v(?:\s[^>]*)?>(.*?)</v>", re.S)
 _TEXT = re.compile(rb"<t(?:\s[^>]*)?>(.*?)</t>", re.S)
 _PHONETIC = re.compile(rb"<rPh\b.*?</rPh>", re.S)
 _OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+# Sheets of ours without exception rows: not read, and not "someone else's sheet" either.
+_OUR_OTHER_SHEETS = {SUMMARY_SHEET, LISTS_SHEET}
 _READ_ERRORS = (KeyError, ValueError, IndexError, ET.ParseError, zipfile.BadZipFile, zlib.error, EOFError,
                 UnicodeDecodeError)
 
@@ -395,7 +397,7 @@ def read_coder_columns(path: Path) -> ReadBack:
                     _FastSheet(data, package.strings) if _FastSheet.usable(data) else _TreeSheet(data, package.strings))
                 header = _find_header(sheet)
                 if header is None:
-                    if name != SUMMARY_SHEET and (name in QUEUE_SHEETS or b"<c " in data):
+                    if name not in _OUR_OTHER_SHEETS and (name in QUEUE_SHEETS or b"<c " in data):
                         out.keep_copy = True
                         out.problems.append(
                             f"sheet {name!r} has no header row with {ID_HEADER!r}: its rows could not be read"
@@ -409,7 +411,7 @@ def read_coder_columns(path: Path) -> ReadBack:
                 continue
             out.sheets.append(name)
             out.rows += result.rows
-            missing = [c.header for c in CODER_COLUMNS if c.header not in header[1]]
+            missing = [c.header for c in CODER_COLUMNS if c.header not in header[1] and not c.optional]
             if missing:
                 out.keep_copy = True
                 out.problems.append(f"sheet {name!r} lacks column(s) {', '.join(missing)}: "

@@ -20,7 +20,7 @@ from openpyxl.worksheet.protection import SheetProtection
 
 from bots.core.lifecycle import CoderStatus, RowState
 from bots.core.times import show_time
-from bots.core.workbook.checks import UNOWNED_CHECK
+from bots.core.workbook.checks import UNOWNED_CHECK, is_signoff_problem
 from bots.core.workbook.layout import SUMMARY_SHEET, column_letter, print_setup
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class QueueStats:
     cleared: int = 0
     total: int = 0
     unowned: int = 0  # open rows no one present on the roster can take (Bot Check ``UNOWNED_CHECK``)
+    no_signoff: int = 0  # Senior rows resolved by someone who is not a senior: held, not synced
 
 
 @dataclass
@@ -57,6 +58,10 @@ class SummaryStats:
     @property
     def unowned(self) -> int:
         return sum(q.unowned for q in self.queues.values())
+
+    @property
+    def no_signoff(self) -> int:
+        return sum(q.no_signoff for q in self.queues.values())
 
 
 def is_open(row: dict[str, Any]) -> bool:
@@ -90,6 +95,8 @@ def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str],
             q.total += 1
             if row["bot_check"]:
                 q.bot_check += 1
+                if any(is_signoff_problem(m) for m in row["bot_check"].split("; ")):
+                    q.no_signoff += 1
             if row["bot_status"] == RowState.CLEARED:
                 q.cleared += 1
             if row["exception_id"] in ready:
@@ -115,7 +122,7 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     widths = (34, 18, 13, 10, 18, 20, 14, 18, 10, 10)  # B holds "Last written" (yyyy-mm-dd hh:mm)
     for i, width in enumerate(widths, 1):
         ws.column_dimensions[column_letter(i)].width = width
-    ws.freeze_panes = "A9"
+    ws.freeze_panes = "A10"
     print_setup(ws, show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False), title_rows=None)
 
     def cell(value: Any, *, bold: bool = False, size: float | None = None, fmt: str | None = None) -> Cell:
@@ -132,6 +139,8 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     ws.append([cell("Senior backlog (open Senior rows)"), cell(stats.senior_backlog, bold=True)])
     ws.append([cell("Unowned open rows"), cell(stats.unowned, bold=True),
                cell("no one present on the team roster can take them: see Bot Check")])
+    ws.append([cell("Senior rows resolved without a senior"), cell(stats.no_signoff, bold=True),
+               cell("audit evidence exceptions: not synced until a senior signs them off")])
     ws.append([cell("Your columns"), cell("Assigned To … Resolved On (green headers), right after Reason and "
                                           "the evidence link. A Resolved row needs Resolution, Resolution Note "
                                           "and Resolved By. Point at a header for what it takes; the bots' own "

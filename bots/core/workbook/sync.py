@@ -41,6 +41,8 @@ from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
 from bots.core.team import Team, load_team, local_today
 from bots.core.workbook.assignment import assign_owners, bot_assigned
+from bots.core.workbook.checks import is_signoff_problem
+from bots.core.workbook.signoff import signoff_problems, take_escalations
 from bots.core.workbook.checks import MISSING_CHECK, REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
 from bots.core.workbook.files import (
     backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
@@ -100,6 +102,7 @@ class MergeResult:
     missing: list[dict[str, Any]] = field(default_factory=list)  # rows the file lost, restored by this write
     as_of: str | None = None  # the merge's transaction time: the file written next holds rows found by then
     file_written_at: str | None = None  # when the file that was read was written (UTC, ISO)
+    team: Team | None = None  # the roster the merge used (config/team.toml), for the dropdowns
     shown_at: str = ""  # the same in the workbook's time zone, for messages
 
 
@@ -143,12 +146,22 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
             reworked.add(ex_id)
         audit.append(AuditEntry(action="coder_update", bot="workbook", claim_id=row["claim_id"], item_ref=ex_id,
                                 detail=changed, result=row["status"] or STATUSES[0], ts=now))
+    escalations = take_escalations(rows, team, now)  # before owners: an escalated row is the senior's
+    store.escalate_rows(conn, escalations.senior, now)
+    store.assign_rows(conn, escalations.owners)
+    audit.extend(escalations.audit)
     owners = assign_owners(rows, team, today, now)  # after the edits: a name a coder typed counts
     store.assign_rows(conn, owners.updates)
     audit.extend(owners.audit)
     for row in rows:
         ex_id = row["exception_id"]
-        own = evidence_problems(row, layout) + owners.checks.get(ex_id, []) + identity.checks.get(ex_id, [])
+        own = (evidence_problems(row, layout) + signoff_problems(row, team) + owners.checks.get(ex_id, [])
+               + identity.checks.get(ex_id, []))
+        for problem in own:
+            if is_signoff_problem(problem) and problem not in (row["bot_check"] or ""):  # once per occurrence
+                audit.append(AuditEntry(action="senior_signoff_missing", result="not_synced", bot="workbook",
+                                         claim_id=row["claim_id"], item_ref=ex_id, ts=now,
+                                         detail={"resolved_by": row["resolved_by"], "queue": row["queue"]}))
         if ex_id in missing:
             own.append(missing_message(result.shown_at))
             if MISSING_CHECK not in (row["bot_check"] or ""):  # once per loss, not per merge
@@ -199,7 +212,7 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path,
     absences on the team roster are read against (default: today in the site's zone)."""
     team = load_team(settings)
     lock = office_lock(path)
-    result = MergeResult(busy=f"{lock.name} present" if lock else None)
+    result = MergeResult(busy=f"{lock.name} present" if lock else None, team=team)
     last = store.get_meta(META_KEY, {}) or {}
     result.file_written_at = last.get("last_written_at")
     result.shown_at = _local_time(settings, result.file_written_at)
@@ -330,7 +343,7 @@ def _remember(store: Store, result: WorkbookResult, notices: list[dict[str, str]
 
 
 def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout: WorkbookLayout,
-                ready: set[str], notices: list[dict[str, str]]) -> int:
+                ready: set[str], notices: list[dict[str, str]], team: Team | None) -> int:
     """Render to a temporary file beside ``path``, flush it to disk, rename it into place."""
     tmp = temp_path(path)
     try:
@@ -338,7 +351,7 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
             tz = _timezone(settings)
             shown = [(_local_time(settings, n["at"]), n["text"]) for n in notices]
             written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown), layout,
-                                      tz=tz, base_dir=path.parent)
+                                      tz=tz, base_dir=path.parent, people=team.names if team else ())
             fh.flush()
             os.fsync(fh.fileno())
         settings.file_access.workbook(tmp)  # its mode before it takes the workbook's name
@@ -389,7 +402,7 @@ def sync_workbook(settings: Settings, store: Store, *, today: date | None = None
             notices = _notices(store.get_meta(META_KEY, {}) or {}, problems,
                                utcnow().isoformat(timespec="seconds"))
             try:
-                result.rows = _write_file(path, sheets, settings, layout, ready, notices)
+                result.rows = _write_file(path, sheets, settings, layout, ready, notices, merged.team)
                 result.written = True
             except Exception as exc:  # disk full, permission denied, file locked on Windows
                 log.exception("workbook_write_failed", error_type=type(exc).__name__)
