@@ -49,6 +49,7 @@ from bots.core.workbook.layout import (
     COLUMNS, FROZEN_COLUMNS, STATUSES, Column, WorkbookLayout, column_letter, print_setup,
 )
 from bots.core.workbook.lists import names_range, names_sheet, person_validations
+from bots.core.workbook.quality_sheet import quality_sheet
 from bots.core.workbook.summary import SummaryStats, summary_sheet
 
 __all__ = ["SheetRows", "render_workbook"]
@@ -411,17 +412,24 @@ def _header_note(column: Column, layout: WorkbookLayout, queue: str) -> str:
 
 
 def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: SummaryStats, layout: WorkbookLayout,
-                    *, tz: tzinfo, base_dir: Path, people: Sequence[str] = ()) -> int:
+                    *, tz: tzinfo, base_dir: Path, people: Sequence[str] = (),
+                    quality: Sequence[dict[str, Any]] | None = None, reviewers: Sequence[str] = (),
+                    categories: Sequence[str] = ()) -> int:
     """Write the whole workbook to ``dest`` (an open binary file); return the data rows written.
-    ``people``: the team roster's names, for the person columns' dropdowns (none: free text)."""
+    ``people``: the team roster's names, for the person columns' dropdowns (none: free text);
+    ``quality``: the Quality Review sheet's samples (None: no such sheet), with the ``reviewers``
+    and finding ``categories`` its dropdowns offer."""
     wb = Workbook(write_only=True)
     summary = summary_sheet(wb, stats, tz)
     plans = _plan_columns(_Palette(summary), layout)
     written = show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False)
     names = names_range(people)
     queue_sheets = [(sheet, *_queue_sheet(wb, sheet, layout, plans, written, names)) for sheet in sheets]
-    if people:
-        names_sheet(wb, {"Team": list(people)})
+    if quality is not None:
+        quality_sheet(wb, quality, written, base_dir, reviewers=names_range(reviewers, "B"),
+                      categories=names_range(categories, "C"))
+    if people or quality is not None:
+        names_sheet(wb, {"Team": list(people), "QA reviewers": list(reviewers), "Finding categories": list(categories)})
     skeleton = io.BytesIO()
     wb.save(skeleton)
     parts = {ws.path.lstrip("/"): (sheet, fitted) for sheet, ws, fitted in queue_sheets}

@@ -39,9 +39,11 @@ from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
-from bots.core.team import Team, load_team, local_today
+from bots.core.quality import QualityConfig, load_quality
+from bots.core.team import Role, Team, load_team, local_today
 from bots.core.workbook.assignment import assign_owners, bot_assigned
 from bots.core.workbook.checks import is_signoff_problem
+from bots.core.workbook.review import review_pass
 from bots.core.workbook.signoff import signoff_problems, take_escalations
 from bots.core.workbook.checks import MISSING_CHECK, REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
 from bots.core.workbook.files import (
@@ -103,6 +105,8 @@ class MergeResult:
     as_of: str | None = None  # the merge's transaction time: the file written next holds rows found by then
     file_written_at: str | None = None  # when the file that was read was written (UTC, ISO)
     team: Team | None = None  # the roster the merge used (config/team.toml), for the dropdowns
+    quality: QualityConfig | None = None  # config/quality.toml: sampling on, a Quality Review sheet
+    samples: list[dict[str, Any]] | None = None  # the Quality Review sheet's rows
     shown_at: str = ""  # the same in the workbook's time zone, for messages
 
 
@@ -115,8 +119,18 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
     """Store coder edits with audit records, recompute Bot Check; leave all rows in ``result.rows``.
 
     ``shown_as_of``: the newest row the last written file holds (``first_seen`` at most this);
-    such a row missing from ``readback`` was deleted from the file and is restored."""
+    such a row missing from ``readback`` was deleted from the file and is restored. The Quality
+    Review pass (``review``) goes first, so the rows a QA Fail opens are written by this sync."""
     now = utcnow().isoformat(timespec="microseconds")
+    review = review_pass(store, conn, readback, team, result.quality, today, now)
+    _apply_rows(store, conn, readback, layout, result, shown_as_of, team, today, now, review.audit)
+    if result.quality is not None:
+        result.samples = store.qa_samples(conn)
+
+
+def _apply_rows(store: Store, conn: Connection, readback: ReadBack | None, layout: WorkbookLayout,
+                result: MergeResult, shown_as_of: str | None, team: Team | None, today: date, now: str,
+                audit: list[AuditEntry]) -> None:
     result.as_of = now  # this transaction sees every row found up to now (BEGIN IMMEDIATE on SQLite)
     rows = store.exception_rows(conn=conn)
     by_id = {r["exception_id"]: r for r in rows}
@@ -125,7 +139,6 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
     missing = set(identity.missing)
     coder_updates: list[dict[str, Any]] = []
     check_updates: dict[str, str | None] = {}
-    audit: list[AuditEntry] = []
     reworked: set[str] = set()
     for ex_id, values in (readback.values.items() if readback else ()):
         row = by_id.get(ex_id)
@@ -212,7 +225,7 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path,
     absences on the team roster are read against (default: today in the site's zone)."""
     team = load_team(settings)
     lock = office_lock(path)
-    result = MergeResult(busy=f"{lock.name} present" if lock else None, team=team)
+    result = MergeResult(busy=f"{lock.name} present" if lock else None, team=team, quality=load_quality(settings))
     last = store.get_meta(META_KEY, {}) or {}
     result.file_written_at = last.get("last_written_at")
     result.shown_at = _local_time(settings, result.file_written_at)
@@ -342,8 +355,17 @@ def _remember(store: Store, result: WorkbookResult, notices: list[dict[str, str]
     store.set_meta(META_KEY, record)
 
 
+def _lists(merged: MergeResult) -> dict[str, Any]:
+    """What the dropdowns offer and the Quality Review sheet shows (``render_workbook``'s keywords)."""
+    team = merged.team
+    return {"people": team.names if team else (),
+            "quality": merged.samples if merged.quality is not None else None,
+            "reviewers": [p.name for p in team.with_role(Role.QA, Role.SENIOR)] if team else (),
+            "categories": merged.quality.finding_categories if merged.quality else ()}
+
+
 def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout: WorkbookLayout,
-                ready: set[str], notices: list[dict[str, str]], team: Team | None) -> int:
+                ready: set[str], notices: list[dict[str, str]], merged: MergeResult) -> int:
     """Render to a temporary file beside ``path``, flush it to disk, rename it into place."""
     tmp = temp_path(path)
     try:
@@ -351,7 +373,7 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
             tz = _timezone(settings)
             shown = [(_local_time(settings, n["at"]), n["text"]) for n in notices]
             written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown), layout,
-                                      tz=tz, base_dir=path.parent, people=team.names if team else ())
+                                      tz=tz, base_dir=path.parent, **_lists(merged))
             fh.flush()
             os.fsync(fh.fileno())
         settings.file_access.workbook(tmp)  # its mode before it takes the workbook's name
@@ -402,7 +424,7 @@ def sync_workbook(settings: Settings, store: Store, *, today: date | None = None
             notices = _notices(store.get_meta(META_KEY, {}) or {}, problems,
                                utcnow().isoformat(timespec="seconds"))
             try:
-                result.rows = _write_file(path, sheets, settings, layout, ready, notices, merged.team)
+                result.rows = _write_file(path, sheets, settings, layout, ready, notices, merged)
                 result.written = True
             except Exception as exc:  # disk full, permission denied, file locked on Windows
                 log.exception("workbook_write_failed", error_type=type(exc).__name__)
