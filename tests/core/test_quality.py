@@ -188,6 +188,15 @@ def test_sampling_is_deterministic_rederivable_reviewed_by_someone_else_and_a_fa
         "exception_id"]
     assert all(r["bot_status"] == "Open" for r in _linked(store, good) + _linked(store, rework))
 
+    # The Summary: samples per kind, pass rate, open findings, fails counted against rule and version.
+    summary = {r[0]: r for r in load_workbook(path)["Summary"].iter_rows(values_only=True) if r[0]}
+    assert summary["claim_clean"][1] == len(clean)
+    total = summary["All samples"]
+    assert total[1:5] == (len(store.qa_samples()), 3, 1, 2) and abs(total[5] - 1 / 3) < 1e-9
+    assert summary["Open QA findings"][1] == 2
+    assert summary[f"QA fails: rule ALL-RULES-PASSED version {clean[1]['rule_version']}"][1] == 1
+    assert summary["Unowned open rows"][1] == 0 and "Senior backlog by person" in summary
+
 
 def test_a_bad_quality_file_names_file_key_and_value(settings: Settings) -> None:
     path = write_quality(settings, bot={"claim_clean": 1.5})

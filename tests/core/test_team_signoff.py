@@ -90,6 +90,7 @@ def test_a_senior_row_resolved_by_a_coder_is_held_and_counted_and_one_resolved_b
     summary = _summary(path)
     assert summary["Senior rows resolved without a senior"][1] == 1
     assert summary["Senior backlog (open Senior rows)"][1] == 1  # CLM-E2 (S1 and S2 are resolved)
+    assert summary["Dee Marsh"][1] == 1  # the senior backlog by person: the escalation to her
     # The dropdowns survived LibreOffice's save and our rewrite.
     refs = _validation_refs(path, "Claim Edits")
     assert refs[AT["Resolved By"]] == "Lists!$A$2:$A$6"

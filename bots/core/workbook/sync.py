@@ -11,10 +11,13 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
    shown again as left, with a Bot Check (``identity``). Rows the file lost
    (deleted rows or sheets) are restored and reported. A file that is not our
    workbook is moved aside, never overwritten;
-3. gives open rows without an owner one from the team roster, and moves the rows the bots
-   assigned away from people who are absent (``assignment``); recomputes Bot Check: a ``Resolved`` row needs Resolution, Resolution Note
-   and Resolved By before it may be applied (``lifecycle.ready_to_sync``); a Bot
-   Failures row resolved "Retry by bot" goes back to its bot (``Store.retry_by_bot``);
+3. with ``config/quality.toml``, merges the Quality Review sheet and samples new decisions
+   (``review``); with a team roster, takes complete escalations (``signoff``), gives open rows
+   without an owner one and moves the bots' assignments away from absent people
+   (``assignment``); recomputes Bot Check: a ``Resolved`` row needs Resolution, Resolution Note
+   and Resolved By before it may be applied (``lifecycle.ready_to_sync``), a Senior row a
+   senior's name in Resolved By; a Bot Failures row resolved "Retry by bot" goes back to its bot
+   (``Store.retry_by_bot``);
 4. stops there if Excel or LibreOffice has the workbook open: the rows stay
    pending (``written_at IS NULL``) and the next run writes them;
 5. renders the whole workbook to a temporary file beside it, flushes it to
@@ -38,14 +41,13 @@ from sqlalchemy import Connection
 from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
-from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
 from bots.core.quality import QualityConfig, load_quality
+from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
 from bots.core.team import Role, Team, load_team, local_today
 from bots.core.workbook.assignment import assign_owners, bot_assigned
-from bots.core.workbook.checks import is_signoff_problem
-from bots.core.workbook.review import review_pass
-from bots.core.workbook.signoff import signoff_problems, take_escalations
-from bots.core.workbook.checks import MISSING_CHECK, REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
+from bots.core.workbook.checks import (
+    MISSING_CHECK, REWORK_FIELDS, evidence_problems, is_signoff_problem, merged_bot_check, same_entry,
+)
 from bots.core.workbook.files import (
     backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
     writer_lock,
@@ -56,6 +58,8 @@ from bots.core.workbook.layout import (
 )
 from bots.core.workbook.reader import ReadBack, WorkbookUnreadable, read_coder_columns
 from bots.core.workbook.render import SheetRows, render_workbook
+from bots.core.workbook.review import review_pass
+from bots.core.workbook.signoff import signoff_problems, take_escalations
 from bots.core.workbook.summary import summarize
 
 __all__ = [
@@ -372,7 +376,7 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
         with tmp.open("wb") as fh:
             tz = _timezone(settings)
             shown = [(_local_time(settings, n["at"]), n["text"]) for n in notices]
-            written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown), layout,
+            written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown, merged.samples), layout,
                                       tz=tz, base_dir=path.parent, **_lists(merged))
             fh.flush()
             os.fsync(fh.fileno())
