@@ -124,7 +124,8 @@ def test_a_name_not_on_the_roster_is_refused_and_without_a_roster_nothing_is_enf
     assert sync_workbook(settings, store, today=DAY).written
     ids = {c: r["exception_id"] for c, r in _by_claim(store).items()}
     coder_edit(settings.workbook_path, "Claim Edits", {ids["CLM-S1"]: {**RESOLVED, "Resolved By": "jlee"},
-                                                       ids["CLM-E1"]: {"Status": "Escalated"}})
+                                                       ids["CLM-E1"]: {"Status": "Escalated"},
+                                                       ids["CLM-E2"]: {"Assigned To": "jlee"}})
     assert sync_workbook(settings, store, today=DAY).written
     rows = _by_claim(store)
     assert not rows["CLM-S1"]["bot_check"] and not rows["CLM-E1"]["bot_check"]  # no roster: as before
@@ -136,3 +137,7 @@ def test_a_name_not_on_the_roster_is_refused_and_without_a_roster_nothing_is_enf
     assert rows["CLM-S1"]["bot_check"].startswith("Resolved By 'jlee' is not on the team roster")
     assert "Escalated without Escalated To" in rows["CLM-E1"]["bot_check"]
     assert "Escalated without a note" in rows["CLM-E1"]["bot_check"]
+    # A name typed or pasted past the dropdown is no owner: flagged, counted as unowned, not replaced.
+    assert rows["CLM-E2"]["assigned_to"] == "jlee"
+    assert rows["CLM-E2"]["bot_check"].startswith("Assigned To 'jlee' is not on the team roster")
+    assert _summary(settings.workbook_path)["Unowned open rows"][1] == 1

@@ -14,7 +14,7 @@ from typing import Any
 from bots.core.lifecycle import RESOLUTION_EVIDENCE, CoderStatus
 from bots.core.workbook.layout import COLUMNS, STATUSES, WorkbookLayout
 
-__all__ = ["ESCALATION_CHECK", "EVIDENCE", "ID_CHECK", "MISSING_CHECK", "NOT_SENIOR", "REWORK_FIELDS", "SIGNOFF_CHECK",
+__all__ = ["ESCALATION_CHECK", "EVIDENCE", "ID_CHECK", "MISSING_CHECK", "NOT_SENIOR", "OWNER_CHECK", "REWORK_FIELDS", "SIGNOFF_CHECK",
            "UNOWNED_CHECK", "evidence_problems", "is_signoff_problem", "merged_bot_check",
            "same_entry"]
 
@@ -29,6 +29,7 @@ ID_CHECK = "Exception ID "
 MISSING_CHECK = "This row was missing from the workbook"
 # An open row no one present on the team roster can take (``assignment``).
 UNOWNED_CHECK = "No one present can take this row"
+OWNER_CHECK = "Assigned To "  # a name not on the roster: as good as no owner
 # Who resolved or took a row, checked against the team roster (``signoff``).
 SIGNOFF_CHECK = "Resolved By "
 ESCALATION_CHECK = "Escalated "
@@ -37,7 +38,7 @@ NOT_SENIOR = "is not a senior: a Senior row needs a senior's sign-off"
 # cause is fixed (other bots' messages stay until a coder re-works the row).
 # (Messages must not contain "; ": that separates the messages in one cell.)
 _OWN_CHECKS = ("missing ", "Status '", "Resolution '", ID_CHECK, MISSING_CHECK, UNOWNED_CHECK, SIGNOFF_CHECK,
-               ESCALATION_CHECK)
+               ESCALATION_CHECK, OWNER_CHECK)
 
 
 def _join(names: Sequence[str]) -> str:

@@ -24,7 +24,8 @@ from bots.core.lifecycle import CoderStatus
 from bots.core.store import AuditEntry
 from bots.core.team import Role, Team
 from bots.core.workbook.assignment import bot_assigned
-from bots.core.workbook.checks import ESCALATION_CHECK, NOT_SENIOR, SIGNOFF_CHECK
+from bots.core.workbook.checks import ESCALATION_CHECK, NOT_SENIOR, OWNER_CHECK, SIGNOFF_CHECK
+from bots.core.workbook.summary import is_open
 
 __all__ = ["SENIOR", "Escalations", "signoff_problems", "take_escalations"]
 
@@ -41,6 +42,9 @@ def signoff_problems(row: dict[str, Any], team: Team | None) -> list[str]:
         return []
     problems = []
     status = row["status"]
+    owner = _name(row["assigned_to"])
+    if owner and is_open(row) and team.get(owner) is None:  # a pasted or typed name: no one owns the row
+        problems.append(f"{OWNER_CHECK}'{owner}' is not on the team roster: choose a name from the list")
     resolver = _name(row["resolved_by"])
     if status == CoderStatus.RESOLVED and resolver:
         if team.get(resolver) is None:

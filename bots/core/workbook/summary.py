@@ -20,7 +20,7 @@ from openpyxl.worksheet.protection import SheetProtection
 
 from bots.core.lifecycle import CoderStatus, RowState
 from bots.core.times import show_time
-from bots.core.workbook.checks import UNOWNED_CHECK, is_signoff_problem
+from bots.core.workbook.checks import OWNER_CHECK, UNOWNED_CHECK, is_signoff_problem
 from bots.core.workbook.layout import SUMMARY_SHEET, column_letter, print_setup
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str],
                     stats.senior_by_person[who] = stats.senior_by_person.get(who, 0) + 1
                 else:
                     q.open_entry += 1
-                if UNOWNED_CHECK in (row["bot_check"] or ""):
+                if any(m.startswith((UNOWNED_CHECK, OWNER_CHECK)) for m in (row["bot_check"] or "").split("; ")):
                     q.unowned += 1
                 if q.oldest_open is None or row["first_seen"] < q.oldest_open:
                     q.oldest_open = row["first_seen"]  # ISO timestamps order as text
