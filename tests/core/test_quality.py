@@ -211,3 +211,35 @@ def test_without_quality_toml_nothing_is_sampled_and_there_is_no_review_sheet(se
     report(store, "run-1", [Finding("CLM-R1")])
     assert sync_workbook(settings, store, today=date(2026, 11, 27)).written
     assert store.qa_samples() == [] and "Quality Review" not in load_workbook(settings.workbook_path).sheetnames
+
+
+def test_each_coder_gets_the_weekly_minimum_by_lowest_hash_and_a_sample_id_moved_to_another_decision_is_held(
+        settings: Settings, store: Store) -> None:
+    write_roster(settings, [*ROSTER, QUINN])
+    write_quality(settings, bot={"claim_clean": 0.0}, coder={"rate": 0.0, "min_per_coder_per_week": 2})
+    report(store, "run-1", [Finding(f"CLM-M{n}", detail=f"m{n}") for n in range(5)])
+    assert sync_workbook(settings, store, today=FRIDAY).written
+    path = settings.workbook_path
+    ids = {r["claim_id"]: r["exception_id"] for r in stored(store).values()}
+    done = {"Status": "Resolved", "Resolution": "Corrected claim", "Resolution Note": "checked",
+            "Resolved By": "Ana Ruiz", "Resolved On": FRIDAY.isoformat()}
+    coder_edit(path, "Claim Edits", {ids[f"CLM-M{n}"]: done for n in range(5)})
+    assert sync_workbook(settings, store, today=FRIDAY).written
+    assert sync_workbook(settings, store, today=FRIDAY).written
+
+    samples = store.qa_samples()
+    assert len(samples) == 2 and {s["reason"] for s in samples} == {"minimum"}
+    refs = sorted((f"{ids[f'CLM-M{n}']}|Ana Ruiz|{FRIDAY}" for n in range(5)),
+                  key=lambda ref: sample_hash(period_of(FRIDAY), "coder_resolution", ref))
+    assert sorted(s["decision_ref"] for s in samples) == sorted(refs[:2])  # the two lowest hashes
+    assert all(s["qa_reviewer"] in REVIEWERS for s in samples)
+    assert len(store.audit_records(action="qa_sampled")) == 2
+
+    # A Sample ID typed beside another decision: nothing on that row is saved, the Bot Check says why.
+    first, second = samples
+    qa_edit(path, {first["sample_id"]: {"Decision Ref": second["decision_ref"], "QA Result": "Pass"}})
+    assert sync_workbook(settings, store, today=FRIDAY).written
+    held = {s["sample_id"]: s for s in store.qa_samples()}[first["sample_id"]]
+    assert held["qa_result"] is None and held["bot_status"] == "Open"
+    assert held["bot_check"].startswith(f"Sample ID {first['sample_id']} belongs to decision")
+    assert _qa_rows(path)[first["sample_id"]]["Decision Ref"] == first["decision_ref"]  # put back by the write

@@ -5,8 +5,9 @@ Runs at the start of each merge, in its transaction, before the exception rows a
 follow-up row a Fail opens is written (and given an owner) by the same sync:
 
 1. QA entries are merged by Sample ID, believed only when the row shows the sample's own
-   Decision Ref and no other row shows the same ID (the same idea as ``identity``); every
-   change is an audit record ``qa_update``;
+   Decision Ref and no other row shows the same ID (the same idea as ``identity``; unlike a
+   queue sheet, such rows are not shown again as left: the write puts the sample back as stored
+   and the Bot Check asks for the entries again); every change is an audit record ``qa_update``;
 2. decisions recorded since the last pass (``quality.bot_decisions`` over new audit records) and
    coder resolutions that are applied or ready are sampled by ``quality.is_sampled``, plus each
    coder's weekly minimum; each new sample is an audit record ``qa_sampled`` holding the seed inputs;
@@ -227,9 +228,9 @@ def review_pass(store: Store, conn: Connection, readback: ReadBack | None, team:
         if s is None:
             continue
         if len(seen) > 1 or any(v.get("decision_ref", s["decision_ref"]) != s["decision_ref"] for v in seen):
-            held[sid] = (f"Sample ID {sid} belongs to decision {s['decision_ref']} and is shown on "
-                         f"{len(seen)} row(s) or beside another decision: QA entries on it are not saved until the "
-                         "ID is on its own row only")
+            held[sid] = (f"Sample ID {sid} belongs to decision {s['decision_ref']} but was shown on "
+                         f"{len(seen)} row(s) or beside another decision: the QA entries there were not saved. "
+                         "The row is shown again with its own decision: enter them again")
             continue
         changed = {f: seen[0][f] for f in QUALITY_FIELDS if f in seen[0] and seen[0][f] != s[f]}
         if changed and s["bot_status"] == RowState.OPEN:
