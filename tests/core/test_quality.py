@@ -151,7 +151,9 @@ def test_sampling_is_deterministic_rederivable_reviewed_by_someone_else_and_a_fa
                    rework: {"QA Result": "Fail", "Finding Category": "Wrong resolution", "QA Note": "needs void"},
                    own: {"QA Reviewer": "Cy Tran", "QA Result": "Pass"},
                    passed: {"QA Result": "Pass"}})
-    save_through_libreoffice(path)  # a real spreadsheet client's save
+    save_through_libreoffice(path)  # a real spreadsheet client's save keeps the QA dropdowns
+    saved = {dv.formula1 for dv in load_workbook(path)["Quality Review"].data_validations.dataValidation}
+    assert {'"Pass,Fail"', "Lists!$B$2:$B$4", "Lists!$C$2:$C$3"} <= saved, saved
     result = sync_workbook(settings, store, today=FRIDAY)
     assert result.written and not result.problems, result.problems  # Lists and Quality Review read as ours
     now = {s["sample_id"]: s for s in store.qa_samples()}

@@ -64,7 +64,10 @@ def test_a_senior_row_resolved_by_a_coder_is_held_and_counted_and_one_resolved_b
         ids["CLM-E1"]: {"Status": "Escalated", "Resolution Note": "bypass looks wrong"},  # no Escalated To
         ids["CLM-E2"]: {"Status": "Escalated", "Escalated To": "Dee Marsh", "Resolution Note": "needs a senior"},
     })
-    save_through_libreoffice(path)  # a real spreadsheet client's save
+    save_through_libreoffice(path)  # a real spreadsheet client's save keeps the dropdowns and the hidden list
+    saved = _validation_refs(path, "Claim Edits")
+    assert all(saved[AT[h]] == "Lists!$A$2:$A$6" for h in ("Assigned To", "Resolved By", "Escalated To")), saved
+    assert load_workbook(path)["Lists"].sheet_state == "hidden"
     result = sync_workbook(settings, store, today=DAY)
     assert result.written and not result.problems, result.problems
 
@@ -91,7 +94,7 @@ def test_a_senior_row_resolved_by_a_coder_is_held_and_counted_and_one_resolved_b
     assert summary["Senior rows resolved without a senior"][1] == 1
     assert summary["Senior backlog (open Senior rows)"][1] == 1  # CLM-E2 (S1 and S2 are resolved)
     assert summary["Dee Marsh"][1] == 1  # the senior backlog by person: the escalation to her
-    # The dropdowns survived LibreOffice's save and our rewrite.
+    # ... and the rewrite after it.
     refs = _validation_refs(path, "Claim Edits")
     assert refs[AT["Resolved By"]] == "Lists!$A$2:$A$6"
 
