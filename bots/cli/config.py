@@ -221,6 +221,12 @@ def check_config(settings: Settings) -> list[str]:
                                 f"{cdir / PROFILE_DIR / f'{cfg.inbox_profile}.toml'} (value: {cfg.inbox_profile!r})")
 
     layout = problems.check(lambda: load_layout(settings))  # optional: absent means the built-in lists
+    from bots.core.team import load_team
+
+    problems.check(lambda: load_team(settings))  # optional: absent means no roster controls
+    from bots.core.quality import load_quality
+
+    problems.check(lambda: load_quality(settings))  # optional: absent means no quality sampling
     if "status_sync" in installed:
         from bots.status_sync.config import BILLING_FILE, load_billing_config
 

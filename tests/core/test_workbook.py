@@ -295,7 +295,8 @@ def test_exceptions_that_no_longer_occur_are_cleared_and_stay(settings: Settings
     rows = rows_by_id(settings.workbook_path)
     assert sorted(r["Bot Status"] for r in rows.values()) == ["Cleared", "Open"]
     ws = load_workbook(settings.workbook_path)["Claim Edits"]
-    fills = {ws.cell(r, 20).value: ws.cell(r, 1).fill.fgColor.rgb for r in (2, 3)}
+    status_col = [c.header for c in COLUMNS].index("Bot Status") + 1
+    fills = {ws.cell(r, status_col).value: ws.cell(r, 1).fill.fgColor.rgb for r in (2, 3)}
     assert fills["Cleared"].endswith(load_layout(settings).colours.closed)
 
 

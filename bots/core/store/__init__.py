@@ -9,7 +9,9 @@ One concern per module: ``base`` (engine, dialects, transactions), ``schema``
 ``rows`` (exception rows), ``audit`` (the hash chain), ``claims`` (claims and service lines),
 ``intents`` (what an outcome asks the store to write, and handoffs between bots), ``reports``
 (read-only views: work items, exception rows, audit records), ``mirror`` (the workbook's coder
-edits and written state) and ``signins`` (refused sign-ins remembered across runs). ``Store`` combines them.
+edits and written state), ``ownership`` (the Assigned To the bots chose from the roster), ``quality`` (samples for QA
+review) and ``signins``
+(refused sign-ins remembered across runs). ``Store`` combines them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from bots.core.store.base import GENESIS, canonical_json, digest, utcnow
 from bots.core.store.claims import ClaimStore
 from bots.core.store.intents import ClaimStatusRead, Intent, IntentStore, RowSynced, StatusUpdate
 from bots.core.store.mirror import MirrorStore, exception_fingerprint
+from bots.core.store.ownership import OwnershipStore
+from bots.core.store.quality import QualityStore
 from bots.core.store.queue import ClaimedItem, ItemStateChange, WorkItemSpec
 from bots.core.store.reports import ReportStore
 from bots.core.store.rows import ExceptionBatchEntry, exception_id
@@ -38,7 +42,8 @@ __all__ = [
 ]
 
 
-class Store(IntentStore, SignInStore, RunStore, AuditStore, ClaimStore, ReportStore, MirrorStore):
+class Store(IntentStore, SignInStore, RunStore, AuditStore, ClaimStore, ReportStore, MirrorStore, OwnershipStore,
+            QualityStore):
     """Owns the engine; hands out transactions. Thread-safe (one connection per use)."""
 
 

@@ -86,7 +86,7 @@ class RowStore(StoreBase):
             for chunk in _chunks(list(latest), 500):
                 for r in conn.execute(
                     select(exceptions.c.exception_id, exceptions.c.times_seen, exceptions.c.bot_status,
-                           exceptions.c.run_id).where(exceptions.c.exception_id.in_(chunk))
+                           exceptions.c.run_id, exceptions.c.escalated_at).where(exceptions.c.exception_id.in_(chunk))
                 ):
                     current[r.exception_id] = r
             inserts: list[dict[str, Any]] = []
@@ -99,6 +99,8 @@ class RowStore(StoreBase):
                     continue
                 row = {"w_id": ex_id, "v_times_seen": cur.times_seen + (0 if cur.run_id == run_id else 1),
                        "v_item_ref": item_ref, **{f"v_{k}": v for k, v in fields.items()}}
+                if cur.escalated_at:  # escalated to a senior: the row stays Senior whatever the bot says
+                    row["v_review_level"] = "Senior"
                 check_row_move(cur.bot_status, RowState.OPEN, RowEvent.RECUR)
                 if cur.bot_status == RowState.SYNCED:  # the coder's resolution did not hold: say so
                     row["v_bot_check"] = "recurred after it was resolved and synced"

@@ -10,8 +10,8 @@ from sqlalchemy import (
 
 from bots.core.lifecycle import ItemState, RowState
 
-__all__ = ["audit", "audit_head", "claims", "exceptions", "meta", "metadata", "runs", "service_lines", "signin_blocks",
-           "work_items"]
+__all__ = ["audit", "audit_head", "claims", "exceptions", "meta", "metadata", "qa_samples", "runs", "service_lines",
+           "signin_blocks", "work_items"]
 
 metadata = MetaData()
 
@@ -169,9 +169,51 @@ exceptions = Table(
     Column("resolved_by", String(120)),
     Column("resolved_on", String(32)),
     Column("coder_updated_at", String(32)),
+    # The Assigned To the bots chose from the roster (``workbook.assignment``): while the cell still
+    # shows it, the bots may move the row; a different name there is a coder's choice and stays.
+    Column("assigned_by_bot", String(120)),
+    Column("escalated_to", String(120)),  # coder-owned: the senior a row was escalated to
+    Column("escalated_at", String(32)),  # when the bots took the escalation: the row stays Senior from then on
     Column("synced_at", String(32)),
     Column("written_at", String(32)),  # null: changed since the last workbook write
     Index("ix_exceptions_scope", "bot", "item_ref"),
+)
+
+# A decision sampled for quality review (``bots.core.quality``): one row of the Quality Review sheet.
+# The sample is deterministic (seed inputs: period, kind, decision_ref); the QA columns are the
+# reviewer's, mirrored from the workbook like the coder columns of ``exceptions``.
+qa_samples = Table(
+    "qa_samples", metadata,
+    Column("sample_id", String(20), primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("decision_ref", String(300), nullable=False),
+    Column("period", String(10), nullable=False),
+    Column("rate", Float),
+    Column("reason", String(20)),  # rate | minimum (a coder's weekly minimum)
+    Column("decided_by", String(120)),  # the bot's name, or the coder's
+    Column("decided_at", String(32)),
+    Column("claim_id", String(60), index=True),
+    Column("item_ref", String(200)),
+    Column("queue", String(40)),  # where a failed decision's follow-up row goes
+    Column("review_level", String(10)),
+    Column("rule_id", String(60)),
+    Column("rule_version", String(20)),
+    Column("decision", Text),
+    Column("evidence", Text),
+    Column("evidence_file", Text),
+    Column("sampled_at", String(32), nullable=False),
+    # The reviewer's columns.
+    Column("qa_reviewer", String(120)),
+    Column("qa_result", String(10)),
+    Column("finding_category", String(120)),
+    Column("qa_note", Text),
+    Column("reviewer_by_bot", String(120)),  # the reviewer the bots chose (a different name is a person's)
+    Column("qa_updated_at", String(32)),
+    # The bots' answer.
+    Column("bot_check", Text),
+    Column("bot_status", String(10), nullable=False, default=RowState.OPEN),
+    Column("followup_id", String(20)),  # the exception row a Fail opened
+    Column("synced_at", String(32)),
 )
 
 meta = Table(

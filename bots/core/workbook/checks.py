@@ -14,22 +14,31 @@ from typing import Any
 from bots.core.lifecycle import RESOLUTION_EVIDENCE, CoderStatus
 from bots.core.workbook.layout import COLUMNS, STATUSES, WorkbookLayout
 
-__all__ = ["EVIDENCE", "ID_CHECK", "MISSING_CHECK", "REWORK_FIELDS", "evidence_problems", "merged_bot_check",
+__all__ = ["ESCALATION_CHECK", "EVIDENCE", "ID_CHECK", "MISSING_CHECK", "NOT_SENIOR", "OWNER_CHECK", "REWORK_FIELDS", "SIGNOFF_CHECK",
+           "UNOWNED_CHECK", "evidence_problems", "is_signoff_problem", "merged_bot_check",
            "same_entry"]
 
 _HEADERS = {c.field: c.header for c in COLUMNS}
 EVIDENCE = tuple((name, _HEADERS[name]) for name in RESOLUTION_EVIDENCE)  # (field, header) a Resolved row needs
 # A coder changing any of these has re-worked the row, which answers bot checks
 # such as "recurred after it was resolved and synced"; Assigned To alone does not.
-REWORK_FIELDS = ("status", "resolution", "resolution_note", "resolved_by", "resolved_on")
+REWORK_FIELDS = ("status", "resolution", "resolution_note", "resolved_by", "resolved_on", "escalated_to")
 # Messages about the row itself rather than its entries (``identity``): an Exception ID that is
 # on more than one row or on another claim's row, and a row the file lost and the bots restored.
 ID_CHECK = "Exception ID "
 MISSING_CHECK = "This row was missing from the workbook"
+# An open row no one present on the team roster can take (``assignment``).
+UNOWNED_CHECK = "No one present can take this row"
+OWNER_CHECK = "Assigned To "  # a name not on the roster: as good as no owner
+# Who resolved or took a row, checked against the team roster (``signoff``).
+SIGNOFF_CHECK = "Resolved By "
+ESCALATION_CHECK = "Escalated "
+NOT_SENIOR = "is not a senior: a Senior row needs a senior's sign-off"
 # Our own messages start with one of these; each merge recomputes them, so they go once the
 # cause is fixed (other bots' messages stay until a coder re-works the row).
 # (Messages must not contain "; ": that separates the messages in one cell.)
-_OWN_CHECKS = ("missing ", "Status '", "Resolution '", ID_CHECK, MISSING_CHECK)
+_OWN_CHECKS = ("missing ", "Status '", "Resolution '", ID_CHECK, MISSING_CHECK, UNOWNED_CHECK, SIGNOFF_CHECK,
+               ESCALATION_CHECK, OWNER_CHECK)
 
 
 def _join(names: Sequence[str]) -> str:
@@ -54,6 +63,11 @@ def evidence_problems(row: dict[str, Any], layout: WorkbookLayout) -> list[str]:
         if resolution and resolution not in layout.choices(row["queue"]):
             problems.append(f"Resolution '{resolution}' is not a {row['queue']} choice")
     return problems
+
+
+def is_signoff_problem(message: str) -> bool:
+    """A Senior row resolved without a senior (``signoff``): an audit evidence exception."""
+    return message.startswith(SIGNOFF_CHECK) and NOT_SENIOR in message
 
 
 def merged_bot_check(current: str | None, own: list[str], reworked: bool) -> str | None:

@@ -21,12 +21,14 @@ from bots.core.lifecycle import INPUT_PROBLEMS, OPERATOR_QUEUES, CoderStatus
 from bots.core.settings import Settings, load_toml_model
 
 __all__ = [
-    "BOT_COLUMNS", "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "INPUT_PROBLEMS", "QUEUE_SHEETS",
+    "BOT_COLUMNS", "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "INPUT_PROBLEMS", "LISTS_SHEET",
+    "QA_RESULTS", "QUALITY_COLUMNS", "QUALITY_FIELDS", "QUALITY_SHEET", "QUEUE_SHEETS",
     "STATUSES",
     "SUMMARY_SHEET", "Column", "WorkbookLayout", "column_letter", "load_layout", "print_setup", "sheet_title",
 ]
 
 SUMMARY_SHEET = "Summary"
+LISTS_SHEET = "Lists"  # hidden: the team roster's names the person columns' dropdowns read
 QUEUE_SHEETS = (
     "Coding Queries", "Claim Edits", "Documentation Requests", "Denials", "Payment Variances", "Bot Failures",
     INPUT_PROBLEMS,
@@ -56,6 +58,8 @@ class Column:
     wrap: bool = False
     bookkeeping: bool = False
     note: str = ""
+    optional: bool = False  # added after files were written: a file without it merges without a problem
+    person: bool = False  # takes a name from the team roster (a dropdown of the names when there is one)
 
 
 # The order a coder works in: who and what (frozen on the left), why, the evidence, then their
@@ -77,17 +81,22 @@ COLUMNS = (
     Column("Reason", "reason", 60, wrap=True, note="Why the bots sent this row to a person, in full."),
     Column("Evidence File", "evidence_file", 14, "link", max_width=30,
            note="A screenshot or saved page: click to open it."),
-    Column("Assigned To", "assigned_to", 14, coder=True, max_width=22,
-           note="Who works this row. Type a name to take it or pass it on."),
+    Column("Assigned To", "assigned_to", 14, coder=True, max_width=22, person=True,
+           note="Who works this row (the bots fill it from the team roster). Choose a name to take it "
+                "or pass it on; the bots never replace a name you chose."),
     Column("Status", "status", 11, coder=True,
            note="New, In Progress, Resolved or Escalated (choose from the list)."),
     Column("Resolution", "resolution", 22, coder=True, max_width=30,
            note="What was done: choose from this sheet's list. Needed to resolve."),
     Column("Resolution Note", "resolution_note", 40, coder=True, wrap=True,
            note="The evidence for the resolution (what you checked, what you changed). Needed to resolve."),
-    Column("Resolved By", "resolved_by", 14, coder=True, max_width=22, note="Your name. Needed to resolve."),
+    Column("Resolved By", "resolved_by", 14, coder=True, max_width=22, person=True,
+           note="Your name. Needed to resolve. A Senior row needs a senior's name here."),
     Column("Resolved On", "resolved_on", 11, "date", coder=True, note="The date you resolved it, e.g. 2026-11-03. "
                                                                       "Needed to resolve."),
+    Column("Escalated To", "escalated_to", 14, coder=True, max_width=22, person=True, optional=True,
+           note="With Status Escalated: the senior who takes the row (and say why in Resolution Note). "
+                "The row becomes a Senior row."),
     Column("Bot Check", "bot_check", 30, wrap=True, note="What the bots found missing or wrong in your edits; "
                                                          "empty when all is well."),
     Column("Bot Status", "bot_status", 9, note="Open: the bots still find it. Synced: your resolution was "
@@ -101,6 +110,40 @@ COLUMNS = (
     Column("Times Seen", "times_seen", 7, "int", bookkeeping=True),
 )
 FROZEN_COLUMNS = 2  # Exception ID and Claim ID stay in view while a coder scrolls right
+
+# The Quality Review sheet (``bots.core.quality``): one row per sampled decision. Its own column set:
+# what was decided, by whom and on what evidence (the bots'), then the reviewer's columns.
+QUALITY_SHEET = "Quality Review"
+QA_RESULTS = ("Pass", "Fail")
+QUALITY_COLUMNS = (
+    Column("Sample ID", "sample_id", 16, note="The sample's identity. Do not change or copy it: QA entries are "
+                                              "matched to the bots' records by this ID and its Decision Ref."),
+    Column("Decision Ref", "decision_ref", 24, max_width=44,
+           note="Which decision: bot|item|run for a bot's, or exception row|coder|date for a coder's."),
+    Column("Kind", "kind", 14, max_width=18, note="claim_clean, portal_paid, status_applied or coder_resolution."),
+    Column("Claim ID", "claim_id", 12, max_width=24),
+    Column("Queue", "queue", 14, max_width=22, note="Where a Fail opens its follow-up row."),
+    Column("Decided By", "decided_by", 14, max_width=22, note="The bot, or the coder who resolved the row."),
+    Column("Rule ID", "rule_id", 12, max_width=24),
+    Column("Rule Version", "rule_version", 8),
+    Column("Decision", "decision", 30, wrap=True, note="What was decided."),
+    Column("Evidence", "evidence", 30, max_width=50, wrap=True, note="What the decision rests on."),
+    Column("Evidence File", "evidence_file", 14, "link", max_width=30, note="A screenshot or saved page: click it."),
+    Column("QA Reviewer", "qa_reviewer", 14, coder=True, max_width=22, person=True,
+           note="Who reviews it (the bots fill it): a qa or senior on the roster, never the person who decided."),
+    Column("QA Result", "qa_result", 9, coder=True, note="Pass or Fail (choose from the list)."),
+    Column("Finding Category", "finding_category", 22, coder=True, max_width=30,
+           note="Needed with Fail: choose from the list (config/quality.toml)."),
+    Column("QA Note", "qa_note", 40, coder=True, wrap=True, note="Needed with Fail: what is wrong and why."),
+    Column("Bot Check", "bot_check", 30, wrap=True, note="What the bots found missing or wrong in the QA entries."),
+    Column("Bot Status", "bot_status", 9, note="Open: awaiting review. Synced: the review was recorded (a Fail "
+                                               "opened its follow-up row). Cleared: the decision no longer stands."),
+    Column("Follow-up Row", "followup_id", 16, note="The exception row a Fail opened (overturned in QA, or rework)."),
+    Column("Period", "period", 9, bookkeeping=True),
+    Column("Sampled", "reason", 9, bookkeeping=True, note="rate, or minimum (the coder's weekly minimum)."),
+    Column("Decided At", "decided_at", 16, bookkeeping=True),
+)
+QUALITY_FIELDS = tuple(c.field for c in QUALITY_COLUMNS if c.coder)
 BOT_COLUMNS = tuple(c for c in COLUMNS if not c.coder)
 CODER_COLUMNS = tuple(c for c in COLUMNS if c.coder)
 CODER_FIELDS = tuple(c.field for c in CODER_COLUMNS)

@@ -34,7 +34,9 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from bots.core.workbook.layout import CODER_COLUMNS, QUEUE_SHEETS, SUMMARY_SHEET, column_letter
+from bots.core.workbook.layout import (
+    CODER_COLUMNS, LISTS_SHEET, QUALITY_COLUMNS, QUALITY_SHEET, QUEUE_SHEETS, SUMMARY_SHEET, column_letter,
+)
 
 __all__ = ["IDENTITY_COLUMNS", "ReadBack", "SeenRow", "WorkbookUnreadable", "coder_value", "read_coder_columns",
            "shown_text"]
@@ -52,6 +54,8 @@ _VALUE = re.compile(rb"<v(?:\s[^>]*)?>(.*?)</v>", re.S)
 _TEXT = re.compile(rb"<t(?:\s[^>]*)?>(.*?)</t>", re.S)
 _PHONETIC = re.compile(rb"<rPh\b.*?</rPh>", re.S)
 _OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+# Sheets of ours without exception rows: not read, and not "someone else's sheet" either.
+_OUR_OTHER_SHEETS = {SUMMARY_SHEET, LISTS_SHEET}
 _READ_ERRORS = (KeyError, ValueError, IndexError, ET.ParseError, zipfile.BadZipFile, zlib.error, EOFError,
                 UnicodeDecodeError)
 
@@ -91,6 +95,8 @@ class ReadBack:
     problems: list[str] = field(default_factory=list)
     keep_copy: bool = False
     rows: int = 0
+    # The Quality Review sheet: Sample ID -> every row showing it (Decision Ref and the QA cells).
+    quality: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
 
     @property
     def values(self) -> dict[str, dict[str, str | None]]:
@@ -313,9 +319,9 @@ class _TreeSheet:
         return _number(v.text) if v.text.strip() else None
 
 
-def _find_header(sheet: _FastSheet | _TreeSheet) -> tuple[int, dict[str, str]] | None:
-    """The first row (within HEADER_SCAN_ROWS) holding an ``Exception ID`` cell: its number
-    and a map header name -> column letters."""
+def _find_header(sheet: _FastSheet | _TreeSheet, id_header: str = ID_HEADER) -> tuple[int, dict[str, str]] | None:
+    """The first row (within HEADER_SCAN_ROWS) holding an ``id_header`` cell (``Exception ID``):
+    its number and a map header name -> column letters."""
     rows: dict[int, dict[str, str]] = {}
     for row, letters, value in sheet.cells():
         if row > HEADER_SCAN_ROWS:
@@ -323,7 +329,7 @@ def _find_header(sheet: _FastSheet | _TreeSheet) -> tuple[int, dict[str, str]] |
         if isinstance(value, str) and value.strip():
             rows.setdefault(row, {})[value.strip()] = letters
     for row in sorted(rows):
-        if ID_HEADER in rows[row]:
+        if id_header in rows[row]:
             return row, rows[row]
     return None
 
@@ -369,6 +375,33 @@ def _read_sheet(sheet: _FastSheet | _TreeSheet, name: str, header: tuple[int, di
     return result
 
 
+QA_ID_HEADER = "Sample ID"
+
+
+def _read_quality(sheet: _FastSheet | _TreeSheet, out: ReadBack, epoch: date) -> None:
+    """The Quality Review sheet's rows: Sample ID, the Decision Ref it shows, the QA cells."""
+    header = _find_header(sheet, QA_ID_HEADER)
+    if header is None:
+        out.problems.append(f"sheet {QUALITY_SHEET!r} has no header row with {QA_ID_HEADER!r}: QA entries could "
+                            "not be read")
+        out.keep_copy = True
+        return
+    header_row, names = header
+    wanted = {c.header: c.field for c in QUALITY_COLUMNS if c.coder or c.field == "decision_ref"}
+    fields = {names[h]: f for h, f in wanted.items() if h in names}
+    id_col = names[QA_ID_HEADER]
+    rows: dict[int, dict[str, Any]] = {}
+    for row, letters, value in sheet.cells({id_col, *fields}):
+        if row > header_row:
+            rows.setdefault(row, {})[letters] = value
+    for cells in rows.values():
+        ident = shown_text(cells.get(id_col))
+        if ident:
+            values = {f: (shown_text(cells.get(letters)) if f == "decision_ref" else
+                          coder_value(f, cells.get(letters), epoch)) for letters, f in fields.items()}
+            out.quality.setdefault(ident, []).append(values)
+
+
 def read_coder_columns(path: Path) -> ReadBack:
     """Read every row's coder-owned cells, keyed by Exception ID.
 
@@ -393,9 +426,12 @@ def read_coder_columns(path: Path) -> ReadBack:
                 data = zf.read(part)
                 sheet: _FastSheet | _TreeSheet = (
                     _FastSheet(data, package.strings) if _FastSheet.usable(data) else _TreeSheet(data, package.strings))
+                if name == QUALITY_SHEET:
+                    _read_quality(sheet, out, package.epoch)
+                    continue
                 header = _find_header(sheet)
                 if header is None:
-                    if name != SUMMARY_SHEET and (name in QUEUE_SHEETS or b"<c " in data):
+                    if name not in _OUR_OTHER_SHEETS and (name in QUEUE_SHEETS or b"<c " in data):
                         out.keep_copy = True
                         out.problems.append(
                             f"sheet {name!r} has no header row with {ID_HEADER!r}: its rows could not be read"
@@ -409,7 +445,7 @@ def read_coder_columns(path: Path) -> ReadBack:
                 continue
             out.sheets.append(name)
             out.rows += result.rows
-            missing = [c.header for c in CODER_COLUMNS if c.header not in header[1]]
+            missing = [c.header for c in CODER_COLUMNS if c.header not in header[1] and not c.optional]
             if missing:
                 out.keep_copy = True
                 out.problems.append(f"sheet {name!r} lacks column(s) {', '.join(missing)}: "

@@ -48,6 +48,8 @@ from bots.core.times import show_time
 from bots.core.workbook.layout import (
     COLUMNS, FROZEN_COLUMNS, STATUSES, Column, WorkbookLayout, column_letter, print_setup,
 )
+from bots.core.workbook.lists import names_range, names_sheet, person_validations
+from bots.core.workbook.quality_sheet import quality_sheet
 from bots.core.workbook.summary import SummaryStats, summary_sheet
 
 __all__ = ["SheetRows", "render_workbook"]
@@ -340,8 +342,10 @@ def _protect(ws: Any) -> None:
         selectLockedCells=False, selectUnlockedCells=False)
 
 
-def _validations(ws: Any, queue: str, layout: WorkbookLayout, plans: Sequence[_ColumnPlan]) -> None:
+def _validations(ws: Any, queue: str, layout: WorkbookLayout, plans: Sequence[_ColumnPlan],
+                 names: str | None = None) -> None:
     by_field = {p.column.field: p.letter for p in plans}
+    person_validations(ws, by_field, {p.column.field: p.column.header for p in plans}, names)
 
     def whole(field_name: str) -> str:
         letter = by_field[field_name]
@@ -366,7 +370,7 @@ def _validations(ws: Any, queue: str, layout: WorkbookLayout, plans: Sequence[_C
 
 
 def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: Sequence[_ColumnPlan],
-                 written: str) -> tuple[Any, list[_ColumnPlan]]:
+                 written: str, names: str | None = None) -> tuple[Any, list[_ColumnPlan]]:
     """The sheet around the rows, and the column plans with this sheet's widths (rows need them
     for their heights)."""
     ws = wb.create_sheet(sheet.title)
@@ -386,7 +390,7 @@ def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: 
     ws.freeze_panes = f"{column_letter(FROZEN_COLUMNS + 1)}2"
     ws.auto_filter.ref = f"A1:{plans[-1].letter}{len(sheet.rows) + 1}"
     print_setup(ws, written)
-    _validations(ws, sheet.queue, layout, plans)
+    _validations(ws, sheet.queue, layout, plans, names)
     _protect(ws)
     header = []
     for plan in plans:
@@ -408,13 +412,24 @@ def _header_note(column: Column, layout: WorkbookLayout, queue: str) -> str:
 
 
 def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: SummaryStats, layout: WorkbookLayout,
-                    *, tz: tzinfo, base_dir: Path) -> int:
-    """Write the whole workbook to ``dest`` (an open binary file); return the data rows written."""
+                    *, tz: tzinfo, base_dir: Path, people: Sequence[str] = (),
+                    quality: Sequence[dict[str, Any]] | None = None, reviewers: Sequence[str] = (),
+                    categories: Sequence[str] = ()) -> int:
+    """Write the whole workbook to ``dest`` (an open binary file); return the data rows written.
+    ``people``: the team roster's names, for the person columns' dropdowns (none: free text);
+    ``quality``: the Quality Review sheet's samples (None: no such sheet), with the ``reviewers``
+    and finding ``categories`` its dropdowns offer."""
     wb = Workbook(write_only=True)
     summary = summary_sheet(wb, stats, tz)
     plans = _plan_columns(_Palette(summary), layout)
     written = show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False)
-    queue_sheets = [(sheet, *_queue_sheet(wb, sheet, layout, plans, written)) for sheet in sheets]
+    names = names_range(people)
+    queue_sheets = [(sheet, *_queue_sheet(wb, sheet, layout, plans, written, names)) for sheet in sheets]
+    if quality is not None:
+        quality_sheet(wb, quality, written, base_dir, reviewers=names_range(reviewers, "B"),
+                      categories=names_range(categories, "C"))
+    if people or quality is not None:
+        names_sheet(wb, {"Team": list(people), "QA reviewers": list(reviewers), "Finding categories": list(categories)})
     skeleton = io.BytesIO()
     wb.save(skeleton)
     parts = {ws.path.lstrip("/"): (sheet, fitted) for sheet, ws, fitted in queue_sheets}

@@ -20,12 +20,13 @@ from openpyxl.worksheet.protection import SheetProtection
 
 from bots.core.lifecycle import CoderStatus, RowState
 from bots.core.times import show_time
+from bots.core.workbook.checks import OWNER_CHECK, UNOWNED_CHECK, is_signoff_problem
 from bots.core.workbook.layout import SUMMARY_SHEET, column_letter, print_setup
 
 if TYPE_CHECKING:
     from bots.core.workbook.render import SheetRows
 
-__all__ = ["QueueStats", "SummaryStats", "summarize", "summary_sheet"]
+__all__ = ["QaStats", "QueueStats", "SummaryStats", "is_open", "summarize", "summary_sheet"]
 
 
 @dataclass
@@ -38,6 +39,21 @@ class QueueStats:
     bot_check: int = 0
     cleared: int = 0
     total: int = 0
+    unowned: int = 0  # open rows no one present on the roster can take (Bot Check ``UNOWNED_CHECK``)
+    no_signoff: int = 0  # Senior rows resolved by someone who is not a senior: held, not synced
+
+
+@dataclass
+class QaStats:
+    sampled: int = 0
+    reviewed: int = 0
+    passed: int = 0
+    failed: int = 0
+    open: int = 0
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.reviewed if self.reviewed else None
 
 
 @dataclass
@@ -47,13 +63,25 @@ class SummaryStats:
     # (when, what): what the writes of the last days could not merge or had to restore,
     # newest first, so a coder learns it from the workbook and not only from a log
     notices: list[tuple[str, str]] = field(default_factory=list)
+    senior_by_person: dict[str, int] = field(default_factory=dict)  # open Senior rows per senior (or escalation)
+    qa: dict[str, QaStats] | None = None  # per decision kind; None: no quality sampling
+    open_findings: int = 0  # rows a QA Fail opened that are still open
+    overturned: dict[tuple[str, str], int] = field(default_factory=dict)  # QA fails per (rule id, version)
 
     @property
     def senior_backlog(self) -> int:
         return sum(q.open_senior for q in self.queues.values())
 
+    @property
+    def unowned(self) -> int:
+        return sum(q.unowned for q in self.queues.values())
 
-def _is_open(row: dict[str, Any]) -> bool:
+    @property
+    def no_signoff(self) -> int:
+        return sum(q.no_signoff for q in self.queues.values())
+
+
+def is_open(row: dict[str, Any]) -> bool:
     """Still needs a person: the bots still report it and no coder has resolved it."""
     return row["bot_status"] == RowState.OPEN and not _resolved(row)
 
@@ -74,9 +102,11 @@ def _resolved_day(row: dict[str, Any]) -> date | None:
 
 
 def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str],
-              notices: Sequence[tuple[str, str]] = ()) -> SummaryStats:
-    """Counts for the Summary sheet. ``ready`` holds the Exception IDs status_sync may apply."""
+              notices: Sequence[tuple[str, str]] = (), samples: Sequence[dict[str, Any]] | None = None) -> SummaryStats:
+    """Counts for the Summary sheet. ``ready`` holds the Exception IDs status_sync may apply;
+    ``samples``: the Quality Review rows (None: no sampling)."""
     stats = SummaryStats(written_at=now, notices=list(notices))
+    open_ids: set[str] = set()
     week_ago = (now - timedelta(days=7)).date()
     for sheet in sheets:
         q = stats.queues.setdefault(sheet.title, QueueStats())
@@ -84,21 +114,45 @@ def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str],
             q.total += 1
             if row["bot_check"]:
                 q.bot_check += 1
+                if any(is_signoff_problem(m) for m in row["bot_check"].split("; ")):
+                    q.no_signoff += 1
             if row["bot_status"] == RowState.CLEARED:
                 q.cleared += 1
             if row["exception_id"] in ready:
                 q.awaiting_sync += 1
-            if _is_open(row):
+            if is_open(row):
+                open_ids.add(row["exception_id"])
                 if row["review_level"] == "Senior":
                     q.open_senior += 1
+                    who = ((row.get("escalated_to") if row["status"] == CoderStatus.ESCALATED else None)
+                           or row["assigned_to"] or "(no one)").strip()
+                    stats.senior_by_person[who] = stats.senior_by_person.get(who, 0) + 1
                 else:
                     q.open_entry += 1
+                if any(m.startswith((UNOWNED_CHECK, OWNER_CHECK)) for m in (row["bot_check"] or "").split("; ")):
+                    q.unowned += 1
                 if q.oldest_open is None or row["first_seen"] < q.oldest_open:
                     q.oldest_open = row["first_seen"]  # ISO timestamps order as text
             elif _resolved(row):
                 day = _resolved_day(row)
                 if day is not None and day >= week_ago:
                     q.resolved_7d += 1
+    if samples is not None:
+        stats.qa = {}
+        for s in samples:
+            k = stats.qa.setdefault(s["kind"], QaStats())
+            k.sampled += 1
+            result = (s["qa_result"] or "").strip()
+            if s["bot_status"] == RowState.SYNCED and result in ("Pass", "Fail"):
+                k.reviewed += 1
+                k.passed += result == "Pass"
+                k.failed += result == "Fail"
+                if result == "Fail":
+                    key = (s["rule_id"] or "-", s["rule_version"] or "-")
+                    stats.overturned[key] = stats.overturned.get(key, 0) + 1
+                    stats.open_findings += s["followup_id"] in open_ids
+            elif s["bot_status"] == RowState.OPEN:
+                k.open += 1
     return stats
 
 
@@ -107,7 +161,7 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     widths = (34, 18, 13, 10, 18, 20, 14, 18, 10, 10)  # B holds "Last written" (yyyy-mm-dd hh:mm)
     for i, width in enumerate(widths, 1):
         ws.column_dimensions[column_letter(i)].width = width
-    ws.freeze_panes = "A8"
+    ws.freeze_panes = "A10"
     print_setup(ws, show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False), title_rows=None)
 
     def cell(value: Any, *, bold: bool = False, size: float | None = None, fmt: str | None = None) -> Cell:
@@ -122,6 +176,10 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     ws.append([cell("Exception workbook", bold=True, size=14)])
     ws.append([cell("Last written"), cell(local, fmt="yyyy-mm-dd hh:mm"), cell(f"all times in this workbook are {tz} time")])
     ws.append([cell("Senior backlog (open Senior rows)"), cell(stats.senior_backlog, bold=True)])
+    ws.append([cell("Unowned open rows"), cell(stats.unowned, bold=True),
+               cell("no one present on the team roster can take them: see Bot Check")])
+    ws.append([cell("Senior rows resolved without a senior"), cell(stats.no_signoff, bold=True),
+               cell("audit evidence exceptions: not synced until a senior signs them off")])
     ws.append([cell("Your columns"), cell("Assigned To … Resolved On (green headers), right after Reason and "
                                           "the evidence link. A Resolved row needs Resolution, Resolution Note "
                                           "and Resolved By. Point at a header for what it takes; the bots' own "
@@ -147,6 +205,25 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     ws.append([cell("Total", bold=True), total.open_entry, total.open_senior, total.open_entry + total.open_senior,
                age(total.oldest_open), total.resolved_7d, total.awaiting_sync, total.bot_check, total.cleared,
                total.total])
+    ws.append([])
+    ws.append([cell("Senior backlog by person", bold=True), cell("open Senior rows")])
+    for who, n in sorted(stats.senior_by_person.items(), key=lambda kv: (-kv[1], kv[0])):
+        ws.append([cell(who), n])
+    if stats.qa is not None:
+        ws.append([])
+        ws.append([cell(h, bold=True) for h in ("Quality review", "Sampled", "Reviewed", "Pass", "Fail",
+                                                   "Pass rate", "Awaiting review")])
+        every = QaStats()
+        for kind, k in sorted(stats.qa.items()):
+            ws.append([cell(kind), k.sampled, k.reviewed, k.passed, k.failed, cell(k.pass_rate, fmt="0%"), k.open])
+            for name in ("sampled", "reviewed", "passed", "failed", "open"):
+                setattr(every, name, getattr(every, name) + getattr(k, name))
+        ws.append([cell("All samples", bold=True), every.sampled, every.reviewed, every.passed, every.failed,
+                   cell(every.pass_rate, fmt="0%"), every.open])
+        ws.append([cell("Open QA findings"), cell(stats.open_findings, bold=True),
+                   cell("rows a QA Fail opened (overturned or rework) that are still open")])
+        for (rule, version), n in sorted(stats.overturned.items()):
+            ws.append([cell(f"QA fails: rule {rule} version {version}"), n])
     if stats.notices:
         ws.append([])
         ws.append([cell("Not merged or restored (last 7 days)", bold=True)])

@@ -11,9 +11,13 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
    shown again as left, with a Bot Check (``identity``). Rows the file lost
    (deleted rows or sheets) are restored and reported. A file that is not our
    workbook is moved aside, never overwritten;
-3. recomputes Bot Check: a ``Resolved`` row needs Resolution, Resolution Note
-   and Resolved By before it may be applied (``lifecycle.ready_to_sync``); a Bot
-   Failures row resolved "Retry by bot" goes back to its bot (``Store.retry_by_bot``);
+3. with ``config/quality.toml``, merges the Quality Review sheet and samples new decisions
+   (``review``); with a team roster, takes complete escalations (``signoff``), gives open rows
+   without an owner one and moves the bots' assignments away from absent people
+   (``assignment``); recomputes Bot Check: a ``Resolved`` row needs Resolution, Resolution Note
+   and Resolved By before it may be applied (``lifecycle.ready_to_sync``), a Senior row a
+   senior's name in Resolved By; a Bot Failures row resolved "Retry by bot" goes back to its bot
+   (``Store.retry_by_bot``);
 4. stops there if Excel or LibreOffice has the workbook open: the rows stay
    pending (``written_at IS NULL``) and the next run writes them;
 5. renders the whole workbook to a temporary file beside it, flushes it to
@@ -27,7 +31,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +40,14 @@ from sqlalchemy import Connection
 from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
 from bots.core.settings import Settings
+from bots.core.quality import QualityConfig, load_quality
 from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
+from bots.core.team import Role, Team, load_team, local_today
 from bots.core.times import display_zone
-from bots.core.workbook.checks import MISSING_CHECK, REWORK_FIELDS, evidence_problems, merged_bot_check, same_entry
+from bots.core.workbook.assignment import assign_owners, bot_assigned
+from bots.core.workbook.checks import (
+    MISSING_CHECK, REWORK_FIELDS, evidence_problems, is_signoff_problem, merged_bot_check, same_entry,
+)
 from bots.core.workbook.files import (
     backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
     writer_lock,
@@ -49,6 +58,8 @@ from bots.core.workbook.layout import (
 )
 from bots.core.workbook.reader import ReadBack, WorkbookUnreadable, read_coder_columns
 from bots.core.workbook.render import SheetRows, render_workbook
+from bots.core.workbook.review import review_pass
+from bots.core.workbook.signoff import signoff_problems, take_escalations
 from bots.core.workbook.summary import summarize
 
 __all__ = [
@@ -97,6 +108,9 @@ class MergeResult:
     missing: list[dict[str, Any]] = field(default_factory=list)  # rows the file lost, restored by this write
     as_of: str | None = None  # the merge's transaction time: the file written next holds rows found by then
     file_written_at: str | None = None  # when the file that was read was written (UTC, ISO)
+    team: Team | None = None  # the roster the merge used (config/team.toml), for the dropdowns
+    quality: QualityConfig | None = None  # config/quality.toml: sampling on, a Quality Review sheet
+    samples: list[dict[str, Any]] | None = None  # the Quality Review sheet's rows
     shown_at: str = ""  # the same in the workbook's time zone, for messages
 
 
@@ -105,12 +119,22 @@ class MergeResult:
 # ---- merge -------------------------------------------------------------------------------------
 
 def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: WorkbookLayout,
-           result: MergeResult, shown_as_of: str | None) -> None:
+           result: MergeResult, shown_as_of: str | None, team: Team | None, today: date) -> None:
     """Store coder edits with audit records, recompute Bot Check; leave all rows in ``result.rows``.
 
     ``shown_as_of``: the newest row the last written file holds (``first_seen`` at most this);
-    such a row missing from ``readback`` was deleted from the file and is restored."""
+    such a row missing from ``readback`` was deleted from the file and is restored. The Quality
+    Review pass (``review``) goes first, so the rows a QA Fail opens are written by this sync."""
     now = utcnow().isoformat(timespec="microseconds")
+    review = review_pass(store, conn, readback, team, result.quality, today, now)
+    _apply_rows(store, conn, readback, layout, result, shown_as_of, team, today, now, review.audit)
+    if result.quality is not None:
+        result.samples = store.qa_samples(conn)
+
+
+def _apply_rows(store: Store, conn: Connection, readback: ReadBack | None, layout: WorkbookLayout,
+                result: MergeResult, shown_as_of: str | None, team: Team | None, today: date, now: str,
+                audit: list[AuditEntry]) -> None:
     result.as_of = now  # this transaction sees every row found up to now (BEGIN IMMEDIATE on SQLite)
     rows = store.exception_rows(conn=conn)
     by_id = {r["exception_id"]: r for r in rows}
@@ -119,7 +143,6 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
     missing = set(identity.missing)
     coder_updates: list[dict[str, Any]] = []
     check_updates: dict[str, str | None] = {}
-    audit: list[AuditEntry] = []
     reworked: set[str] = set()
     for ex_id, values in (readback.values.items() if readback else ()):
         row = by_id.get(ex_id)
@@ -129,6 +152,8 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
         if ex_id in identity.skip:
             continue
         changed = {f: v for f, v in values.items() if not same_entry(f, v, row[f])}
+        if "assigned_to" in changed and changed["assigned_to"] is None and bot_assigned(row):
+            del changed["assigned_to"]  # blank leaves the choice to the bots, whose choice this is
         if not changed:
             continue
         row.update(changed)
@@ -138,9 +163,22 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
             reworked.add(ex_id)
         audit.append(AuditEntry(action="coder_update", bot="workbook", claim_id=row["claim_id"], item_ref=ex_id,
                                 detail=changed, result=row["status"] or STATUSES[0], ts=now))
+    escalations = take_escalations(rows, team, now)  # before owners: an escalated row is the senior's
+    store.escalate_rows(conn, escalations.senior, now)
+    store.assign_rows(conn, escalations.owners)
+    audit.extend(escalations.audit)
+    owners = assign_owners(rows, team, today, now)  # after the edits: a name a coder typed counts
+    store.assign_rows(conn, owners.updates)
+    audit.extend(owners.audit)
     for row in rows:
         ex_id = row["exception_id"]
-        own = evidence_problems(row, layout) + identity.checks.get(ex_id, [])
+        own = (evidence_problems(row, layout) + signoff_problems(row, team) + owners.checks.get(ex_id, [])
+               + identity.checks.get(ex_id, []))
+        for problem in own:
+            if is_signoff_problem(problem) and problem not in (row["bot_check"] or ""):  # once per occurrence
+                audit.append(AuditEntry(action="senior_signoff_missing", result="not_synced", bot="workbook",
+                                         claim_id=row["claim_id"], item_ref=ex_id, ts=now,
+                                         detail={"resolved_by": row["resolved_by"], "queue": row["queue"]}))
         if ex_id in missing:
             own.append(missing_message(result.shown_at))
             if MISSING_CHECK not in (row["bot_check"] or ""):  # once per loss, not per merge
@@ -185,10 +223,13 @@ def _local_time(settings: Settings, iso_utc: str | None) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M")
 
 
-def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path) -> MergeResult:
-    """Steps 2 and 3 of the module docstring. Call under :func:`writer_lock`."""
+def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path,
+           today: date | None = None) -> MergeResult:
+    """Steps 2 and 3 of the module docstring. Call under :func:`writer_lock`. ``today``: the day
+    absences on the team roster are read against (default: today in the site's zone)."""
+    team = load_team(settings)
     lock = office_lock(path)
-    result = MergeResult(busy=f"{lock.name} present" if lock else None)
+    result = MergeResult(busy=f"{lock.name} present" if lock else None, team=team, quality=load_quality(settings))
     last = store.get_meta(META_KEY, {}) or {}
     result.file_written_at = last.get("last_written_at")
     result.shown_at = _local_time(settings, result.file_written_at)
@@ -216,7 +257,7 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path)
     # Only a file we wrote and could read tells which rows were deleted from it.
     shown_as_of = last.get("rows_as_of") if result.readback is not None else None
     with store.begin() as conn:
-        _apply(store, conn, result.readback, layout, result, shown_as_of)
+        _apply(store, conn, result.readback, layout, result, shown_as_of, team, today or local_today(settings))
     if result.unknown:
         result.problems.append(f"{result.unknown} workbook row(s) have an Exception ID the store does not know "
                                "(a workbook from another installation, or a reset store?)")
@@ -242,7 +283,7 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path)
     return result
 
 
-def merge_coder_edits(settings: Settings, store: Store) -> MergeResult:
+def merge_coder_edits(settings: Settings, store: Store, *, today: date | None = None) -> MergeResult:
     """Read coder edits back and store them without writing the workbook.
 
     For the bot that applies resolutions to call before ``Store.ready_resolutions``, so
@@ -252,7 +293,7 @@ def merge_coder_edits(settings: Settings, store: Store) -> MergeResult:
     with writer_lock(path) as acquired:
         if not acquired:
             return MergeResult(problems=["another workbook write is still running; edits not read"])
-        merged = _merge(settings, store, load_layout(settings), path)
+        merged = _merge(settings, store, load_layout(settings), path, today)
     merged.rows = []
     return merged
 
@@ -311,16 +352,25 @@ def _remember(store: Store, result: WorkbookResult, notices: list[dict[str, str]
     store.set_meta(META_KEY, record)
 
 
+def _lists(merged: MergeResult) -> dict[str, Any]:
+    """What the dropdowns offer and the Quality Review sheet shows (``render_workbook``'s keywords)."""
+    team = merged.team
+    return {"people": team.names if team else (),
+            "quality": merged.samples if merged.quality is not None else None,
+            "reviewers": [p.name for p in team.with_role(Role.QA, Role.SENIOR)] if team else (),
+            "categories": merged.quality.finding_categories if merged.quality else ()}
+
+
 def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout: WorkbookLayout,
-                ready: set[str], notices: list[dict[str, str]]) -> int:
+                ready: set[str], notices: list[dict[str, str]], merged: MergeResult) -> int:
     """Render to a temporary file beside ``path``, flush it to disk, rename it into place."""
     tmp = temp_path(path)
     try:
         with tmp.open("wb") as fh:
             tz = display_zone(settings)
             shown = [(_local_time(settings, n["at"]), n["text"]) for n in notices]
-            written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown), layout,
-                                      tz=tz, base_dir=path.parent)
+            written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown, merged.samples), layout,
+                                      tz=tz, base_dir=path.parent, **_lists(merged))
             fh.flush()
             os.fsync(fh.fileno())
         settings.file_access.workbook(tmp)  # its mode before it takes the workbook's name
@@ -331,7 +381,7 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
     return written
 
 
-def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
+def sync_workbook(settings: Settings, store: Store, *, today: date | None = None) -> WorkbookResult:
     """Merge coder edits, then write the whole workbook (see the module docstring).
 
     Never loses a row: when the workbook is open or the write fails, the rows
@@ -349,7 +399,7 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
             _remember(store, result)
             return result
         remove_stale_temps(path)
-        merged = _merge(settings, store, layout, path)
+        merged = _merge(settings, store, layout, path, today)
         problems = list(merged.problems)
         rows = merged.rows
         snapshot = {r["exception_id"]: exception_fingerprint(r) for r in rows if r["written_at"] is None}
@@ -371,7 +421,7 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
             notices = _notices(store.get_meta(META_KEY, {}) or {}, problems,
                                utcnow().isoformat(timespec="seconds"))
             try:
-                result.rows = _write_file(path, sheets, settings, layout, ready, notices)
+                result.rows = _write_file(path, sheets, settings, layout, ready, notices, merged)
                 result.written = True
             except Exception as exc:  # disk full, permission denied, file locked on Windows
                 log.exception("workbook_write_failed", error_type=type(exc).__name__)
