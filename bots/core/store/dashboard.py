@@ -1,0 +1,175 @@
+"""Read-only aggregates for the leaders' dashboard (``bots.core.report``): counts per day, grouped in SQL.
+
+A year of history is a quarter of a million exception rows and a million audit records, so every
+method here groups in the database and returns small lists of tuples (one per day and category),
+never rows as dicts. Days are the first ten characters of the stored ISO timestamps (UTC); the
+report folds days into weeks or months itself, which keeps the SQL the same on SQLite and
+PostgreSQL. The only per-row results are durations (turnaround, handoff delay), because a median
+cannot be summed: one float and a few short labels a row, and only for the rows in the range.
+
+No method reads a PHI column (``patient``, ``member_id``, ``patient_name``, ``patient_dob``) or
+returns a claim id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, DateTime, case, func, literal, or_, select
+
+from bots.core.lifecycle import RETRY_RESOLUTION, CoderStatus, RowState
+from bots.core.store.base import StoreBase
+from bots.core.store.rows import RECURRED_CHECK
+from bots.core.store.schema import audit, claims, exceptions, runs, service_lines
+
+__all__ = ["DashboardStore", "closed_at"]
+
+ex = exceptions.c
+
+
+def _day(column: ColumnElement[Any]) -> ColumnElement[str]:
+    return func.substr(column, 1, 10)
+
+
+def _resolved() -> ColumnElement[bool]:
+    """Status Resolved however it was typed (the Summary sheet counts it the same way)."""
+    return func.lower(func.trim(func.coalesce(ex.status, ""))) == CoderStatus.RESOLVED.lower()
+
+
+def closed_at() -> ColumnElement[Any]:
+    """When a row stopped needing a person: resolved by a coder (Coder Updated, the merge that read
+    the Resolved entry), else cleared by the bots (Last Seen, the run that no longer found it);
+    NULL while it is open. Synced rows are Resolved rows, so they close at their resolution."""
+    return case((_resolved(), ex.coder_updated_at),
+                (ex.bot_status == RowState.CLEARED, ex.last_seen), else_=None)
+
+
+class DashboardStore(StoreBase):
+    def _hours(self, start: ColumnElement[Any], end: ColumnElement[Any]) -> ColumnElement[float]:
+        """``end - start`` in hours, for ISO text timestamps."""
+        if self.is_sqlite:
+            return (func.julianday(end) - func.julianday(start)) * 24.0
+        return func.extract("epoch", func.cast(end, DateTime()) - func.cast(start, DateTime())) / 3600.0
+
+    def _all(self, q: Any) -> list[tuple[Any, ...]]:
+        with self.read() as conn:
+            return [tuple(r) for r in conn.execute(q)]
+
+    # ---- exception rows ---------------------------------------------------------------------------
+    def row_flow(self, end: str, queues: Sequence[str] | None = None) -> list[tuple[str, str, str, str, int]]:
+        """``(event, queue, review_level, day, rows)`` for rows first seen before ``end``: event
+        ``opened`` on the day of First Seen, ``closed`` on the day of :func:`closed_at` (when before
+        ``end``). Open at a moment = opened before it minus closed before it."""
+        base = [ex.first_seen < end] + ([ex.queue.in_(list(queues))] if queues else [])
+        opened = (select(literal("opened"), ex.queue, ex.review_level, _day(ex.first_seen), func.count())
+                  .where(*base).group_by(ex.queue, ex.review_level, _day(ex.first_seen)))
+        closed_day = _day(closed_at())
+        closed = (select(literal("closed"), ex.queue, ex.review_level, closed_day, func.count())
+                  .where(*base, closed_at() < end).group_by(ex.queue, ex.review_level, closed_day))
+        return self._all(opened) + self._all(closed)
+
+    def resolutions(self, start: str, end: str) -> list[tuple[Any, ...]]:
+        """``(queue, review_level, rule_id, resolved_by, day, hours, recurred)`` per row with Status
+        Resolved whose Coder Updated is in ``[start, end)``: hours from First Seen to Coder Updated;
+        ``recurred``: the row carries the Bot Check of a resolution that did not hold."""
+        q = (select(ex.queue, ex.review_level, ex.rule_id, ex.resolved_by, _day(ex.coder_updated_at),
+                    self._hours(ex.first_seen, ex.coder_updated_at),
+                    case((ex.bot_check.like(f"%{RECURRED_CHECK}%"), 1), else_=0))
+             .where(_resolved(), ex.coder_updated_at >= start, ex.coder_updated_at < end))
+        return self._all(q)
+
+    def sync_delays(self, start: str, end: str) -> list[tuple[str, str, float]]:
+        """``(queue, day, hours)`` per resolved row applied to billing (Synced, not "Retry by bot") with
+        Synced At in ``[start, end)``: hours from Coder Updated to Synced At."""
+        q = (select(ex.queue, _day(ex.synced_at), self._hours(ex.coder_updated_at, ex.synced_at))
+             .where(_resolved(), ex.bot_status == RowState.SYNCED, ex.synced_at >= start, ex.synced_at < end,
+                    or_(ex.resolution.is_(None), ex.resolution != RETRY_RESOLUTION),
+                    ex.synced_at >= ex.coder_updated_at))
+        return self._all(q)
+
+    def recurred_rows(self, start: str, end: str) -> list[tuple[str, str, int]]:
+        """``(queue, day, rows)``: rows carrying the "recurred after it was resolved and synced" Bot
+        Check, on the day of Last Seen (the run that found them again), Last Seen in ``[start, end)``."""
+        q = (select(ex.queue, _day(ex.last_seen), func.count())
+             .where(ex.bot_check.like(f"%{RECURRED_CHECK}%"), ex.last_seen >= start, ex.last_seen < end)
+             .group_by(ex.queue, _day(ex.last_seen)))
+        return self._all(q)
+
+    def open_by_first_seen(self, review_level: str | None = None) -> list[tuple[str, str, int]]:
+        """``(queue, day of First Seen, rows)`` of the rows open now (:func:`closed_at` NULL)."""
+        cond = [closed_at().is_(None)] + ([ex.review_level == review_level] if review_level else [])
+        q = (select(ex.queue, _day(ex.first_seen), func.count()).where(*cond)
+             .group_by(ex.queue, _day(ex.first_seen)))
+        return self._all(q)
+
+    def bot_check_kinds(self, kinds: Sequence[tuple[str, str]]) -> list[tuple[str, str, int]]:
+        """``(queue, kind, rows)`` of rows carrying a Bot Check now; ``kinds`` is ``(kind, LIKE
+        pattern)`` tried in order, the rest are ``other``."""
+        kind = case(*((ex.bot_check.like(pattern), name) for name, pattern in kinds), else_="other")
+        q = (select(ex.queue, kind, func.count()).where(ex.bot_check.is_not(None), ex.bot_check != "")
+             .group_by(ex.queue, kind))
+        return self._all(q)
+
+    def denial_details(self, start: str, end: str, queue: str) -> list[tuple[str, str, str, int]]:
+        """``(payer_id, day, detail, rows)`` of ``queue`` rows first seen in ``[start, end)``. A denial
+        row's detail is ``category|word|carc=CO-45,PR-1``: codes, no claim and no PHI."""
+        q = (select(func.coalesce(ex.payer_id, ""), _day(ex.first_seen), func.coalesce(ex.detail, ""), func.count())
+             .where(ex.queue == queue, ex.first_seen >= start, ex.first_seen < end)
+             .group_by(ex.payer_id, _day(ex.first_seen), ex.detail))
+        return self._all(q)
+
+    # ---- claims --------------------------------------------------------------------------------
+    def final_reads(self, start: str, end: str) -> list[tuple[str, str, str, int]]:
+        """``(payer_id, day, X12 category, claims)`` of claims whose final portal read (an F
+        category: adjudicated, not looked up again) happened in ``[start, end)``."""
+        q = (select(claims.c.payer_id, _day(claims.c.status_checked_at), claims.c.status_category, func.count())
+             .where(claims.c.final.is_(True), claims.c.status_category.like("F%"),
+                    claims.c.status_checked_at >= start, claims.c.status_checked_at < end)
+             .group_by(claims.c.payer_id, _day(claims.c.status_checked_at), claims.c.status_category))
+        return self._all(q)
+
+    # ---- audit trail ---------------------------------------------------------------------------
+    def audit_counts(self, start: str, end: str, actions: Sequence[str]) -> list[tuple[str, str, str, str, str, int]]:
+        """``(action, bot, result, rule_id, day, records)`` of the audit records with one of
+        ``actions`` timed in ``[start, end)``: one pass over the trail."""
+        a = audit.c
+        cols = (a.action, func.coalesce(a.bot, ""), func.coalesce(a.result, ""), func.coalesce(a.rule_id, ""),
+                _day(a.ts))
+        q = (select(*cols, func.count()).where(a.action.in_(list(actions)), a.ts >= start, a.ts < end)
+             .group_by(*cols))
+        return self._all(q)
+
+    def first_outcomes(self, bot: str, start: str, end: str) -> list[tuple[str, str, int]]:
+        """``(day, result, items)``: each item's first ``item_outcome`` record of ``bot`` (its first
+        pass), counted when that record is timed in ``[start, end)``."""
+        a = audit.c
+        first = (select(func.min(a.seq).label("seq")).where(a.bot == bot, a.action == "item_outcome")
+                 .group_by(a.item_ref).subquery())
+        q = (select(_day(a.ts), a.result, func.count()).join_from(audit, first, a.seq == first.c.seq)
+             .where(a.ts >= start, a.ts < end).group_by(_day(a.ts), a.result))
+        return self._all(q)
+
+    def lines_scanned(self, bot: str, start: str, end: str) -> list[tuple[str, int]]:
+        """``(day, service lines)``: the stored service lines of every claim in an ``item_outcome``
+        record of ``bot`` timed in ``[start, end)`` (a claim scanned twice counts twice)."""
+        a = audit.c
+        q = (select(_day(a.ts), func.count())
+             .join_from(audit, service_lines, service_lines.c.claim_key == a.item_ref)
+             .where(a.bot == bot, a.action == "item_outcome", a.ts >= start, a.ts < end)
+             .group_by(_day(a.ts)))
+        return self._all(q)
+
+    # ---- runs ----------------------------------------------------------------------------------
+    _RUN_SUMS = ("items", "done", "exceptions", "failed", "carried_over", "retries")
+
+    def run_counts(self, start: str, end: str) -> list[tuple[Any, ...]]:
+        """``(bot, day, status, runs, items, done, exceptions, failed, carried_over, retries)`` of the
+        runs started in ``[start, end)``."""
+        r = runs.c
+        q = (select(r.bot, _day(r.started_at), r.status, func.count(),
+                    *(func.coalesce(func.sum(r[c]), 0) for c in self._RUN_SUMS))
+             .where(r.started_at >= start, r.started_at < end)
+             .group_by(r.bot, _day(r.started_at), r.status))
+        return self._all(q)
+
