@@ -35,6 +35,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from bots.core.workbook.layout import CODER_COLUMNS, QUEUE_SHEETS, SUMMARY_SHEET, column_letter
+from bots.core.workbook.trends import TRENDS_SHEET
 
 __all__ = ["IDENTITY_COLUMNS", "ReadBack", "SeenRow", "WorkbookUnreadable", "coder_value", "read_coder_columns",
            "shown_text"]
@@ -395,7 +396,7 @@ def read_coder_columns(path: Path) -> ReadBack:
                     _FastSheet(data, package.strings) if _FastSheet.usable(data) else _TreeSheet(data, package.strings))
                 header = _find_header(sheet)
                 if header is None:
-                    if name != SUMMARY_SHEET and (name in QUEUE_SHEETS or b"<c " in data):
+                    if name not in (SUMMARY_SHEET, TRENDS_SHEET) and (name in QUEUE_SHEETS or b"<c " in data):
                         out.keep_copy = True
                         out.problems.append(
                             f"sheet {name!r} has no header row with {ID_HEADER!r}: its rows could not be read"

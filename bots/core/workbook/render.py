@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -49,6 +49,10 @@ from bots.core.workbook.layout import (
     COLUMNS, FROZEN_COLUMNS, STATUSES, Column, WorkbookLayout, column_letter, print_setup,
 )
 from bots.core.workbook.summary import SummaryStats, summary_sheet
+from bots.core.workbook.trends import trends_sheet
+
+if TYPE_CHECKING:
+    from bots.core.report import Report
 
 __all__ = ["SheetRows", "render_workbook"]
 
@@ -408,13 +412,16 @@ def _header_note(column: Column, layout: WorkbookLayout, queue: str) -> str:
 
 
 def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: SummaryStats, layout: WorkbookLayout,
-                    *, tz: tzinfo, base_dir: Path) -> int:
-    """Write the whole workbook to ``dest`` (an open binary file); return the data rows written."""
+                    *, tz: tzinfo, base_dir: Path, trends: Report | str | None = None) -> int:
+    """Write the whole workbook to ``dest`` (an open binary file); return the data rows written.
+    ``trends``: the Trends sheet's figures, drawn last (``trends``); None: no Trends sheet."""
     wb = Workbook(write_only=True)
     summary = summary_sheet(wb, stats, tz)
     plans = _plan_columns(_Palette(summary), layout)
     written = show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False)
     queue_sheets = [(sheet, *_queue_sheet(wb, sheet, layout, plans, written)) for sheet in sheets]
+    if trends is not None:
+        trends_sheet(wb, trends)
     skeleton = io.BytesIO()
     wb.save(skeleton)
     parts = {ws.path.lstrip("/"): (sheet, fitted) for sheet, ws, fitted in queue_sheets}

@@ -50,6 +50,7 @@ from bots.core.workbook.layout import (
 from bots.core.workbook.reader import ReadBack, WorkbookUnreadable, read_coder_columns
 from bots.core.workbook.render import SheetRows, render_workbook
 from bots.core.workbook.summary import summarize
+from bots.core.workbook.trends import trend_report
 
 __all__ = [
     "MergeResult", "WorkbookResult", "evidence_problems", "merge_coder_edits", "sync_workbook", "workbook_status",
@@ -319,7 +320,7 @@ def _remember(store: Store, result: WorkbookResult, notices: list[dict[str, str]
 
 
 def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout: WorkbookLayout,
-                ready: set[str], notices: list[dict[str, str]]) -> int:
+                ready: set[str], notices: list[dict[str, str]], trends: Any = None) -> int:
     """Render to a temporary file beside ``path``, flush it to disk, rename it into place."""
     tmp = temp_path(path)
     try:
@@ -327,7 +328,7 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
             tz = _timezone(settings)
             shown = [(_local_time(settings, n["at"]), n["text"]) for n in notices]
             written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown), layout,
-                                      tz=tz, base_dir=path.parent)
+                                      tz=tz, base_dir=path.parent, trends=trends)
             fh.flush()
             os.fsync(fh.fileno())
         settings.file_access.workbook(tmp)  # its mode before it takes the workbook's name
@@ -378,7 +379,8 @@ def sync_workbook(settings: Settings, store: Store) -> WorkbookResult:
             notices = _notices(store.get_meta(META_KEY, {}) or {}, problems,
                                utcnow().isoformat(timespec="seconds"))
             try:
-                result.rows = _write_file(path, sheets, settings, layout, ready, notices)
+                result.rows = _write_file(path, sheets, settings, layout, ready, notices,
+                                          trend_report(settings, store))
                 result.written = True
             except Exception as exc:  # disk full, permission denied, file locked on Windows
                 log.exception("workbook_write_failed", error_type=type(exc).__name__)
