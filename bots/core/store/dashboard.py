@@ -161,14 +161,14 @@ class DashboardStore(StoreBase):
         return self._all(q)
 
     # ---- runs ----------------------------------------------------------------------------------
-    _RUN_SUMS = ("items", "done", "exceptions", "failed", "carried_over", "retries")
+    _DASHBOARD_RUN_SUMS = ("items", "done", "exceptions", "failed", "carried_over", "retries")  # not ReportStore._RUN_SUMS
 
     def run_counts(self, start: str, end: str) -> list[tuple[Any, ...]]:
         """``(bot, day, status, runs, items, done, exceptions, failed, carried_over, retries)`` of the
         runs started in ``[start, end)``."""
         r = runs.c
         q = (select(r.bot, _day(r.started_at), r.status, func.count(),
-                    *(func.coalesce(func.sum(r[c]), 0) for c in self._RUN_SUMS))
+                    *(func.coalesce(func.sum(r[c]), 0) for c in self._DASHBOARD_RUN_SUMS))
              .where(r.started_at >= start, r.started_at < end)
              .group_by(r.bot, _day(r.started_at), r.status))
         return self._all(q)
