@@ -48,6 +48,7 @@ def render_svg(chart: Chart, salt: str) -> str:
         if chart.y_label:
             ax.set_ylabel(chart.y_label)
         ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     svg = _METADATA.sub("", _PROLOG.sub("", buf.getvalue(), count=1), count=1)
