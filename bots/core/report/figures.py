@@ -17,7 +17,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -41,7 +41,7 @@ CODING_CARCS = frozenset({"4", "5", "6", "7", "8", "9", "10", "11", "12", "16", 
                           "167", "181", "182", "189", "199", "234", "236"})
 CARC_GROUPS = ("CO", "PR", "OA", "PI", "CR")
 _CARCS = re.compile(r"carc=([^|]*)")
-AUDIT_ACTIONS = ("rule_evaluated", "status_not_applied", "retry_requested", "workbook_row_missing")
+AUDIT_ACTIONS = (("rule_evaluated", "fail"), "status_not_applied", "retry_requested", "workbook_row_missing")
 NOT_RUN = (RunStatus.MISSED, RunStatus.SKIPPED, RunStatus.RUNNING)  # no outcome to count
 AGE_BUCKETS = ((0, 7, "0-7 days"), (8, 30, "8-30 days"), (31, 90, "31-90 days"), (91, None, "over 90 days"))
 BOT_CHECK_KINDS = (  # (kind, LIKE pattern) in the order tried: a cell may hold several messages
@@ -75,7 +75,6 @@ class Context:
     now: datetime  # UTC, naive: "now" figures are as of this moment
     coder_names: bool = True
     scan_bot: str = "claim_edits"  # the bot whose items are claims scanned against the edit rules
-    _cache: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def audit(self) -> list[tuple[str, str, str, str, str, int]]:
@@ -95,6 +94,15 @@ class Context:
         return out
 
     @cached_property
+    def flow(self) -> list[tuple[str, str, str, str, int, int]]:
+        """Rows opened and closed per queue, level and day (one pair of scans for every section)."""
+        return self.store.row_flow(self.periods.end_ts)
+
+    @cached_property
+    def bot_checks(self) -> list[tuple[str, str, int, str, int]]:
+        return self.store.bot_checks(BOT_CHECK_KINDS)
+
+    @cached_property
     def resolutions(self) -> list[tuple[Any, ...]]:
         return self.store.resolutions(self.periods.start_ts, self.periods.end_ts)
 
@@ -107,13 +115,13 @@ def _queues(seen: Iterable[str]) -> list[str]:
     return [q for q in QUEUE_SHEETS if q in seen] + sorted(seen - set(QUEUE_SHEETS))
 
 
-def _flow(ctx: Context, rows: Iterable[tuple[str, str, str, str, int]], key: Callable[[str, str], str | None],
+def _flow(ctx: Context, rows: Iterable[tuple[str, str, str, str, int, int]], key: Callable[[str, str], str | None],
           ) -> dict[str, tuple[list[int], list[int], list[int]]]:
     """Per key: rows opened, closed, and open at each period's end (opened before it minus closed before it)."""
     n = len(ctx.periods)
     acc: dict[str, tuple[list[int], list[int], list[int]]] = {}
     before: Counter[str] = Counter()
-    for event, queue, level, day, count in rows:
+    for event, queue, level, day, count, _open_now in rows:
         k = key(queue, level)
         i = ctx.periods.index(day)
         if k is None or i is None:
@@ -139,7 +147,7 @@ CLOSED_DEF = ("A row is closed when a coder resolved it (Status Resolved; at Cod
 # ---- sections ------------------------------------------------------------------------------------
 
 def documentation_queries(ctx: Context) -> Section:
-    flow = _flow(ctx, ctx.store.row_flow(ctx.periods.end_ts, DOC_QUEUES), lambda q, _level: q)
+    flow = _flow(ctx, ctx.flow, lambda q, _level: q if q in DOC_QUEUES else None)
     n = len(ctx.periods)
     queues = list(DOC_QUEUES)
     columns = ["Period"] + [f"{q}: {w}" for q in queues for w in ("opened", "closed", "open at end")]
@@ -189,19 +197,16 @@ def turnaround(ctx: Context) -> Section:
 
 def claim_edits(ctx: Context) -> Section:
     edits = ctx.audit_per_period("rule_evaluated", lambda r: r[3] if r[2] == "fail" and r[1] == ctx.scan_bot else None)
-    lines = ctx.zeros()
-    for day, count in ctx.store.lines_scanned(ctx.scan_bot, ctx.periods.start_ts, ctx.periods.end_ts):
+    lines, clean, first = ctx.zeros(), ctx.zeros(), ctx.zeros()
+    for kind, day, result, count in ctx.store.scan_counts(ctx.scan_bot, ctx.periods.start_ts, ctx.periods.end_ts):
         i = ctx.periods.index(day)
-        if i is not None and i >= 0:
-            lines[i] += count
-    clean, first = ctx.zeros(), ctx.zeros()
-    for day, result, count in ctx.store.first_outcomes(ctx.scan_bot, ctx.periods.start_ts, ctx.periods.end_ts):
-        i = ctx.periods.index(day)
-        if i is None or i < 0 or result not in ("done", "exception"):
+        if i is None or i < 0:
             continue
-        first[i] += count
-        if result == "done":
-            clean[i] += count
+        if kind == "lines":
+            lines[i] += count
+        elif result in ("done", "exception"):
+            first[i] += count
+            clean[i] += count if result == "done" else 0
     labels = ctx.periods.labels
     total = [sum(v[i] for v in edits.values()) for i in range(len(labels))]
     per_k = [round(1000 * t / n, 1) if n else None for t, n in zip(total, lines, strict=True)]
@@ -317,9 +322,9 @@ def appeals(ctx: Context) -> Section:
 def rework(ctx: Context) -> Section:
     labels = ctx.periods.labels
     recurred = ctx.zeros()
-    for _queue, day, count in ctx.store.recurred_rows(ctx.periods.start_ts, ctx.periods.end_ts):
+    for _queue, _kind, is_recurred, day, count in ctx.bot_checks:
         i = ctx.periods.index(day)
-        if i is not None and i >= 0:
+        if is_recurred and i is not None and i >= 0:
             recurred[i] += count
     failed = ctx.audit_per_period("status_not_applied", lambda r: r[2])
     reopened = ctx.audit_per_period("retry_requested")[""]  # a defaultdict: zeros when there is none
@@ -353,10 +358,11 @@ def quality(ctx: Context) -> Section:
 def evidence(ctx: Context) -> Section:
     labels = ctx.periods.labels
     restored_series = ctx.audit_per_period("workbook_row_missing")[""]
-    now_rows = ctx.store.bot_check_kinds([(k, p) for k, p in BOT_CHECK_KINDS])
-    queues = _queues(q for q, _k, _n in now_rows)
+    counts: Counter[tuple[str, str]] = Counter()
+    for queue, kind, _recurred, _day, n in ctx.bot_checks:
+        counts[(queue, kind)] += n
+    queues = _queues(q for q, _k in counts)
     kinds = [k for k, _p in BOT_CHECK_KINDS] + ["other"]
-    counts = {(q, k): n for q, k, n in now_rows}
     table = [[q] + [counts.get((q, k), 0) for k in kinds] + [sum(counts.get((q, k), 0) for k in kinds)]
              for q in queues]
     per_kind = [sum(counts.get((q, k), 0) for q in queues) for k in kinds]
@@ -375,13 +381,15 @@ def evidence(ctx: Context) -> Section:
 
 
 def senior_backlog(ctx: Context) -> Section:
-    flow = _flow(ctx, ctx.store.row_flow(ctx.periods.end_ts), lambda _q, level: "senior" if level == SENIOR else None)
+    flow = _flow(ctx, ctx.flow, lambda _q, level: "senior" if level == SENIOR else None)
     opened, closed, open_end = flow.get("senior", (ctx.zeros(), ctx.zeros(), ctx.zeros()))
     labels = ctx.periods.labels
     today = ctx.now.date()
     ages: dict[str, list[int]] = defaultdict(lambda: [0] * len(AGE_BUCKETS))
     oldest: dict[str, int] = {}
-    for queue, day, count in ctx.store.open_by_first_seen(SENIOR):
+    for event, queue, level, day, _count, count in ctx.flow:
+        if event != "opened" or level != SENIOR or not count:
+            continue
         age = (today - datetime.fromisoformat(day).date()).days
         for j, (lo, hi, _name) in enumerate(AGE_BUCKETS):
             if age >= lo and (hi is None or age <= hi):

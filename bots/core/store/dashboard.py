@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, DateTime, case, func, literal, or_, select, union_all
 
 from bots.core.lifecycle import RETRY_RESOLUTION, CoderStatus, RowState
 from bots.core.store.base import StoreBase
@@ -57,16 +57,17 @@ class DashboardStore(StoreBase):
             return [tuple(r) for r in conn.execute(q)]
 
     # ---- exception rows ---------------------------------------------------------------------------
-    def row_flow(self, end: str, queues: Sequence[str] | None = None) -> list[tuple[str, str, str, str, int]]:
-        """``(event, queue, review_level, day, rows)`` for rows first seen before ``end``: event
-        ``opened`` on the day of First Seen, ``closed`` on the day of :func:`closed_at` (when before
-        ``end``). Open at a moment = opened before it minus closed before it."""
-        base = [ex.first_seen < end] + ([ex.queue.in_(list(queues))] if queues else [])
-        opened = (select(literal("opened"), ex.queue, ex.review_level, _day(ex.first_seen), func.count())
-                  .where(*base).group_by(ex.queue, ex.review_level, _day(ex.first_seen)))
+    def row_flow(self, end: str) -> list[tuple[str, str, str, str, int, int]]:
+        """``(event, queue, review_level, day, rows, open now)``: event ``opened`` on the day of First
+        Seen (every row; ``open now``: those with :func:`closed_at` NULL), ``closed`` on the day of
+        :func:`closed_at` when before ``end``. Open at a moment = opened before it minus closed before it."""
+        first_day = _day(ex.first_seen)
+        opened = (select(literal("opened"), ex.queue, ex.review_level, first_day, func.count(),
+                         func.sum(case((closed_at().is_(None), 1), else_=0)))
+                  .group_by(ex.queue, ex.review_level, first_day))
         closed_day = _day(closed_at())
-        closed = (select(literal("closed"), ex.queue, ex.review_level, closed_day, func.count())
-                  .where(*base, closed_at() < end).group_by(ex.queue, ex.review_level, closed_day))
+        closed = (select(literal("closed"), ex.queue, ex.review_level, closed_day, func.count(), literal(0))
+                  .where(closed_at() < end).group_by(ex.queue, ex.review_level, closed_day))
         return self._all(opened) + self._all(closed)
 
     def resolutions(self, start: str, end: str) -> list[tuple[Any, ...]]:
@@ -88,27 +89,15 @@ class DashboardStore(StoreBase):
                     ex.synced_at >= ex.coder_updated_at))
         return self._all(q)
 
-    def recurred_rows(self, start: str, end: str) -> list[tuple[str, str, int]]:
-        """``(queue, day, rows)``: rows carrying the "recurred after it was resolved and synced" Bot
-        Check, on the day of Last Seen (the run that found them again), Last Seen in ``[start, end)``."""
-        q = (select(ex.queue, _day(ex.last_seen), func.count())
-             .where(ex.bot_check.like(f"%{RECURRED_CHECK}%"), ex.last_seen >= start, ex.last_seen < end)
-             .group_by(ex.queue, _day(ex.last_seen)))
-        return self._all(q)
-
-    def open_by_first_seen(self, review_level: str | None = None) -> list[tuple[str, str, int]]:
-        """``(queue, day of First Seen, rows)`` of the rows open now (:func:`closed_at` NULL)."""
-        cond = [closed_at().is_(None)] + ([ex.review_level == review_level] if review_level else [])
-        q = (select(ex.queue, _day(ex.first_seen), func.count()).where(*cond)
-             .group_by(ex.queue, _day(ex.first_seen)))
-        return self._all(q)
-
-    def bot_check_kinds(self, kinds: Sequence[tuple[str, str]]) -> list[tuple[str, str, int]]:
-        """``(queue, kind, rows)`` of rows carrying a Bot Check now; ``kinds`` is ``(kind, LIKE
-        pattern)`` tried in order, the rest are ``other``."""
+    def bot_checks(self, kinds: Sequence[tuple[str, str]]) -> list[tuple[str, str, int, str, int]]:
+        """``(queue, kind, recurred, day of Last Seen, rows)`` of the rows carrying a Bot Check now.
+        ``kinds`` is ``(kind, LIKE pattern)`` tried in order (the rest are ``other``); ``recurred`` is 1
+        for a cell holding the Bot Check of a resolution that did not hold (:data:`RECURRED_CHECK`)."""
         kind = case(*((ex.bot_check.like(pattern), name) for name, pattern in kinds), else_="other")
-        q = (select(ex.queue, kind, func.count()).where(ex.bot_check.is_not(None), ex.bot_check != "")
-             .group_by(ex.queue, kind))
+        recurred = case((ex.bot_check.like(f"%{RECURRED_CHECK}%"), 1), else_=0)
+        last_day = _day(ex.last_seen)
+        q = (select(ex.queue, kind, recurred, last_day, func.count()).where(ex.bot_check.is_not(None), ex.bot_check != "")
+             .group_by(ex.queue, kind, recurred, last_day))
         return self._all(q)
 
     def denial_details(self, start: str, end: str, queue: str) -> list[tuple[str, str, str, int]]:
@@ -130,35 +119,37 @@ class DashboardStore(StoreBase):
         return self._all(q)
 
     # ---- audit trail ---------------------------------------------------------------------------
-    def audit_counts(self, start: str, end: str, actions: Sequence[str]) -> list[tuple[str, str, str, str, str, int]]:
-        """``(action, bot, result, rule_id, day, records)`` of the audit records with one of
-        ``actions`` timed in ``[start, end)``: one pass over the trail."""
+    def audit_counts(self, start: str, end: str, actions: Sequence[str | tuple[str, str]],
+                     ) -> list[tuple[str, str, str, str, str, int]]:
+        """``(action, bot, result, rule_id, day, records)`` of the audit records timed in ``[start,
+        end)`` with one of ``actions`` (an ``(action, result)`` pair: only records with that result,
+        e.g. failed rule verdicts out of the many passes): one pass over the trail."""
         a = audit.c
+        wanted = [a.action == x if isinstance(x, str) else (a.action == x[0]) & (a.result == x[1]) for x in actions]
         cols = (a.action, func.coalesce(a.bot, ""), func.coalesce(a.result, ""), func.coalesce(a.rule_id, ""),
                 _day(a.ts))
-        q = (select(*cols, func.count()).where(a.action.in_(list(actions)), a.ts >= start, a.ts < end)
-             .group_by(*cols))
+        q = select(*cols, func.count()).where(or_(*wanted), a.ts >= start, a.ts < end).group_by(*cols)
         return self._all(q)
 
-    def first_outcomes(self, bot: str, start: str, end: str) -> list[tuple[str, str, int]]:
-        """``(day, result, items)``: each item's first ``item_outcome`` record of ``bot`` (its first
-        pass), counted when that record is timed in ``[start, end)``."""
-        a = audit.c
-        first = (select(func.min(a.seq).label("seq")).where(a.bot == bot, a.action == "item_outcome")
-                 .group_by(a.item_ref).subquery())
-        q = (select(_day(a.ts), a.result, func.count()).join_from(audit, first, a.seq == first.c.seq)
-             .where(a.ts >= start, a.ts < end).group_by(_day(a.ts), a.result))
-        return self._all(q)
+    def scan_counts(self, bot: str, start: str, end: str) -> list[tuple[str, str, str, int]]:
+        """``(kind, day, result, count)`` from ``bot``'s ``item_outcome`` records, in one pass over the trail:
 
-    def lines_scanned(self, bot: str, start: str, end: str) -> list[tuple[str, int]]:
-        """``(day, service lines)``: the stored service lines of every claim in an ``item_outcome``
-        record of ``bot`` timed in ``[start, end)`` (a claim scanned twice counts twice)."""
+        - ``first``: items whose first such record (lowest seq: their first pass) is timed in
+          ``[start, end)``, by that record's day and result;
+        - ``lines``: the stored service lines of the claim of every such record timed in ``[start,
+          end)`` (a claim scanned twice counts twice), by day (``result`` blank).
+        """
         a = audit.c
-        q = (select(_day(a.ts), func.count())
-             .join_from(audit, service_lines, service_lines.c.claim_key == a.item_ref)
-             .where(a.bot == bot, a.action == "item_outcome", a.ts >= start, a.ts < end)
-             .group_by(_day(a.ts)))
-        return self._all(q)
+        outcomes = select(a.seq, a.item_ref, a.ts, a.result).where(a.bot == bot, a.action == "item_outcome").cte("outcomes")
+        o = outcomes.c
+        first = select(func.min(o.seq).label("seq")).group_by(o.item_ref).subquery()
+        in_range = (o.ts >= start, o.ts < end)
+        firsts = (select(literal("first"), _day(o.ts), o.result, func.count())
+                  .join_from(outcomes, first, o.seq == first.c.seq).where(*in_range).group_by(_day(o.ts), o.result))
+        lines = (select(literal("lines"), _day(o.ts), literal(""), func.count())
+                 .join_from(outcomes, service_lines, service_lines.c.claim_key == o.item_ref).where(*in_range)
+                 .group_by(_day(o.ts)))
+        return self._all(union_all(firsts, lines))
 
     # ---- runs ----------------------------------------------------------------------------------
     _DASHBOARD_RUN_SUMS = ("items", "done", "exceptions", "failed", "carried_over", "retries")  # not ReportStore._RUN_SUMS
