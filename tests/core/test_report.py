@@ -112,7 +112,7 @@ def generate_history(store: Store, tmp_path: Path, seed: int = 16) -> Counter[st
                                     claim={"claim_id": c["claim_id"], "payer_id": c["payer_id"],
                                            "patient_name": c["patient_name"], "date_of_service": c["date_of_service"],
                                            "total_charge": c["total_charge"]})
-    for row in store.exception_rows():
+    for row in sorted(store.exception_rows(), key=lambda r: r["exception_id"]):  # the same on every database
         first = moment()
         values: dict[str, Any] = {"first_seen": _ts(first), "last_seen": _ts(first)}
         fate = rng.random()

@@ -507,11 +507,11 @@ def training(ctx: Context) -> Section:
     for coder in sorted(per, key=lambda c: (-len(per[c]), c)):
         items = per[coder]
         hours = [h for h, _r, _x in items]
-        rules = Counter(r for _h, r, _x in items)
+        rules = sorted(Counter(r for _h, r, _x in items).items(), key=lambda kv: (-kv[1], kv[0]))  # ties: by name
         reworked = sum(x for _h, _r, x in items)
         rows.append([coder, len(items), nearest_rank(hours, 0.5), nearest_rank(hours, 0.9), reworked,
-                     _rate(reworked, len(items)), ", ".join(f"{r} ({n})" for r, n in rules.most_common(3))])
-        patterns.extend([coder, r, n, sum(x for _h, rr, x in items if rr == r)] for r, n in rules.most_common())
+                     _rate(reworked, len(items)), ", ".join(f"{r} ({n})" for r, n in rules[:3])])
+        patterns.extend([coder, r, n, sum(x for _h, rr, x in items if rr == r)] for r, n in rules)
     return Section(
         "training", "Training view (per coder)", definition,
         note="QA findings per coder: not available: quality sampling is not set up.",

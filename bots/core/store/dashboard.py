@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, case, func, literal, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement, DateTime, case, cast, extract, func, literal, literal_column, or_, select, union_all,
+)
 
 from bots.core.lifecycle import RETRY_RESOLUTION, CoderStatus, RowState
 from bots.core.store.base import StoreBase
@@ -29,7 +31,9 @@ ex = exceptions.c
 
 
 def _day(column: ColumnElement[Any]) -> ColumnElement[str]:
-    return func.substr(column, 1, 10)
+    """The ISO date of a timestamp column. The bounds are inline SQL, not parameters, so the same
+    expression in SELECT and GROUP BY is the same text (PostgreSQL compares them as text)."""
+    return func.substr(column, literal_column("1"), literal_column("10"))
 
 
 def _resolved() -> ColumnElement[bool]:
@@ -50,7 +54,7 @@ class DashboardStore(StoreBase):
         """``end - start`` in hours, for ISO text timestamps."""
         if self.is_sqlite:
             return (func.julianday(end) - func.julianday(start)) * 24.0
-        return func.extract("epoch", func.cast(end, DateTime()) - func.cast(start, DateTime())) / 3600.0
+        return extract("epoch", cast(end, DateTime()) - cast(start, DateTime())) / 3600.0
 
     def _all(self, q: Any) -> list[tuple[Any, ...]]:
         with self.read() as conn:
