@@ -421,7 +421,7 @@ def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: Summary
     written = show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False)
     queue_sheets = [(sheet, *_queue_sheet(wb, sheet, layout, plans, written)) for sheet in sheets]
     if trends is not None:
-        trends_sheet(wb, trends)
+        trends_sheet(wb, trends, written)
     skeleton = io.BytesIO()
     wb.save(skeleton)
     parts = {ws.path.lstrip("/"): (sheet, fitted) for sheet, ws, fitted in queue_sheets}

@@ -22,6 +22,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.protection import SheetProtection
 
 from bots.core.logging import get_logger
+from bots.core.workbook.layout import print_setup
 
 if TYPE_CHECKING:
     from bots.core.report import Report
@@ -54,8 +55,11 @@ def trend_report(settings: Settings, store: Store) -> Report | str | None:
         return FAILED
 
 
-def trends_sheet(wb: Workbook, report: Report | str) -> Any:
+def trends_sheet(wb: Workbook, report: Report | str, written: str) -> Any:
+    """The sheet, after the queue sheets. ``written``: when, for the printed footer. Only each
+    section's summary tables: the long per-category tables are in the HTML and JSON."""
     ws = wb.create_sheet(TRENDS_SHEET)
+    print_setup(ws, written, title_rows=None)
     ws.column_dimensions["A"].width = 34
     for letter in "BCDEFGHIJKLMNOPQRSTU":
         ws.column_dimensions[letter].width = 15
@@ -83,7 +87,7 @@ def trends_sheet(wb: Workbook, report: Report | str) -> Any:
             ws.append([cell("Definition"), cell(section.definition)])
             if section.note:
                 ws.append([cell("Note"), cell(section.note)])
-            for table in section.tables:
+            for table in (t for t in section.tables if not t.long):
                 ws.append([cell(table.title, bold=True)])
                 ws.append([cell(c, bold=True, wrap=True) for c in table.columns])
                 for row in table.rows:
