@@ -1,7 +1,7 @@
 """The root of the ``bots`` command: the typer app, its options, and what every command shares.
 
 Every command module (``run``, ``history``, ``scheduler``, ``workbook``, ``demo``, ``config``,
-``metrics``, ``signin``; imported by ``bots/cli/__init__.py``) registers
+``metrics``, ``signin``, ``report``; imported by ``bots/cli/__init__.py``) registers
 on the ``app`` defined here and uses these helpers: ``get_settings`` (the ``--home`` and
 ``--config-dir`` choices, validated at once), ``open_store``, ``user_errors`` (exit codes)
 and the consoles. Heavy modules (the store, the runner, the bots) are imported inside the

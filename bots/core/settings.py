@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator,
@@ -30,6 +30,7 @@ __all__ = [
     "BotConfig",
     "BotsConfig",
     "MetricsConfig",
+    "ReportConfig",
     "RetryConfig",
     "Settings",
     "load_toml",
@@ -115,6 +116,20 @@ class MetricsConfig(_Strict):
     textfile_dir: str | None = None
 
 
+class ReportConfig(_Strict):
+    """``[report]``: the leaders' dashboard (``bots report``, ``bots.core.report``)."""
+
+    # Write the dashboard after the scheduler's last run of the day (no scheduled run is left that
+    # day in the scheduler's time zone), once a day.
+    after_last_run: bool = False
+    out: str = "reports/dashboard.html"  # relative paths are under BOTS_HOME; the JSON goes beside it
+    by: Literal["week", "month"] = "week"
+    coder_names: bool = True  # the per-coder training view; false leaves every name out
+    workbook_trends: bool = True  # the workbook's Trends sheet (the last ``trends_weeks`` weeks)
+    trends_weeks: int = Field(12, ge=1, le=104)
+    scan_bot: str = "claim_edits"  # the bot whose items are claims scanned against the edit rules
+
+
 _ALERTABLE = ("failed", "crashed", "missed", "degraded", "interrupted")
 
 
@@ -162,6 +177,7 @@ class BotsConfig(_Strict):
     metrics: MetricsConfig = MetricsConfig()
     alerts: AlertsConfig = AlertsConfig()
     files: FilesConfig = FilesConfig()
+    report: ReportConfig = ReportConfig()
     bots: dict[str, BotConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -319,6 +335,12 @@ class Settings(BaseSettings):
     @property
     def workbook_path(self) -> Path:
         p = Path(self.config.workbook.path)
+        return p if p.is_absolute() else self.home / p
+
+    @property
+    def report_path(self) -> Path:
+        """Where the leaders' dashboard is written (``[report] out``; relative: under BOTS_HOME)."""
+        p = Path(self.config.report.out)
         return p if p.is_absolute() else self.home / p
 
     @cached_property

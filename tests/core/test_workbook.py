@@ -237,7 +237,7 @@ def test_written_workbook_reopens_with_validations_protection_hyperlinks_and_lay
     report(store, "run-1", findings)
     assert sync_workbook(settings, store).written
     wb = load_workbook(settings.workbook_path)
-    assert wb.sheetnames == ["Summary", *QUEUE_SHEETS]
+    assert wb.sheetnames == ["Summary", *QUEUE_SHEETS, "Trends"]  # Trends: the leaders' figures, last
     at = {c.header: column_letter(i) for i, c in enumerate(COLUMNS, 1)}  # header -> column letter
     last = column_letter(len(COLUMNS))
     for name in QUEUE_SHEETS:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from apscheduler.util import ref_to_obj
@@ -72,10 +73,11 @@ def run_scheduled_bot(bot_name: str, factory: str | None = None) -> dict[str, An
         store.close()
 
 
-def after_run(settings: Settings, store: Store) -> None:
+def after_run(settings: Settings, store: Store, *, now: datetime | None = None) -> None:
     """What IT watches, brought up to date after a run (or a run that could not happen): the metrics
-    textfile when ``[metrics] textfile_dir`` is set, and the alerts for whatever is new. Neither
-    may break the run: a failure is logged and the job goes on."""
+    textfile when ``[metrics] textfile_dir`` is set, the alerts for whatever is new, and the leaders'
+    dashboard after the day's last run when ``[report] after_last_run`` is set (``now``: the moment
+    to judge "last" by; tests pass one). None may break the run: a failure is logged and the job goes on."""
     from bots.core import alerts, metrics
 
     folder = settings.config.metrics.textfile_dir
@@ -85,4 +87,11 @@ def after_run(settings: Settings, store: Store) -> None:
         except Exception as exc:
             log.error("metrics_textfile_failed", error_type=type(exc).__name__, error=str(exc))
     alerts.check(settings, store)  # logs its own failures, never raises
+    if settings.config.report.after_last_run:
+        from bots.core.report.daily import write_daily_report
+
+        try:
+            write_daily_report(settings, store, now)
+        except Exception as exc:
+            log.error("report_failed", error_type=type(exc).__name__, error=str(exc))
 

@@ -8,7 +8,8 @@ One concern per module: ``base`` (engine, dialects, transactions), ``schema``
 (tables, private to this package), ``queue`` (work items and leases), ``runs``,
 ``rows`` (exception rows), ``audit`` (the hash chain), ``claims`` (claims and service lines),
 ``intents`` (what an outcome asks the store to write, and handoffs between bots), ``reports``
-(read-only views: work items, exception rows, audit records), ``mirror`` (the workbook's coder
+(read-only views: work items, exception rows, audit records), ``dashboard`` (read-only
+aggregates per day for the leaders' dashboard), ``mirror`` (the workbook's coder
 edits and written state), ``ownership`` (the Assigned To the bots chose from the roster), ``quality`` (samples for QA
 review) and ``signins``
 (refused sign-ins remembered across runs). ``Store`` combines them.
@@ -22,6 +23,7 @@ from bots.core.lifecycle import ItemState, RowState, RunStatus
 from bots.core.store.audit import AuditEntry, AuditStore, audit_hash
 from bots.core.store.base import GENESIS, canonical_json, digest, utcnow
 from bots.core.store.claims import ClaimStore
+from bots.core.store.dashboard import DashboardStore
 from bots.core.store.intents import ClaimStatusRead, Intent, IntentStore, RowSynced, StatusUpdate
 from bots.core.store.mirror import MirrorStore, exception_fingerprint
 from bots.core.store.ownership import OwnershipStore
@@ -42,8 +44,8 @@ __all__ = [
 ]
 
 
-class Store(IntentStore, SignInStore, RunStore, AuditStore, ClaimStore, ReportStore, MirrorStore, OwnershipStore,
-            QualityStore):
+class Store(IntentStore, SignInStore, RunStore, AuditStore, ClaimStore, ReportStore, DashboardStore, MirrorStore,
+            OwnershipStore, QualityStore):
     """Owns the engine; hands out transactions. Thread-safe (one connection per use)."""
 
 

@@ -22,7 +22,10 @@ from bots.core.lifecycle import (
 from bots.core.store.base import StoreBase, chunks as _chunks, iso as _iso, utcnow
 from bots.core.store.schema import exceptions
 
-__all__ = ["ExceptionBatchEntry", "RowStore", "exception_id"]
+__all__ = ["RECURRED_CHECK", "ExceptionBatchEntry", "RowStore", "exception_id"]
+
+# The Bot Check a row gets when the bots find it again after its resolution was synced.
+RECURRED_CHECK = "recurred after it was resolved and synced"
 
 
 def exception_id(bot: str, rule_id: str, claim: str | None, line: int | None, detail: str) -> str:
@@ -103,7 +106,7 @@ class RowStore(StoreBase):
                     row["v_review_level"] = "Senior"
                 check_row_move(cur.bot_status, RowState.OPEN, RowEvent.RECUR)
                 if cur.bot_status == RowState.SYNCED:  # the coder's resolution did not hold: say so
-                    row["v_bot_check"] = "recurred after it was resolved and synced"
+                    row["v_bot_check"] = RECURRED_CHECK
                 updates.setdefault("v_bot_check" in row, []).append(row)
             if inserts:
                 conn.execute(exceptions.insert(), inserts)

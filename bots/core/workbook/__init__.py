@@ -4,7 +4,8 @@
 columns, sheets and dropdowns (``config/workbook.toml``); ``render`` writes the xlsx;
 ``summary`` counts and draws the Summary sheet; ``reader`` reads coder columns back fast;
 ``identity`` decides which store row each file row is (a copied ID merges nothing);
-``checks`` holds the Bot Check rules for coder entries; ``files`` does atomic replacement,
+``checks`` holds the Bot Check rules for coder entries; ``trends`` draws the Trends sheet (the
+leaders' dashboard figures of the last weeks); ``files`` does atomic replacement,
 backups and the writer lock. With a team roster: ``assignment`` (owners), ``signoff`` (senior
 sign-off, escalation), ``lists`` (the hidden sheet of names the dropdowns read); with quality
 sampling: ``review`` (the Quality Review merge) and ``quality_sheet`` (its drawing).

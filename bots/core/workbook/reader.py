@@ -37,6 +37,7 @@ from xml.etree import ElementTree as ET
 from bots.core.workbook.layout import (
     CODER_COLUMNS, LISTS_SHEET, QUALITY_COLUMNS, QUALITY_SHEET, QUEUE_SHEETS, SUMMARY_SHEET, column_letter,
 )
+from bots.core.workbook.trends import TRENDS_SHEET
 
 __all__ = ["IDENTITY_COLUMNS", "ReadBack", "SeenRow", "WorkbookUnreadable", "coder_value", "read_coder_columns",
            "shown_text"]
@@ -55,7 +56,7 @@ _TEXT = re.compile(rb"<t(?:\s[^>]*)?>(.*?)</t>", re.S)
 _PHONETIC = re.compile(rb"<rPh\b.*?</rPh>", re.S)
 _OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 # Sheets of ours without exception rows: not read, and not "someone else's sheet" either.
-_OUR_OTHER_SHEETS = {SUMMARY_SHEET, LISTS_SHEET}
+_OUR_OTHER_SHEETS = {SUMMARY_SHEET, LISTS_SHEET, TRENDS_SHEET}
 _READ_ERRORS = (KeyError, ValueError, IndexError, ET.ParseError, zipfile.BadZipFile, zlib.error, EOFError,
                 UnicodeDecodeError)
 

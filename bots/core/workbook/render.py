@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -51,6 +51,10 @@ from bots.core.workbook.layout import (
 from bots.core.workbook.lists import names_range, names_sheet, person_validations
 from bots.core.workbook.quality_sheet import quality_sheet
 from bots.core.workbook.summary import SummaryStats, summary_sheet
+from bots.core.workbook.trends import trends_sheet
+
+if TYPE_CHECKING:
+    from bots.core.report import Report
 
 __all__ = ["SheetRows", "render_workbook"]
 
@@ -414,11 +418,12 @@ def _header_note(column: Column, layout: WorkbookLayout, queue: str) -> str:
 def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: SummaryStats, layout: WorkbookLayout,
                     *, tz: tzinfo, base_dir: Path, people: Sequence[str] = (),
                     quality: Sequence[dict[str, Any]] | None = None, reviewers: Sequence[str] = (),
-                    categories: Sequence[str] = ()) -> int:
+                    categories: Sequence[str] = (), trends: Report | str | None = None) -> int:
     """Write the whole workbook to ``dest`` (an open binary file); return the data rows written.
     ``people``: the team roster's names, for the person columns' dropdowns (none: free text);
     ``quality``: the Quality Review sheet's samples (None: no such sheet), with the ``reviewers``
-    and finding ``categories`` its dropdowns offer."""
+    and finding ``categories`` its dropdowns offer; ``trends``: the Trends sheet's figures, drawn
+    after the queues (``trends``); None: no Trends sheet."""
     wb = Workbook(write_only=True)
     summary = summary_sheet(wb, stats, tz)
     plans = _plan_columns(_Palette(summary), layout)
@@ -428,6 +433,8 @@ def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: Summary
     if quality is not None:
         quality_sheet(wb, quality, written, base_dir, reviewers=names_range(reviewers, "B"),
                       categories=names_range(categories, "C"))
+    if trends is not None:
+        trends_sheet(wb, trends, written)
     if people or quality is not None:
         names_sheet(wb, {"Team": list(people), "QA reviewers": list(reviewers), "Finding categories": list(categories)})
     skeleton = io.BytesIO()

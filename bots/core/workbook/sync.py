@@ -61,6 +61,7 @@ from bots.core.workbook.render import SheetRows, render_workbook
 from bots.core.workbook.review import review_pass
 from bots.core.workbook.signoff import signoff_problems, take_escalations
 from bots.core.workbook.summary import summarize
+from bots.core.workbook.trends import trend_report
 
 __all__ = [
     "MergeResult", "WorkbookResult", "evidence_problems", "merge_coder_edits", "sync_workbook", "workbook_status",
@@ -362,7 +363,7 @@ def _lists(merged: MergeResult) -> dict[str, Any]:
 
 
 def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout: WorkbookLayout,
-                ready: set[str], notices: list[dict[str, str]], merged: MergeResult) -> int:
+                ready: set[str], notices: list[dict[str, str]], merged: MergeResult, trends: Any = None) -> int:
     """Render to a temporary file beside ``path``, flush it to disk, rename it into place."""
     tmp = temp_path(path)
     try:
@@ -370,7 +371,7 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
             tz = display_zone(settings)
             shown = [(_local_time(settings, n["at"]), n["text"]) for n in notices]
             written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown, merged.samples), layout,
-                                      tz=tz, base_dir=path.parent, **_lists(merged))
+                                      tz=tz, base_dir=path.parent, trends=trends, **_lists(merged))
             fh.flush()
             os.fsync(fh.fileno())
         settings.file_access.workbook(tmp)  # its mode before it takes the workbook's name
@@ -421,7 +422,8 @@ def sync_workbook(settings: Settings, store: Store, *, today: date | None = None
             notices = _notices(store.get_meta(META_KEY, {}) or {}, problems,
                                utcnow().isoformat(timespec="seconds"))
             try:
-                result.rows = _write_file(path, sheets, settings, layout, ready, notices, merged)
+                result.rows = _write_file(path, sheets, settings, layout, ready, notices, merged,
+                                          trend_report(settings, store))
                 result.written = True
             except Exception as exc:  # disk full, permission denied, file locked on Windows
                 log.exception("workbook_write_failed", error_type=type(exc).__name__)
