@@ -51,14 +51,18 @@ REPO = Path(__file__).resolve().parents[1]
 RULES = ("NCCI-PTP", "MUE", "DOC-SIGNATURE", "PORTAL-F2", "PORTAL-P3", "PAY-VARIANCE")
 
 
-def _rows(start: int, count: int, run_id: str, evidence_dir: Path, rng: random.Random) -> list[dict[str, Any]]:
-    """Exception rows as record_exceptions writes them (deterministic ids, Open, pending)."""
+def _rows(start: int, count: int, run_id: str, evidence_dir: Path, rng: random.Random, *,
+          backdate: bool = True) -> list[dict[str, Any]]:
+    """Exception rows as record_exceptions writes them (deterministic ids, Open, pending). The first
+    batch is spread over the last 40 days; a later run's rows (``backdate=False``) are found now, after
+    the last write, as a real run's are (a back-dated new row would read as one deleted from the file)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     out = []
     for n in range(start, start + count):
         claim, rule = f"CLM-{n:07d}", RULES[n % len(RULES)]
         detail = f"{rule.lower()}-{n % 97}"
-        seen = (now - timedelta(days=n % 40, minutes=n % 600)).isoformat(timespec="microseconds")
+        ago = timedelta(days=n % 40, minutes=n % 600) if backdate else timedelta(0)
+        seen = (now - ago).isoformat(timespec="microseconds")
         out.append({
             "exception_id": exception_id("claim_edits", rule, claim, 1, detail), "queue": QUEUE_SHEETS[n % 6],
             "bot": "claim_edits", "item_ref": f"acme:{claim}", "rule_id": rule, "rule_version": "2026Q4",
@@ -175,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({'openpyxl' if args.openpyxl_edits else 'rendered from an edited store copy'}) "
           f"in {time.perf_counter() - started:.1f} s (setup, not timed)")
 
-    _insert(store, _rows(args.rows, args.new, "bench-run-2", settings.evidence_dir, rng))
+    _insert(store, _rows(args.rows, args.new, "bench-run-2", settings.evidence_dir, rng, backdate=False))
     started = time.perf_counter()
     merged = sync_workbook(settings, store)
     merge_s = time.perf_counter() - started
