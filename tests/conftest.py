@@ -19,6 +19,7 @@ from mock_portals import MockPortals
 REPO = Path(__file__).resolve().parents[1]
 
 # The canaries live in tests/canaries.py (import them from there); re-exported for convenience.
+from alert_helpers import Receiver  # noqa: E402
 from canaries import CANARY_DOB, CANARY_MEMBER, CANARY_NAME, CANARY_PASSWORD, log_text  # noqa: E402,F401
 
 @pytest.fixture
@@ -67,3 +68,11 @@ def portals(_sample_portals: MockPortals) -> MockPortals:
     _sample_portals.set_faults("")
     _sample_portals.reset()
     return _sample_portals
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local webhook that apprise's json:// alerts reach (``alert_helpers.Receiver``)."""
+    r = Receiver()
+    yield r
+    r.close()

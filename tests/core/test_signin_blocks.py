@@ -109,13 +109,6 @@ def test_signin_status_lists_blocks_and_clear_of_an_unblocked_site_says_which_ar
     assert "acme" in invoke(settings, "signin", "status", "--all").output
 
 
-@pytest.fixture
-def receiver() -> Any:
-    r = Receiver()
-    yield r
-    r.close()
-
-
 def test_a_block_alerts_once_and_the_runs_it_holds_back_do_not_alert_again(
         settings: Settings, store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     configure(settings)

@@ -18,6 +18,7 @@ from bots.core.settings import Settings
 from bots.core.store import Store
 from bots.core.worklist import COLUMNS, load_worklist
 from bots.payer_portal import create_bot
+from bots.core.workbook.layout import QUEUE_SHEETS
 from mock_portals import SAMPLE_DATA, load_data
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,7 +121,9 @@ def workbook_rows(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     """Queue sheet → its data rows as header → value."""
     wb = load_workbook(settings.workbook_path, read_only=True)
     out: dict[str, list[dict[str, Any]]] = {}
-    for ws in wb.worksheets[1:]:
+    for ws in wb.worksheets:
+        if ws.title not in QUEUE_SHEETS:  # Summary, Trends, Lists: not queues
+            continue
         rows = ws.iter_rows(values_only=True)
         header = next(rows, ())
         out[ws.title] = [dict(zip(header, r)) for r in rows if any(v is not None for v in r)]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,13 +29,6 @@ pytestmark = pytest.mark.browser
 
 CLAIMS = ["CLM-1001", "CLM-1002", "CLM-1003", "CLM-1004"]  # acme's
 WRONG = "wrong-password-zq"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture

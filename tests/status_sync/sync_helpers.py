@@ -110,6 +110,17 @@ def claimable(store: Store) -> bool:
     return any(i["state"] in ("new", "abandoned") for i in items(store).values())
 
 
+def run_until_settled(settings: Settings, store: Store, *, max_runs: int) -> int:
+    """Run status_sync until no item is claimable (what the next scheduled runs would do); the runs taken.
+    More than ``max_runs`` fails: items must settle within their attempts."""
+    runs = 0
+    while runs == 0 or claimable(store):
+        run(settings, store)
+        runs += 1
+        assert runs <= max_runs, "items still claimable after max_attempts runs"
+    return runs
+
+
 def reopen_all(store: Store) -> None:
     with store.begin() as conn:
         store.reopen(BOT, list(items(store)), conn)

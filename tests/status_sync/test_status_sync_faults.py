@@ -14,7 +14,7 @@ from bots.core.store import Store
 from bots.core.workbook import sync_workbook
 from mock_portals import MockPortals
 from status_sync.sync_helpers import (
-    billing, claimable, exception_rows, items, load_sample, queue, reopen_all, run, set_retry, update,
+    billing, exception_rows, items, load_sample, queue, reopen_all, run, run_until_settled, set_retry, update,
     use_v2_selectors,
 )
 from workbook_helpers import Finding, coder_edit, report, rows_by_id, stored
@@ -35,11 +35,7 @@ def test_with_503s_and_session_expiry_every_update_is_applied_exactly_once(
         "Status": "Resolved", "Resolution": "Corrected claim", "Resolution Note": "units fixed", "Resolved By": "jlee"}
         for ex_id in stored(store)})
     env.set_faults("error_rate=0.2,expire_after=10,seed=3")
-    runs = 0
-    while runs == 0 or claimable(store):
-        run(settings, store)
-        runs += 1
-        assert runs <= 3, "items still claimable after max_attempts runs"
+    run_until_settled(settings, store, max_runs=3)
     stats = env.stats
     assert stats["errors_503"]["billing"] > 3 and stats["sessions_expired"]["billing"] > 0
 

@@ -18,7 +18,7 @@ from bots.core.store import Store
 from bots.status_sync import create_bot
 from mock_portals import MockPortals
 from status_sync.sync_helpers import (
-    BOT, audit_rows, billing, claimable, exception_rows, items, queue, run, set_retry, update,
+    BOT, audit_rows, billing, exception_rows, items, queue, run, run_until_settled, set_retry, update,
 )
 
 pytestmark = pytest.mark.browser
@@ -88,11 +88,7 @@ def test_under_random_faults_every_billing_change_has_exactly_one_push_record(
         ["Paid", "Denied", "Pending", "Accepted", "Info requested", "Paid", "Denied", "Pending"])}
     queue(store, [update(claim, status) for claim, status in targets.items()])
     env.set_faults("error_rate=0.2,expire_after=15,latency_ms=300,seed=5")
-    runs = 0
-    while runs == 0 or claimable(store):
-        run(settings, store)
-        runs += 1
-        assert runs <= 4, "items still claimable after max_attempts runs"
+    run_until_settled(settings, store, max_runs=4)
 
     for claim, status in targets.items():
         changes = robot_changes(env, claim)

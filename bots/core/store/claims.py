@@ -64,10 +64,11 @@ _INSERT_LINE = (f"INSERT INTO service_lines ({', '.join(_LINE_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(_LINE_COLUMNS))})")
 
 
-_LINE_COLUMNS = tuple(service_lines.c[n] for n in (
+# What load_claims reads, in the order it unpacks (not the insert order above).
+_READ_LINE_COLUMNS = tuple(service_lines.c[n] for n in (
     "claim_key", "line_no", "procedure_code", "units", "charge", "modifiers", "diagnosis_pointers",
     "date_of_service", "note_id", "note_signed", "note_date", "time_minutes", "source_row"))
-_CLAIM_COLUMNS = tuple(claims.c[n] for n in (
+_READ_CLAIM_COLUMNS = tuple(claims.c[n] for n in (
     "claim_key", "claim_id", "payer_id", "member_id", "patient_name", "patient_dob", "date_of_service",
     "provider_npi", "diagnosis_codes", "prior_auth_number", "submitted_date", "expected_amount", "source_file",
     "source_row", "status_category", "status_word", "status_checked_at", "final"))
@@ -83,8 +84,8 @@ def load_claims(conn: Connection, keys: Iterable[str]) -> dict[str, Claim]:
     """
     out: dict[str, Claim] = {}
     pointers: dict[str, tuple[int, ...]] = {}  # "1;2" -> (1, 2): a worklist repeats a few pointer lists
-    line_query = select(*_LINE_COLUMNS).order_by(service_lines.c.claim_key, service_lines.c.line_no)
-    claim_query = select(*_CLAIM_COLUMNS)
+    line_query = select(*_READ_LINE_COLUMNS).order_by(service_lines.c.claim_key, service_lines.c.line_no)
+    claim_query = select(*_READ_CLAIM_COLUMNS)
     for chunk in _chunks(list(keys), 500):
         lines: dict[str, list[ServiceLine]] = {}
         for (key, line_no, code, units, charge, modifiers, ptrs, dos, note_id, signed, note_date, minutes,
