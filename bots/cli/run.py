@@ -270,7 +270,10 @@ def _edits_dry_run(settings: Any, store: Any, files: list[Path], kind: Optional[
 
 
 def _summary_text(summary: dict[str, Any]) -> str:
-    if "added" in summary:
+    if "keys" in summary:
+        state = "added" if summary.get("added") else "removed" if summary.get("removed") else ""
+        return state or f"keys changed: {', '.join(summary['keys'])}"
+    if "added_pairs" in summary or "added_codes" in summary:
         unit = "pair" if "added_pairs" in summary else "code"
         parts = []
         for k in ("added", "deleted", "changed"):
@@ -285,8 +288,6 @@ def _summary_text(summary: dict[str, Any]) -> str:
         if summary.get("ready_status"):
             parts.append(f"ready_status {summary['ready_status']['old']!r} -> {summary['ready_status']['new']!r}")
         return "; ".join(parts) or "no rule version changed"
-    if "keys" in summary:
-        return f"keys changed: {', '.join(summary['keys'])}"
     return json.dumps(summary)
 
 
@@ -336,5 +337,7 @@ def edits_changes(
         console.print(f"change {c['id']} {show_time(c['created_at'], zone)} {_change_what(c)}",
                       highlight=False, markup=False)
         console.print(f"    {c['old_version'] or '-'} -> {c['new_version'] or '-'}", highlight=False, markup=False)
+        if c["kind"] == "payer_profile":  # acts on the next lookup; nothing is rescanned
+            continue
         for line in _effect_lines(c["effect"]):
             console.print(f"    {line}", highlight=False, markup=False)

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select, update
 
 from bots.core.lifecycle import ItemState, RowState
 from bots.core.store.audit import AuditEntry
-from bots.core.store.base import StoreBase, canonical_json, chunks as _chunks, iso as _iso, utcnow
+from bots.core.store.base import StoreBase, canonical_json, digest, chunks as _chunks, iso as _iso, utcnow
 from bots.core.store.schema import exceptions, rule_changes, work_items
 
 __all__ = ["CHANGE_EFFECT", "CHANGE_KINDS", "CHANGE_RECORDED", "RESCAN_REQUESTED", "ChangeStore"]
@@ -32,6 +32,10 @@ RESCAN_REQUESTED = "rescan_requested"
 
 def _claim_id(ref: str) -> str:
     return ref.split(":", 1)[1] if ":" in ref else ref  # item references are ``payer:claim_id``
+
+
+def digest_of(profile: dict[str, str] | None) -> str | None:
+    return None if profile is None else digest(profile)[:12]
 
 
 def _row(r: Any) -> dict[str, Any]:
@@ -71,6 +75,28 @@ class ChangeStore(StoreBase):
                                claim_id=_claim_id(ref), detail=head) for ref in refs]
         self.append_audit(conn, entries)  # type: ignore[attr-defined]  # AuditStore, combined in Store
         return int(change_id)
+
+    def record_payer_profiles(self, profiles: dict[str, dict[str, str]], *, bot: str,
+                              run_id: str | None = None) -> list[int]:
+        """Compare payer profiles (payer id → key → digest, ``payers.profile_digests``) with the ones the
+        last run of ``bot`` met; record one change per payer added, removed or with keys changed. The
+        first run only remembers them. Nothing is reopened: a profile acts on the next lookup."""
+        key = f"{bot}.profiles"
+        prev = self.get_meta(key)  # type: ignore[attr-defined]
+        if prev == profiles:
+            return []
+        ids: list[int] = []
+        with self.begin() as conn:
+            for pid in sorted(set(prev or {}) | set(profiles)) if prev is not None else ():
+                a, b = prev.get(pid), profiles.get(pid)
+                if a == b:
+                    continue
+                keys = sorted(k for k in set(a or {}) | set(b or {}) if (a or {}).get(k) != (b or {}).get(k))
+                ids.append(self.record_change(
+                    conn, kind="payer_profile", subject=pid, old=digest_of(a), new=digest_of(b),
+                    summary={"keys": keys, "added": a is None, "removed": b is None}, run_id=run_id))
+            self.set_meta(key, profiles, conn)  # type: ignore[attr-defined]
+        return ids
 
     def last_change(self, kind: str, subject: str) -> dict[str, Any] | None:
         with self.read() as conn:
