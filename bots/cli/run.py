@@ -237,14 +237,17 @@ def edits_import(
     if result.replaced:
         console.print(f"  replaced {escape(result.replaced)}", highlight=False)
     if result.change_id is not None:
+        from bots.core.store.changes import describe_change
+
         change = next(c for c in store.changes() if c["id"] == result.change_id)
-        console.print(f"  change {change['id']}: {_change_what(change)}; {change['refs']} unsubmitted claim(s) "
+        console.print(f"  change {change['id']}: {describe_change(change)}; {change['refs']} unsubmitted claim(s) "
                       f"will be scanned again by the next claim_edits run", highlight=False, markup=False)
 
 
 def _edits_dry_run(settings: Any, store: Any, files: list[Path], kind: Optional[str], json_out: bool) -> None:
     """Stage the table as an inactive version, diff it, evaluate the claims it can affect in memory, drop it."""
     from bots.claim_edits.changes import affected_refs, preview_effect, table_diff
+    from bots.core.store.changes import describe_summary
     from bots.claim_edits.importer import active_versions, staged_table
 
     with staged_table(store, files, kind=kind) as staged:
@@ -264,35 +267,9 @@ def _edits_dry_run(settings: Any, store: Any, files: list[Path], kind: Optional[
     console.print(f"dry run: {name} table {out['label']} was not activated; the active table is "
                   f"{out['active'] or '(none)'}", highlight=False, markup=False)
     if diff is not None:
-        console.print(f"  {_summary_text(out['summary'])}", highlight=False, markup=False)
+        console.print(f"  {describe_summary(out['summary'])}", highlight=False, markup=False)
     for line in _effect_lines(effect, would=True):
         console.print(f"  {line}", highlight=False, markup=False)
-
-
-def _summary_text(summary: dict[str, Any]) -> str:
-    if "keys" in summary:
-        state = "added" if summary.get("added") else "removed" if summary.get("removed") else ""
-        return state or f"keys changed: {', '.join(summary['keys'])}"
-    if "added_pairs" in summary or "added_codes" in summary:
-        unit = "pair" if "added_pairs" in summary else "code"
-        parts = []
-        for k in ("added", "deleted", "changed"):
-            listed = summary.get(f"{k}_{unit}s") or []
-            more = f" …+{summary[k] - len(listed)}" if summary[k] > len(listed) else ""
-            parts.append(f"{summary[k]} {unit}(s) {k}" + (f" ({', '.join(listed)}{more})" if listed else ""))
-        return "; ".join(parts)
-    if "rules" in summary:
-        parts = [f"{rid} v{v['old'] or '-'} -> v{v['new'] or '-'}" for rid, v in summary["rules"].items()]
-        if summary.get("settings_changed"):
-            parts.append(f"settings changed: {', '.join(summary['settings_changed'])}")
-        if summary.get("ready_status"):
-            parts.append(f"ready_status {summary['ready_status']['old']!r} -> {summary['ready_status']['new']!r}")
-        return "; ".join(parts) or "no rule version changed"
-    return json.dumps(summary)
-
-
-def _change_what(change: dict[str, Any]) -> str:
-    return f"{change['kind']} {change['subject']}: {_summary_text(change['summary'])}"
 
 
 def _effect_lines(effect: dict[str, Any] | None, *, would: bool = False) -> list[str]:
@@ -315,6 +292,7 @@ def edits_changes(
 ) -> None:
     """Changes to the edit tables, the claim_edits rules and the payer profiles, each with its effect:
     the rows the rescan it caused raised and cleared, per rule."""
+    from bots.core.store.changes import describe_change
     from bots.core.times import display_zone, show_time
 
     with user_errors():
@@ -334,7 +312,7 @@ def edits_changes(
         console.print("no changes recorded" + (f" since {since}" if since else ""))
         return
     for c in found:
-        console.print(f"change {c['id']} {show_time(c['created_at'], zone)} {_change_what(c)}",
+        console.print(f"change {c['id']} {show_time(c['created_at'], zone)} {describe_change(c)}",
                       highlight=False, markup=False)
         console.print(f"    {c['old_version'] or '-'} -> {c['new_version'] or '-'}", highlight=False, markup=False)
         if c["kind"] == "payer_profile":  # acts on the next lookup; nothing is rescanned

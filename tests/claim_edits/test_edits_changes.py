@@ -157,3 +157,16 @@ def test_rule_version_bump_rescans_and_the_audit_shows_old_and_new_version(
 
     again = run_bot(create_bot(settings), settings, store, write_workbook=False)
     assert again.counts["items"] == 0, "an unchanged rules file sends nothing back"
+
+
+def test_workbook_summary_shows_the_latest_change_and_its_effect(settings: Settings, scanned: Store,
+                                                                 tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    import_tables(scanned, [ptp_v2(tmp_path)])
+    assert run_bot(create_bot(settings), settings, scanned).ok
+    summary = {r[0]: r for r in load_workbook(settings.workbook_path)["Summary"].iter_rows(values_only=True) if r[0]}
+    latest = summary["Latest rule or table change"]
+    assert "ptp_table ptp: 1 pair(s) added (99213/93010); 1 pair(s) deleted (20610/99214)" in latest[2]
+    assert summary["Its effect"][1] == "1 raised, 1 cleared"
+    assert summary["  raised: NCCI-PTP"][1] == 1 and summary["  cleared: NCCI-PTP"][1] == 1

@@ -22,7 +22,8 @@ from bots.core.store.audit import AuditEntry
 from bots.core.store.base import StoreBase, canonical_json, digest, chunks as _chunks, iso as _iso, utcnow
 from bots.core.store.schema import exceptions, rule_changes, work_items
 
-__all__ = ["CHANGE_EFFECT", "CHANGE_KINDS", "CHANGE_RECORDED", "RESCAN_REQUESTED", "ChangeStore"]
+__all__ = ["CHANGE_EFFECT", "CHANGE_KINDS", "CHANGE_RECORDED", "RESCAN_REQUESTED", "ChangeStore", "describe_change",
+           "describe_summary"]
 
 CHANGE_KINDS = ("ptp_table", "mue_table", "rules", "payer_profile")
 CHANGE_RECORDED = "rule_change_recorded"
@@ -45,6 +46,34 @@ def _row(r: Any) -> dict[str, Any]:
     d["refs"] = len(json.loads(d["refs"]))
     d.pop("baseline", None)
     return d
+
+
+def describe_summary(summary: dict[str, Any]) -> str:
+    """A change record's summary in one line: what `bots edits changes` and the workbook Summary show."""
+    if "keys" in summary:
+        state = "added" if summary.get("added") else "removed" if summary.get("removed") else ""
+        return state or f"keys changed: {', '.join(summary['keys'])}"
+    if "added_pairs" in summary or "added_codes" in summary:
+        unit = "pair" if "added_pairs" in summary else "code"
+        parts = []
+        for k in ("added", "deleted", "changed"):
+            listed = summary.get(f"{k}_{unit}s") or []
+            more = f" …+{summary[k] - len(listed)}" if summary[k] > len(listed) else ""
+            parts.append(f"{summary[k]} {unit}(s) {k}" + (f" ({', '.join(listed)}{more})" if listed else ""))
+        return "; ".join(parts)
+    if "rules" in summary:
+        parts = [f"{rid} v{v['old'] or '-'} -> v{v['new'] or '-'}" for rid, v in summary["rules"].items()]
+        if summary.get("settings_changed"):
+            parts.append(f"settings changed: {', '.join(summary['settings_changed'])}")
+        if summary.get("ready_status"):
+            parts.append(f"ready_status {summary['ready_status']['old']!r} -> {summary['ready_status']['new']!r}")
+        return "; ".join(parts) or "no rule version changed"
+    return json.dumps(summary)
+
+
+def describe_change(change: dict[str, Any]) -> str:
+    return f"{change['kind']} {change['subject']}: {describe_summary(change['summary'])}"
+
 
 
 class ChangeStore(StoreBase):
@@ -102,6 +131,11 @@ class ChangeStore(StoreBase):
         with self.read() as conn:
             r = conn.execute(select(rule_changes).where(rule_changes.c.kind == kind, rule_changes.c.subject == subject)
                              .order_by(rule_changes.c.id.desc()).limit(1)).first()
+        return _row(r) if r else None
+
+    def latest_change(self) -> dict[str, Any] | None:
+        with self.read() as conn:
+            r = conn.execute(select(rule_changes).order_by(rule_changes.c.id.desc()).limit(1)).first()
         return _row(r) if r else None
 
     def changes(self, *, since: str | None = None) -> list[dict[str, Any]]:
