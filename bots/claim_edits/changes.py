@@ -111,6 +111,8 @@ def preview_effect(settings: Settings, store: Store, kind: str, version_id: int,
     from bots.claim_edits.importer import active_versions
 
     refs = sorted(set(refs))
+    if not refs:
+        return {"raised": {}, "cleared": {}, "rescanned": 0}
     _config, rules = load_rules(settings.config_file(*RULES_FILE.parts))
     versions = {**active_versions(store), kind: (version_id, label)}
     reference = reference_for(store, settings, rules, versions)

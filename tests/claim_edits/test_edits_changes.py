@@ -170,3 +170,16 @@ def test_workbook_summary_shows_the_latest_change_and_its_effect(settings: Setti
     assert "ptp_table ptp: 1 pair(s) added (99213/93010); 1 pair(s) deleted (20610/99214)" in latest[2]
     assert summary["Its effect"][1] == "1 raised, 1 cleared"
     assert summary["  raised: NCCI-PTP"][1] == 1 and summary["  cleared: NCCI-PTP"][1] == 1
+
+
+def test_mue_version_sends_back_only_claims_billing_a_changed_code(settings: Settings, scanned: Store,
+                                                                   tmp_path: Path) -> None:
+    rows = [(code, 2 if code == "20610" else value, mai) for code, value, mai in MUE_ROWS] + [("93010", 1, 2)]
+    import_tables(scanned, [write_mue(tmp_path / "mue2.txt", rows)])
+    change = scanned.changes()[-1]
+    assert change["kind"] == "mue_table"
+    assert (change["summary"]["added_codes"], change["summary"]["changed_codes"]) == (["93010"], ["20610"])
+    assert change["refs"] == 2, "CLM-DEL bills 20610 and CLM-ADD 93010; CLM-SENT is submitted"
+    run = run_bot(create_bot(settings), settings, scanned, write_workbook=False)
+    assert run.counts["items"] == 2
+    assert scanned.changes()[-1]["effect"]["rescanned"] == 2
