@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from config_helpers import edit_toml
 from bots.claim_edits import create_bot
 from bots.claim_edits.importer import import_tables
 from bots.claim_edits.tables import edit_table_versions
@@ -18,7 +19,6 @@ from bots.core.store import Store
 from bots.core.store.changes import CHANGE_EFFECT, CHANGE_RECORDED, RESCAN_REQUESTED
 from bots.core.worklist import load_worklist
 from claim_edits.edits_helpers import GOOD_ROW, MUE_ROWS, PTP_ROWS, write_mue, write_ptp, write_worklist
-from config_helpers import edit_toml
 
 ADDED = ("99213", "93010", "20100101", "*", "0")  # bundles CLM-ADD's two lines
 DELETED = ("20610", "99214")  # bundled CLM-DEL's two lines

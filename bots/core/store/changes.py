@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select, update
 
 from bots.core.lifecycle import ItemState, RowState
 from bots.core.store.audit import AuditEntry
-from bots.core.store.base import StoreBase, canonical_json, digest, chunks as _chunks, iso as _iso, utcnow
+from bots.core.store.base import StoreBase, canonical_json, chunks as _chunks, digest, iso as _iso, utcnow
 from bots.core.store.schema import exceptions, rule_changes, work_items
 
 __all__ = ["CHANGE_EFFECT", "CHANGE_KINDS", "CHANGE_RECORDED", "RESCAN_REQUESTED", "ChangeStore", "describe_change",
@@ -75,7 +75,6 @@ def describe_change(change: dict[str, Any]) -> str:
     return f"{change['kind']} {change['subject']}: {describe_summary(change['summary'])}"
 
 
-
 class ChangeStore(StoreBase):
     def record_change(self, conn: Connection, *, kind: str, subject: str, old: str | None, new: str | None,
                       summary: dict[str, Any], bot: str | None = None, refs: Sequence[str] = (),
@@ -116,7 +115,8 @@ class ChangeStore(StoreBase):
             return []
         ids: list[int] = []
         with self.begin() as conn:
-            for pid in sorted(set(prev or {}) | set(profiles)) if prev is not None else ():
+            known = sorted(set(prev) | set(profiles)) if prev is not None else []  # first run: remember only
+            for pid in known:
                 a, b = prev.get(pid), profiles.get(pid)
                 if a == b:
                     continue
