@@ -153,7 +153,8 @@ def test_rule_version_bump_rescans_and_the_audit_shows_old_and_new_version(
     assert (ptp_version(scans[-2]), ptp_version(scans[-1])) == ("1", "2")
     shown = cli(settings, "audit", "show", "CLM-CLEAN")
     assert "NCCI-PTP v1 -> pass" in shown.output and "NCCI-PTP v2 -> pass" in shown.output
-    assert RESCAN_REQUESTED in shown.output
+    rescan = next(line for line in shown.output.splitlines() if RESCAN_REQUESTED in line)
+    assert '"rules":{"NCCI-PTP":{"new":"2","old":"1"}}' in rescan
 
     again = run_bot(create_bot(settings), settings, store, write_workbook=False)
     assert again.counts["items"] == 0, "an unchanged rules file sends nothing back"

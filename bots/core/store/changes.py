@@ -97,6 +97,8 @@ class ChangeStore(StoreBase):
             created_at=now, effect=None if refs else canonical_json({"raised": {}, "cleared": {}, "rescanned": 0}),
             effect_at=None if refs else now)).inserted_primary_key[0]  # type: ignore[index]
         head = {"change": change_id, "kind": kind, "subject": subject, "old": old, "new": new}
+        if "rules" in summary:  # rule versions old -> new on each claim's trail (table diffs can be long: not copied)
+            head["rules"] = summary["rules"]
         entries = [AuditEntry(CHANGE_RECORDED, "recorded", run_id=run_id, bot=bot,
                               detail={**head, "summary": summary, "rescan": len(refs)})]
         entries += [AuditEntry(RESCAN_REQUESTED, "reopened", run_id=run_id, bot=bot, item_ref=ref,
