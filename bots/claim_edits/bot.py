@@ -16,7 +16,8 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bots.claim_edits.config import RULES_FILE, ClaimEditsConfig, load_rules
+from bots.claim_edits.changes import record_rules_change
+from bots.claim_edits.config import RULES_FILE, ActiveRule, ClaimEditsConfig, load_rules
 from bots.claim_edits.engine import RuleEngine, audit_detail
 from bots.claim_edits.importer import active_versions, load_samples_if_missing
 from bots.claim_edits.reference import ReferenceData
@@ -40,6 +41,14 @@ class _Session:
     tables: dict[str, str]  # kind -> label of the edit-table versions every verdict of the run used
 
 
+def reference_for(store: Store, settings: Settings, rules: list[ActiveRule],
+                  versions: dict[str, tuple[int, str]]) -> ReferenceData:
+    """The reference data a scan with ``rules`` against these table versions consults."""
+    denial = next((r for r in rules if r.rule_id == DENIAL_RULE), None)
+    return ReferenceData.load(store, versions, settings.payers,
+                              (denial.params.days, denial.params.min_denials) if denial else None)
+
+
 class ClaimEditsBot:
     name = "claim_edits"
     # A scan finishes tens of thousands of items per run: per-item log lines go to debug (the run
@@ -52,6 +61,12 @@ class ClaimEditsBot:
         self._sessions: dict[str, _Session] = {}
 
     def enqueue(self, run: RunContext) -> int:
+        # A changed rules file sends every unsubmitted claim back before the queue is filled (a change record).
+        config, _rules = load_rules(self.settings.config_file(*RULES_FILE.parts))
+        change = record_rules_change(run.store, config, run_id=run.run_id)
+        if change is not None:
+            run.log.info("rules_change_recorded", change=change)
+            run.note(f"rules file changed (change {change}): unsubmitted claims are scanned again")
         rows = run.store.unsubmitted_claims()
         # Oldest date of service first: it is closest to the payer's timely-filing limit.
         specs = [WorkItemSpec(reference=key, claim_key=key, payload={"digest": dig}, digest=dig,
@@ -83,9 +98,7 @@ class ClaimEditsBot:
         for result in load_samples_if_missing(store, settings.config_file("reference")):
             run.log.info("edit_table_sample_loaded", kind=result.kind, label=result.label)
         versions = active_versions(store)
-        denial = next((r for r in rules if r.rule_id == DENIAL_RULE), None)
-        reference = ReferenceData.load(store, versions, settings.payers,
-                                       (denial.params.days, denial.params.min_denials) if denial else None)
+        reference = reference_for(store, settings, rules, versions)
         note = (f"claim_edits: {len(rules)} rules passed (NCCI PTP {versions[PTP][1]}; MUE {versions[MUE][1]})")
         tables = {kind: label for kind, (_vid, label) in versions.items()}
         self._sessions[run.run_id] = _Session(config, RuleEngine(rules, reference), note, tables)
@@ -94,6 +107,9 @@ class ClaimEditsBot:
         try:
             with scan_gc():
                 yield self._sessions[run.run_id]
+            # Changes whose claims are all scanned again now: their rows raised and cleared, per rule.
+            for change in store.settle_change_effects(self.name, run_id=run.run_id):
+                run.log.info("change_effect_recorded", change=change)
         finally:
             self._sessions.pop(run.run_id, None)
             reference.close()

@@ -13,11 +13,15 @@ rows would let bundled codes through unnoticed, so a half table is never made
 active. Fix the file (or re-download it) and import again.
 
 Replacing is atomic for scans: rows load under a new version id, one short
-transaction flips the active version, and the old rows are deleted afterwards.
+transaction flips the active version, and the old rows are deleted afterwards. That
+transaction also records the change (pairs or codes added, deleted, changed) and sends
+the unsubmitted claims it can affect back for a rescan (``bots.claim_edits.changes``).
+A dry run stages the version the same way, previews its effect, and deletes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, select, update
 
+from bots.claim_edits.changes import BOT, affected_refs, table_diff
 from bots.claim_edits.cms_files import data_rows, detect_kind, is_code, table_files, table_layout
 from bots.claim_edits.tables import KINDS, MUE, PTP, edit_table_versions, ensure_tables, ncci_mue, ncci_ptp
 from bots.core.errors import InputError
@@ -35,7 +40,8 @@ from bots.core.logging import get_logger
 from bots.core.store import Store, utcnow
 
 __all__ = [
-    "ImportProblem", "ImportResult", "TableRejected", "active_versions", "detect_kind", "import_tables",
+    "ImportProblem", "ImportResult", "StagedTable", "TableRejected", "activate", "active_versions", "detect_kind",
+    "import_tables", "staged_table",
     "load_samples_if_missing", "SAMPLE_FILES",
 ]
 
@@ -85,10 +91,12 @@ class ImportResult:
     files: list[str]
     seconds: float
     replaced: str | None = None
+    change_id: int | None = None  # the change record, when it replaced an active table
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "label": self.label, "rows": self.rows, "version_id": self.version_id,
-                "files": self.files, "seconds": round(self.seconds, 2), "replaced": self.replaced}
+                "files": self.files, "seconds": round(self.seconds, 2), "replaced": self.replaced,
+                "change": self.change_id}
 
 
 # ---- parsing ---------------------------------------------------------------------------------------
@@ -237,20 +245,45 @@ def active_versions(store: Store) -> dict[str, tuple[int, str]]:
             .where(edit_table_versions.c.active.is_(True)))}
 
 
-def import_tables(store: Store, paths: Sequence[Path], *, kind: str | None = None) -> ImportResult:
-    """Load one CMS table (one or more files of the same kind, or the zip archives holding them)
-    and make it the active version."""
+@dataclass
+class StagedTable:
+    """A table loaded as an inactive version: what ``activate`` switches to, or a dry run discards."""
+
+    kind: str
+    version_id: int
+    label: str
+    rows: int
+    given: list[Path]
+    started: float
+    activated: bool = False
+
+
+@contextlib.contextmanager
+def staged_table(store: Store, paths: Sequence[Path], *, kind: str | None = None) -> Iterator[StagedTable]:
+    """Load one CMS table (one or more files of the same kind, or the zip archives holding them) as an
+    inactive version; unless it was activated inside the block, its rows are deleted on the way out."""
     if not paths:
         raise InputError("no file given")
     if kind is not None and kind not in KINDS:
         raise InputError(f"unknown table kind {kind!r}; use ptp or mue")
     given = [Path(p) for p in paths]
     with table_files(given) as files:
-        return _import_files(store, given, [f.path for f in files], [f.name for f in files], kind=kind)
+        staged = _load_files(store, given, [f.path for f in files], [f.name for f in files], kind=kind)
+    try:
+        yield staged
+    finally:
+        if not staged.activated:
+            _drop_versions(store, staged.kind, [staged.version_id])
 
 
-def _import_files(store: Store, given: list[Path], paths: list[Path], names: list[str], *,
-                  kind: str | None) -> ImportResult:
+def import_tables(store: Store, paths: Sequence[Path], *, kind: str | None = None) -> ImportResult:
+    """Load one CMS table and make it the active version (with a change record when it replaces one)."""
+    with staged_table(store, paths, kind=kind) as staged:
+        return activate(store, staged)
+
+
+def _load_files(store: Store, given: list[Path], paths: list[Path], names: list[str], *,
+                kind: str | None) -> StagedTable:
     """``paths``: the table files (zip members already extracted); ``names``: what the records call them."""
     started = time.monotonic()
     layouts = [table_layout(p) for p in paths]
@@ -293,24 +326,45 @@ def _import_files(store: Store, given: list[Path], paths: list[Path], names: lis
         label = _label(paths, sha, rows)
         conn.execute(update(edit_table_versions).where(edit_table_versions.c.version_id == version_id)
                      .values(label=label, rows=rows))
+    return StagedTable(kind, version_id, label, rows, given, started)
 
-    # The flip: scans starting after this commit use the new table.
+
+def activate(store: Store, staged: StagedTable) -> ImportResult:
+    """The flip: scans starting after this commit use the new table. In the same transaction the
+    difference from the table it replaces is recorded as a change, and the unsubmitted claims it can
+    affect are sent back for a rescan (``changes.affected_refs``)."""
+    kind, version_id, label = staged.kind, staged.version_id, staged.label
+    change_id = None
     with store.begin() as conn:
-        old = conn.execute(select(edit_table_versions.c.label).where(
-            edit_table_versions.c.kind == kind, edit_table_versions.c.active.is_(True))).scalar()
+        old = conn.execute(select(edit_table_versions.c.version_id, edit_table_versions.c.label).where(
+            edit_table_versions.c.kind == kind, edit_table_versions.c.active.is_(True))).first()
         conn.execute(update(edit_table_versions).where(edit_table_versions.c.kind == kind)
                      .values(active=edit_table_versions.c.version_id == version_id))
+        if old is not None:
+            diff = table_diff(conn, kind, old.version_id, version_id)
+            change_id = store.record_change(
+                conn, kind=f"{kind}_table", subject=kind, old=old.label, new=label, summary=diff.summary(),
+                bot=BOT, refs=affected_refs(store, conn, diff))
+    staged.activated = True
     # Then drop every other version of this kind (the one just replaced, and any left by a crashed import).
-    with store.begin() as conn:
+    with store.read() as conn:
         stale = [v for (v,) in conn.execute(select(edit_table_versions.c.version_id).where(
             edit_table_versions.c.kind == kind, edit_table_versions.c.version_id != version_id))]
-        if stale:
-            conn.execute(delete(table).where(table.c.version_id.in_(stale)))
-            conn.execute(delete(edit_table_versions).where(edit_table_versions.c.version_id.in_(stale)))
-    result = ImportResult(kind, label, rows, version_id, [str(p) for p in given], time.monotonic() - started, old)
-    log.info("edit_table_imported", kind=kind, label=label, rows=rows, seconds=round(result.seconds, 2),
-             replaced=old)
+    _drop_versions(store, kind, stale)
+    result = ImportResult(kind, label, staged.rows, version_id, [str(p) for p in staged.given],
+                          time.monotonic() - staged.started, old.label if old is not None else None, change_id)
+    log.info("edit_table_imported", kind=kind, label=label, rows=staged.rows, seconds=round(result.seconds, 2),
+             replaced=result.replaced, change=change_id)
     return result
+
+
+def _drop_versions(store: Store, kind: str, version_ids: list[int]) -> None:
+    if not version_ids:
+        return
+    table = ncci_ptp if kind == PTP else ncci_mue
+    with store.begin() as conn:
+        conn.execute(delete(table).where(table.c.version_id.in_(version_ids)))
+        conn.execute(delete(edit_table_versions).where(edit_table_versions.c.version_id.in_(version_ids)))
 
 
 def load_samples_if_missing(store: Store, reference_dir: Path) -> list[ImportResult]:

@@ -1,4 +1,4 @@
-"""``bots run``, ``bots list``, ``bots worklist …`` and ``bots edits import``: putting work in and running it.
+"""``bots run``, ``bots list``, ``bots worklist …`` and ``bots edits import|changes``: putting work in and running it.
 
 Bots are found through ``bots.core.registry`` (entry points), so a newly installed bot
 is listed and runnable here without a change to this module.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -199,18 +200,27 @@ def edits_import(
     files: Annotated[list[Path], typer.Argument(help="CMS PTP or MUE file(s): .txt/.csv or .xlsx, or the .zip archives CMS "
                                                      "distributes. Give all parts of a split PTP table (…-f1 … -f4) at once.")],
     kind: Annotated[Optional[str], typer.Option(help="ptp or mue (default: detected from the file).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report the effect on unsubmitted claims (rows raised "
+                                                            "and cleared per rule) without activating the table.")] = False,
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Load a CMS NCCI PTP or MUE table, replacing the active one atomically.
 
+    The replacement is recorded as a change (pairs or codes added, deleted, changed) and the unsubmitted claims
+    it can affect are scanned again by the next claim_edits run (`bots edits changes` shows the effect).
     A table with malformed lines is rejected whole (exit 2, naming file, line, column and value); nothing changes.
     """
+    from rich.markup import escape
+
     from bots.claim_edits.importer import TableRejected, import_tables
 
     with user_errors():
         settings = get_settings()
         store = open_store(settings)
         try:
+            if dry_run:
+                _edits_dry_run(settings, store, files, kind, json_out)
+                return
             result = import_tables(store, files, kind=kind)
         except TableRejected as exc:
             if json_out:
@@ -223,7 +233,89 @@ def edits_import(
         return
     name = "NCCI PTP" if result.kind == "ptp" else "MUE"
     console.print(f"{name} table loaded: {result.rows:,} rows in {result.seconds:.1f}s, now active as "
-                  f"[bold]{result.label}[/]", highlight=False)
+                  f"[bold]{escape(result.label)}[/]", highlight=False)
     if result.replaced:
-        console.print(f"  replaced {result.replaced}", highlight=False)
+        console.print(f"  replaced {escape(result.replaced)}", highlight=False)
+    if result.change_id is not None:
+        from bots.core.store.changes import describe_change
 
+        change = next(c for c in store.changes() if c["id"] == result.change_id)
+        console.print(f"  change {change['id']}: {describe_change(change)}; {change['refs']} unsubmitted claim(s) "
+                      f"will be scanned again by the next claim_edits run", highlight=False, markup=False)
+
+
+def _edits_dry_run(settings: Any, store: Any, files: list[Path], kind: Optional[str], json_out: bool) -> None:
+    """Stage the table as an inactive version, diff it, evaluate the claims it can affect in memory, drop it."""
+    from bots.claim_edits.changes import affected_refs, preview_effect, table_diff
+    from bots.core.store.changes import describe_summary
+    from bots.claim_edits.importer import active_versions, staged_table
+
+    with staged_table(store, files, kind=kind) as staged:
+        old = active_versions(store).get(staged.kind)
+        diff = refs = None
+        if old is not None:
+            with store.read() as conn:
+                diff = table_diff(conn, staged.kind, old[0], staged.version_id)
+                refs = affected_refs(store, conn, diff)
+        effect = preview_effect(settings, store, staged.kind, staged.version_id, staged.label, refs or [])
+        out = {"ok": True, "dry_run": True, "kind": staged.kind, "label": staged.label, "rows": staged.rows,
+               "active": old[1] if old else None, "summary": diff.summary() if diff else None, "effect": effect}
+    if json_out:
+        print(json.dumps(out))
+        return
+    name = "NCCI PTP" if out["kind"] == "ptp" else "MUE"
+    console.print(f"dry run: {name} table {out['label']} was not activated; the active table is "
+                  f"{out['active'] or '(none)'}", highlight=False, markup=False)
+    if diff is not None:
+        console.print(f"  {describe_summary(out['summary'])}", highlight=False, markup=False)
+    for line in _effect_lines(effect, would=True):
+        console.print(f"  {line}", highlight=False, markup=False)
+
+
+def _effect_lines(effect: dict[str, Any] | None, *, would: bool = False) -> list[str]:
+    if effect is None:
+        return ["effect: pending (the claims it sent back are scanned by the next claim_edits run)"]
+    verb = ("would raise", "would clear") if would else ("raised", "cleared")
+    lines = [f"{effect['rescanned']} claim(s) {'to rescan' if would else 'rescanned'}"]
+    for key, word in zip(("raised", "cleared"), verb, strict=True):
+        for rule, ids in sorted(effect[key].items()):
+            lines.append(f"{word} {len(ids)} {rule} row(s): {', '.join(ids)}")
+    if not effect["raised"] and not effect["cleared"]:
+        lines.append("no row raised or cleared")
+    return lines
+
+
+@edits_app.command("changes")
+def edits_changes(
+    since: Annotated[Optional[str], typer.Option(help="Only changes recorded on or after this date (YYYY-MM-DD).")] = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Changes to the edit tables, the claim_edits rules and the payer profiles, each with its effect:
+    the rows the rescan it caused raised and cleared, per rule."""
+    from bots.core.store.changes import describe_change
+    from bots.core.times import display_zone, show_time
+
+    with user_errors():
+        if since is not None:
+            try:
+                date.fromisoformat(since)
+            except ValueError:
+                raise InputError(f"--since: expected a date like 2026-10-03, got {since!r}") from None
+        settings = get_settings()
+        zone = display_zone(settings)
+        found = open_store(settings).changes(since=since)
+    if json_out:
+        for c in found:
+            print(json.dumps(c))
+        return
+    if not found:
+        console.print("no changes recorded" + (f" since {since}" if since else ""))
+        return
+    for c in found:
+        console.print(f"change {c['id']} {show_time(c['created_at'], zone)} {describe_change(c)}",
+                      highlight=False, markup=False)
+        console.print(f"    {c['old_version'] or '-'} -> {c['new_version'] or '-'}", highlight=False, markup=False)
+        if c["kind"] == "payer_profile":  # acts on the next lookup; nothing is rescanned
+            continue
+        for line in _effect_lines(c["effect"]):
+            console.print(f"    {line}", highlight=False, markup=False)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bots.core.errors import ConfigError
 from bots.core.settings import load_toml, load_toml_model
 
-__all__ = ["PayerCommon", "PayerFile", "Payers", "load_payers"]
+__all__ = ["PayerCommon", "PayerFile", "Payers", "load_payers", "profile_digests"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -116,3 +116,11 @@ def load_payers(folder: Path) -> Payers:
                 raise ConfigError(f"{path}: key 'id': the payer id is the file name ({payer_id}); remove the key")
             files[payer_id] = PayerFile(payer_id, path, load_toml_model(path, PayerCommon, data=raw), raw)
     return Payers(folder, files)
+
+
+def profile_digests(payers: Payers) -> dict[str, dict[str, str]]:
+    """payer id → top-level key → sha256 of its value: what a change record compares (status words,
+    tolerances, maintenance windows, selectors) without keeping a value. Profiles hold no secret."""
+    from bots.core.store.base import digest
+
+    return {pid: {key: digest(value) for key, value in sorted(f.raw.items())} for pid, f in payers.items()}

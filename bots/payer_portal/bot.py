@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from bots.core.browser import BrowserHost
 from bots.core.claims import Claim
 from bots.core.errors import ConfigError, ItemDeferred, PortalError, SetupProblem
+from bots.core.payers import profile_digests
 from bots.core.preflight import claimable_items, missing_credentials, sign_in_problem, totp_problem
 from bots.core.runner import ClaimStatusRead, ItemContext, Outcome, RunContext, StatusUpdate
 from bots.core.settings import Settings
@@ -101,6 +102,8 @@ class PayerPortalBot:
     # ---- which claims ---------------------------------------------------------------------------
 
     def enqueue(self, run: RunContext) -> int:
+        # A changed payer profile (status words, tolerances, maintenance windows) is recorded as a change.
+        run.store.record_payer_profiles(profile_digests(self.settings.payers), bot=self.name, run_id=run.run_id)
         rules = load_rules(self.settings.config_dir)
         sel = rules.selection
         zone = ZoneInfo(self.settings.config.timezone)

@@ -162,6 +162,22 @@ class ClaimStore(StoreBase):
                 select(claims.c.claim_key, claims.c.digest, claims.c.date_of_service)
                 .where(claims.c.submitted_date.is_(None)))]
 
+    def unsubmitted_lines_with_codes(self, codes: Collection[str], conn: Connection | None = None,
+                                     ) -> list[tuple[str, str, str]]:
+        """(claim key, date of service, procedure code) of the lines of unsubmitted claims billing one of
+        ``codes``: which claims an edit-table change can affect (the line's date, else the claim's)."""
+        if conn is None:
+            with self.read() as c:
+                return self.unsubmitted_lines_with_codes(codes, c)
+        dos = func.coalesce(service_lines.c.date_of_service, claims.c.date_of_service, "")
+        out: list[tuple[str, str, str]] = []
+        for chunk in _chunks(sorted(set(codes)), 500):
+            out.extend(tuple(r) for r in conn.execute(
+                select(claims.c.claim_key, dos, service_lines.c.procedure_code)
+                .join(service_lines, service_lines.c.claim_key == claims.c.claim_key)
+                .where(claims.c.submitted_date.is_(None), service_lines.c.procedure_code.in_(chunk))))
+        return out
+
     def claims_due_for_status(self, *, submitted_by: str, checked_by: str,
                               also: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
         """(claim key, digest, submitted date) of submitted claims without a final status that were

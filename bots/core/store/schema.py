@@ -223,6 +223,25 @@ meta = Table(
     Column("updated_at", String(32)),
 )
 
+# A change to what claim_edits decides with (an edit-table version, the rules file) or to a payer
+# profile (``store.changes``): what changed, the claims it sent back for a rescan, and the effect
+# of that rescan (rows raised and cleared per rule), filled once those claims were scanned again.
+rule_changes = Table(
+    "rule_changes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # ptp_table | mue_table | rules | payer_profile
+    Column("subject", String(120), nullable=False),  # table kind, rules file, payer id
+    Column("bot", String(40)),  # whose items it reopened (claim_edits), if any
+    Column("old_version", Text),  # table label or digest before
+    Column("new_version", Text),
+    Column("summary", Text, nullable=False),  # JSON: rows added/deleted/changed, rule versions old -> new, keys
+    Column("refs", Text, nullable=False),  # JSON: item references sent back for a rescan
+    Column("baseline", Text, nullable=False),  # JSON: open exception ids of those items at the change
+    Column("created_at", String(32), nullable=False, index=True),
+    Column("effect", Text),  # JSON: {"raised": {rule: [ids]}, "cleared": {rule: [ids]}, "rescanned": n}
+    Column("effect_at", String(32)),
+)
+
 # A refused sign-in, remembered across runs so a wrong password is tried once, not until the account
 # locks (``store.signins``). ``fingerprint`` tells "the same credential" from "a changed one" and is a
 # salted, slow hash: never the username or password. Active while ``cleared_at`` is null.

@@ -20,6 +20,7 @@ from openpyxl.worksheet.protection import SheetProtection
 
 from bots.core.lifecycle import CoderStatus, RowState
 from bots.core.times import show_time
+from bots.core.workbook.changes_block import change_rows
 from bots.core.workbook.checks import OWNER_CHECK, UNOWNED_CHECK, is_signoff_problem
 from bots.core.workbook.layout import SUMMARY_SHEET, column_letter, print_setup
 
@@ -67,6 +68,7 @@ class SummaryStats:
     qa: dict[str, QaStats] | None = None  # per decision kind; None: no quality sampling
     open_findings: int = 0  # rows a QA Fail opened that are still open
     overturned: dict[tuple[str, str], int] = field(default_factory=dict)  # QA fails per (rule id, version)
+    latest_change: dict[str, Any] | None = None  # Store.latest_change: a rule or table change and its effect
 
     @property
     def senior_backlog(self) -> int:
@@ -224,6 +226,8 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
                    cell("rows a QA Fail opened (overturned or rework) that are still open")])
         for (rule, version), n in sorted(stats.overturned.items()):
             ws.append([cell(f"QA fails: rule {rule} version {version}"), n])
+    for row in change_rows(stats.latest_change, cell):
+        ws.append(row)
     if stats.notices:
         ws.append([])
         ws.append([cell("Not merged or restored (last 7 days)", bold=True)])

@@ -363,14 +363,17 @@ def _lists(merged: MergeResult) -> dict[str, Any]:
 
 
 def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout: WorkbookLayout,
-                ready: set[str], notices: list[dict[str, str]], merged: MergeResult, trends: Any = None) -> int:
+                ready: set[str], notices: list[dict[str, str]], merged: MergeResult, trends: Any = None,
+                latest_change: dict[str, Any] | None = None) -> int:
     """Render to a temporary file beside ``path``, flush it to disk, rename it into place."""
     tmp = temp_path(path)
     try:
         with tmp.open("wb") as fh:
             tz = display_zone(settings)
             shown = [(_local_time(settings, n["at"]), n["text"]) for n in notices]
-            written = render_workbook(fh, sheets, summarize(sheets, utcnow(), ready, shown, merged.samples), layout,
+            stats = summarize(sheets, utcnow(), ready, shown, merged.samples)
+            stats.latest_change = latest_change
+            written = render_workbook(fh, sheets, stats, layout,
                                       tz=tz, base_dir=path.parent, trends=trends, **_lists(merged))
             fh.flush()
             os.fsync(fh.fileno())
@@ -423,7 +426,7 @@ def sync_workbook(settings: Settings, store: Store, *, today: date | None = None
                                utcnow().isoformat(timespec="seconds"))
             try:
                 result.rows = _write_file(path, sheets, settings, layout, ready, notices, merged,
-                                          trend_report(settings, store))
+                                          trend_report(settings, store), store.latest_change())
                 result.written = True
             except Exception as exc:  # disk full, permission denied, file locked on Windows
                 log.exception("workbook_write_failed", error_type=type(exc).__name__)
