@@ -121,3 +121,18 @@ def test_mode_ui_fills_the_form_and_presses_save_in_a_browser_tab(
     for claim, status in (("CLM-1024", "Accepted"), ("CLM-1025", "Info requested")):
         (push,) = pushes(store, claim)
         assert push["detail"]["after"]["status"] == billing(env)[claim]["status"] == status
+
+
+def test_several_updates_of_one_claim_taken_by_parallel_workers_write_only_the_newest_once(
+        settings: Settings, store: Store, env: MockPortals) -> None:
+    for status in ("Pending", "Denied", "Paid"):  # queued one after the other, oldest first
+        queue(store, [update("CLM-1026", status, run_id=f"run-{status}")])
+    queue(store, [update("CLM-1027", "Accepted")])
+    result = run(settings, store)  # 20 workers: the claim's three items are in progress at once
+
+    assert result.counts["done"] == 4 and exception_rows(store) == []
+    assert [h["status"] for h in robot_changes(env, "CLM-1026")] == ["Paid"]
+    superseded = [json.loads(r["detail"]) for r in audit_rows(store, "status_superseded")]
+    assert sorted(d["status"] for d in superseded) == ["Denied", "Pending"]
+    assert {d["superseded_by"] for d in superseded} == {"acme:CLM-1026|Paid|"}
+    assert len(pushes(store, "CLM-1026")) == 1 and len(pushes(store, "CLM-1027")) == 1
