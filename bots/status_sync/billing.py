@@ -7,9 +7,9 @@ when the config describes it) → (already there: verified, nothing written) →
 note → ``before_save`` (the bot makes its "save submitted" mark durable) → save (``request``:
 post the form's fields, hidden ones and the anti-forgery token included; ``ui``: press Save in the
 tab) → load the form again → read back status and note → HTML snapshot of the verified form.
-The two modes differ only in how the form is loaded and saved; every decision below is the same. A read-back that does not show both raises
-``VerificationFailed``: the update is never reported done on the strength of a "Saved"
-message alone. Decisions that need a person (claim not in billing, status not offered,
+The two modes differ only in how the form is loaded and saved; every decision below is the
+same. A read-back that does not show both raises ``VerificationFailed``: the update is never
+reported done on the strength of a "Saved" message (or an accepting redirect) alone. Decisions that need a person (claim not in billing, status not offered,
 save refused, resolution not mapped) come back with a screenshot of the form they were
 made on (in request mode the HTML as fetched, rendered in a tab only for that screenshot).
 """
