@@ -54,6 +54,7 @@ bench: browser
 	$(BIN)/python bench/edits_bench.py
 	$(BIN)/python bench/portal_bench.py
 	$(BIN)/python bench/worklist_bench.py
+	$(BIN)/python bench/sync_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -2,11 +2,20 @@
 
 Saves persist into the live data (``state["billing"]["queue"]``) with a history entry,
 and ``GET /billing/api/queue`` returns the queue as JSON for tests.
+
+The form carries a hidden anti-forgery field (``csrf_token``), as most web apps' forms do: its
+value is tied to the session, so a save posted without it, or with one from another session
+(a form read before the robot signed in again), is refused with a 403 page saying so, and
+nothing is stored. A browser filling the form sends it without being told; a robot posting
+the form itself must read it from the form first.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from .portal import Portal
 
-__all__ = ["BILLING_STATUSES", "PAGE_SIZE", "BillingPortal"]
+__all__ = ["BILLING_STATUSES", "CSRF_FIELD", "PAGE_SIZE", "BillingPortal"]
 
 BILLING_STATUSES: tuple[str, ...] = (
     "Submitted",
@@ -36,11 +45,21 @@ BILLING_STATUSES: tuple[str, ...] = (
 
 PAGE_SIZE = 25
 
+CSRF_FIELD = "csrf_token"
+"""The edit form's hidden anti-forgery field."""
+
+CSRF_REFUSED = ("This form has expired or did not come from this page: its security token is missing or "
+                "out of date. Reload the claim and save again.")
+
 
 class BillingPortal(Portal):
     app_id = "billing"
     title = "Riverbend Billing Work Queue"
     home = "/queue"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._csrf_key = secrets.token_bytes(32)
 
     def page_routes(self) -> list[BaseRoute]:
         return [
@@ -86,12 +105,15 @@ class BillingPortal(Portal):
         if entry is None:
             return self.not_found(request, "claim")
         context: dict[str, Any] = {"user": session.username, "entry": entry,
-                                   "statuses": self.status_options(entry)}
+                                   "statuses": self.status_options(entry), "csrf": self.csrf_token(request)}
         if request.method == "GET":
             context["saved"] = request.query_params.get("saved") == "1"
             return self.render(request, "edit", **context)
 
         form = await request.form()
+        if not hmac.compare_digest(str(form.get(CSRF_FIELD, "")), context["csrf"]):
+            self.rt.stats.csrf_refused[self.app_id] += 1
+            return self.render(request, "edit", status_code=403, error=CSRF_REFUSED, **context)
         status = str(form.get("status", ""))
         note = str(form.get("note", ""))
         if status not in BILLING_STATUSES:
@@ -104,11 +126,19 @@ class BillingPortal(Portal):
         entry["status"] = status
         entry["note"] = note
         entry["updated_at"] = now
+        self.rt.stats.saves[self.app_id] += 1
+        if request.headers.get("sec-fetch-mode") == "navigate":  # a browser tab submitted the form
+            self.rt.stats.saves_from_tab[self.app_id] += 1
         if self.rt.faults.after_save == "expire":
             self.rt.sessions.pop(request.cookies.get(self.cookie, ""), None)
             self.rt.stats.sessions_expired[self.app_id] += 1
         # Post/redirect/get: a reload of the confirmation page does not save twice.
         return self.redirect(f"/claims/{entry['claim_id']}", saved="1")
+
+    def csrf_token(self, request: Request) -> str:
+        """The anti-forgery token of the request's session (a keyed hash of the session cookie)."""
+        session = request.cookies.get(self.cookie, "").encode()
+        return hmac.new(self._csrf_key, session, hashlib.sha256).hexdigest()[:32]
 
     @staticmethod
     def status_options(entry: dict[str, Any]) -> list[str]:

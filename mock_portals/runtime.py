@@ -77,6 +77,9 @@ class Stats:
     lockouts: Counter[str] = field(default_factory=Counter)
     captchas: Counter[str] = field(default_factory=Counter)
     sessions_expired: Counter[str] = field(default_factory=Counter)
+    saves: Counter[str] = field(default_factory=Counter)           # billing saves stored
+    saves_from_tab: Counter[str] = field(default_factory=Counter)  # ...of them posted by a browser tab
+    csrf_refused: Counter[str] = field(default_factory=Counter)    # saves refused: no or a stale token
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

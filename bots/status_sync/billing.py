@@ -1,15 +1,17 @@
 """The billing work-queue app for one run: its site pool in the shared browser, sign-in, and the
 update flow.
 
-The flow for one update, inside one lease (a signed-in browser context with its tab):
-open the claim's form → read the current status (and the form's change history, when the
-config describes it) → (already there: verified, nothing written) → set status and note →
-``before_save`` (the bot makes its "save submitted" mark durable) → Save → reload the form →
-read back status and note → HTML snapshot of the verified form. A read-back that does not show both raises
-``VerificationFailed``: the update is never reported done on the strength of a "Saved"
-message alone. Decisions that need a person (claim not in billing, status not offered,
+The flow for one update, inside one lease (a signed-in browser context; with its tab in
+``mode = "ui"``): open the claim's form → read the current status (and the form's change history,
+when the config describes it) → (already there: verified, nothing written) → set status and
+note → ``before_save`` (the bot makes its "save submitted" mark durable) → save (``request``:
+post the form's fields, hidden ones and the anti-forgery token included; ``ui``: press Save in the
+tab) → load the form again → read back status and note → HTML snapshot of the verified form.
+The two modes differ only in how the form is loaded and saved; every decision below is the
+same. A read-back that does not show both raises ``VerificationFailed``: the update is never
+reported done on the strength of a "Saved" message (or an accepting redirect) alone. Decisions that need a person (claim not in billing, status not offered,
 save refused, resolution not mapped) come back with a screenshot of the form they were
-made on.
+made on (in request mode the HTML as fetched, rendered in a tab only for that screenshot).
 """
 
 from __future__ import annotations
@@ -49,8 +51,11 @@ class Synced:
 def site_config(config: BillingConfig, credentials: BillingCredentials) -> SiteConfig:
     system = config.selectors.system
     return SiteConfig(
-        name=SITE, base_url=credentials.base_url, concurrency=config.concurrency,
-        min_interval=config.min_delay_ms / 1000, fetch_mode="page",  # the form is filled in a tab
+        name=SITE, base_url=credentials.base_url, concurrency=config.contexts,
+        min_interval=config.min_delay_ms / 1000,
+        # request: pages are fetched and the form posted without a tab; ui: the form is filled in a tab
+        fetch_mode="request" if config.mode == "request" else "page",
+        reader="lexbor" if config.mode == "request" else "browser",
         timeout_ms=config.timeout_ms, login_path=config.pages.login, logout_path=config.pages.logout,
         login_marker=config.selectors.login.form,
         system_pages=SystemPages(maintenance=system.maintenance, unavailable=system.unavailable,

@@ -1,8 +1,8 @@
 """``config/billing.toml``: the billing work-queue app, validated, with credentials from the environment.
 
-The file describes the app completely: where it is, how fast the bot may go, every URL and
-selector the page objects use (so a layout change is a config change), and the mapping
-from a coder's Resolution to the billing status it means.
+The file describes the app completely: where it is, how fast the bot may go, how the claim form
+is submitted (``mode``), every URL and selector the page objects use (so a layout change is a
+config change), and the mapping from a coder's Resolution to the billing status it means.
 
 Credentials never live in the file. It names the environment variables that hold them
 (by default ``BOTS_BILLING_URL``, ``BOTS_BILLING_USERNAME``, ``BOTS_BILLING_PASSWORD``);
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -24,11 +25,17 @@ from bots.core.pages import LoginSelectors, SiteProfile, SystemSelectors, is_htt
 from bots.core.settings import Settings, environment, load_toml_model
 
 __all__ = [
-    "BILLING_FILE", "BillingConfig", "BillingCredentials", "billing_environment", "load_billing_config",
+    "BILLING_FILE", "BillingConfig", "BillingCredentials", "SubmitMode", "billing_environment", "load_billing_config",
     "resolve_credentials",
 ]
 
 BILLING_FILE = "billing.toml"
+
+SubmitMode = Literal["request", "ui"]
+"""How the claim form is submitted: ``request`` reads the form's HTML (hidden fields and any
+security token included) and posts it through the signed-in session, with no tab and no
+rendering, so many updates are in flight at once; ``ui`` fills it in a browser tab and presses
+Save, for an app whose form only works with its JavaScript. Both read the form back to verify."""
 
 
 class _Strict(BaseModel):
@@ -99,6 +106,10 @@ class BillingConfig(SiteProfile):
     """The shape of ``config/billing.toml``."""
 
     display_name: str = "Billing work queue"
+    mode: SubmitMode = "request"
+    # Updates in flight at once in request mode (each a browser context without a tab: cheap).
+    # ``concurrency`` is the number of tabs in ui mode, where every context renders pages.
+    request_concurrency: int = Field(16, ge=1, le=32)
     note_max_length: int = Field(1000, ge=80, le=100_000)
     no_billing_change: list[str] = Field(default_factory=list)
     credentials: CredentialNames = CredentialNames()
@@ -121,6 +132,11 @@ class BillingConfig(SiteProfile):
         if both:
             raise ValueError(f"resolution {both[0]!r} is both in [resolutions] and in no_billing_change")
         return self
+
+    @property
+    def contexts(self) -> int:
+        """Browser contexts working the app at once, for the submit mode in force."""
+        return self.request_concurrency if self.mode == "request" else self.concurrency
 
     def edit_path(self, claim_id: str) -> str:
         return self.pages.edit.replace("{claim_id}", quote(claim_id, safe=""))

@@ -1,9 +1,16 @@
 """Page objects for the billing work-queue app, driven entirely by ``config/billing.toml``.
 
-Each class wraps a signed-in :class:`~bots.core.browser.Lease` (the app is worked in a tab:
-``fetch_mode = "page"``), builds its locators from the configured selectors, offers intent
-methods (``sign_in``, ``read``, ``save``) and returns the next page object when it
-navigates. A layout change of the app is therefore a change to ``[selectors]``.
+Each class wraps a signed-in :class:`~bots.core.browser.Lease`, builds its locators from the
+configured selectors, offers intent methods (``sign_in``, ``read``, ``save``) and returns the
+next page object when it navigates. A layout change of the app is therefore a change to
+``[selectors]``.
+
+The claim form is worked the way ``mode`` says. ``request``: pages are fetched through the
+context's request API (no tab) and a save posts the form as the page holds it (every field,
+hidden ones and the anti-forgery token included, :mod:`bots.status_sync.forms`) with the new
+status and note. ``ui``: pages load in the lease's tab, which fills the form and presses Save.
+Sign-in is always a tab (the pool's sign-in context), and an exception's screenshot of a
+fetched page renders its HTML.
 
 Pages are read with :class:`~bots.core.browser.Field` specs, one round trip per page. Every
 element a page object relies on is checked before use: an absent one raises
@@ -19,8 +26,10 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from bots.core.browser import Document, Field, Lease, translate_errors
+from bots.core.errors import SelectorMissing, SystemFault
 from bots.core.pages import SignInForm, SiteLabel, require_fields, unrecognised
 from bots.status_sync.config import BILLING_FILE, BillingConfig
+from bots.status_sync.forms import read_form
 
 __all__ = ["ClaimForm", "ClaimNotFound", "Change", "EditPage", "LoginPage", "SaveAnswer"]
 
@@ -29,6 +38,12 @@ def _site(config: BillingConfig) -> SiteLabel:
     names = config.credentials
     return SiteLabel(name="billing", display=config.display_name, config_file=f"config/{BILLING_FILE}",
                      username_env=names.username_env, password_env=names.password_env)
+
+
+# An answer that refuses the post itself, not its content: the anti-forgery check (403; Laravel's
+# "page expired" 419). The bot posts the token it has just read, so this is a session that moved
+# under it: the item is retried (the form is read again), never sent to a coder as refused.
+_FORGERY_REFUSED = (403, 419)
 
 
 def _require(doc: Document, fields: Mapping[str, Field], page: str, config: BillingConfig) -> None:
@@ -99,9 +114,6 @@ class EditPage:
         self.config = config
         self.doc = doc
         sel = config.selectors.edit
-        self.status = lease.tab.locator(sel.status)
-        self.note = lease.tab.locator(sel.note)
-        self.save_button = lease.tab.locator(sel.save)
         self._answer = {"saved": Field(sel.saved), "error": Field(sel.error)}
 
     @staticmethod
@@ -146,9 +158,42 @@ class EditPage:
                          note=doc.text("note") or "", offered=tuple(doc.texts("options")), history=history)
 
     async def save(self, status: str, note: str) -> SaveAnswer:
-        """Choose ``status``, replace the note, press Save; read where that leads."""
+        """Set ``status`` and the note and save, the way ``mode`` says; read the app's answer."""
+        doc = await (self._post(status, note) if self.config.mode == "request" else self._press_save(status, note))
+        if doc.status in _FORGERY_REFUSED:
+            raise SystemFault(f"billing refused the claim form itself (HTTP {doc.status} on {doc.path}: "
+                              f"{doc.text('error') or 'no message'}); it is read again and saved on the retry")
+        redirected = 300 <= doc.status < 400  # post/redirect/get: the app accepted the post
+        return SaveAnswer(doc, confirmed=doc.has("saved") or redirected,
+                          refused=doc.text("error") if doc.has("error") else None)
+
+    async def _press_save(self, status: str, note: str) -> Document:
+        """UI: choose ``status``, replace the note, press Save in the tab."""
+        sel, tab = self.config.selectors.edit, self.lease.tab
         with translate_errors("billing: filling the claim status form"):
-            await self.status.select_option(label=status)
-            await self.note.fill(note)
-        doc = await self.lease.submit(self.save_button.click, self._answer)
-        return SaveAnswer(doc, confirmed=doc.has("saved"), refused=doc.text("error") if doc.has("error") else None)
+            await tab.locator(sel.status).select_option(label=status)
+            await tab.locator(sel.note).fill(note)
+        return await self.lease.submit(tab.locator(sel.save).click, self._answer)
+
+    async def _post(self, status: str, note: str) -> Document:
+        """Request level: the form as the page holds it, status and note replaced, posted."""
+        sel = self.config.selectors.edit
+        html = await self.doc.html()
+        form = read_form(html, self.doc.url, sel.form, {"status": sel.status, "note": sel.note}, submitter=sel.save)
+        problem = None
+        if form is None:
+            problem = f"no form matches {sel.form!r}"
+        elif form.method != "post" or form.enctype != "application/x-www-form-urlencoded":
+            problem = f"the form is not a plain POST (method {form.method!r}, enctype {form.enctype!r})"
+        elif missing := [f"{key} ({getattr(sel, key)!r})" for key in ("status", "note") if key not in form.names]:
+            problem = f"no named field in the form for {', '.join(missing)}"
+        if problem is not None or form is None:
+            raise SelectorMissing(f"billing claim status form ({self.doc.path}): {problem}, so it cannot be saved at "
+                                  f"request level. {_site(self.config).fix_hint('billing app')}, or set "
+                                  f'mode = "ui" there if the form needs its JavaScript')
+        value = form.option_value(form.names["status"], " ".join(status.split()))
+        if value is None:
+            raise SelectorMissing(f"billing claim status form ({self.doc.path}): the status dropdown "
+                                  f"{sel.status!r} has no option {status!r} in the form's HTML")
+        entries = form.entries({form.names["status"]: value, form.names["note"]: note})
+        return await self.lease.post(form.action, entries, self._answer, referer=self.doc.url)

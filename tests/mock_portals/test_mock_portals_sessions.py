@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -64,7 +65,10 @@ def test_after_save_expire_stores_the_save_then_sends_the_confirmation_to_login(
     portals.set_faults("after_save=expire")
     with httpx.Client(base_url=portals.url) as client:
         client.post("/billing/login", data={"username": "robot", "password": PASSWORDS["billing"]})
-        saved = client.post("/billing/claims/CLM-1001", data={"status": "Paid", "note": "paid in full"})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/billing/claims/CLM-1001").text)
+        assert token is not None
+        saved = client.post("/billing/claims/CLM-1001",
+                            data={"csrf_token": token[1], "status": "Paid", "note": "paid in full"})
         assert saved.status_code == 303  # the post/redirect/get of a stored save
         confirmation = client.get(saved.headers["location"])
         assert confirmation.status_code == 303 and confirmation.headers["location"].startswith("/billing/login")

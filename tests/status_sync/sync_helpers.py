@@ -68,6 +68,11 @@ def use_v2_selectors(config_dir: Path) -> None:
     edit_toml(config_dir / "billing.toml", lambda doc: doc["selectors"].update(tomllib.loads(V2_SELECTORS)["selectors"]))
 
 
+def use_mode(config_dir: Path, mode: str) -> None:
+    """How the bot submits the claim form: ``request`` (the shipped default) or ``ui`` (a tab)."""
+    edit_toml(config_dir / "billing.toml", lambda doc: doc.update(mode=mode))
+
+
 def update(claim_id: str, status: str, word: str | None = None, *, payer: str = "acme", run_id: str = PP_RUN,
            exception_id: str | None = None) -> StatusUpdate:
     """A status update as payer_portal queues it."""

@@ -53,7 +53,9 @@ def test_shipped_and_v2_selectors_are_the_mock_billing_apps_readme_table(setting
     (lambda doc: doc["resolutions"].update({"Void claim": ""}), "key 'resolutions'"),
     (lambda doc: doc["no_billing_change"].insert(0, "Appeal"), "'Appeal' is both"),
     (lambda doc: doc["selectors"]["edit"].pop("current_status"), "key 'selectors.edit.current_status': Field required"),
-], ids=["base_url", "pages.edit", "resolutions", "no_billing_change", "selectors"])
+    (lambda doc: doc.update(mode="fast"), "key 'mode': Input should be 'request' or 'ui'"),
+    (lambda doc: doc.update(request_concurrency=0), "key 'request_concurrency'"),
+], ids=["base_url", "pages.edit", "resolutions", "no_billing_change", "selectors", "mode", "request_concurrency"])
 def test_a_bad_billing_config_names_the_file_and_the_key(settings: Settings, config_dir: Path,
                                                         edit: Callable[[dict[str, Any]], Any], message: str) -> None:
     path = config_dir / "billing.toml"
@@ -61,6 +63,16 @@ def test_a_bad_billing_config_names_the_file_and_the_key(settings: Settings, con
     with pytest.raises(ConfigError) as err:
         load_billing_config(settings)
     assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_the_form_is_posted_at_request_level_unless_the_config_says_ui(settings: Settings, config_dir: Path) -> None:
+    config = load_billing_config(settings)
+    assert config.mode == "request" and config.contexts == config.request_concurrency
+    edit_toml(config_dir / "billing.toml", lambda doc: doc.pop("mode"))
+    assert load_billing_config(settings).mode == "request"  # the default
+    edit_toml(config_dir / "billing.toml", lambda doc: doc.update(mode="ui"))
+    ui = load_billing_config(settings)
+    assert ui.mode == "ui" and ui.contexts == ui.concurrency
 
 
 def test_credentials_come_from_the_environment_and_the_url_can_be_overridden(settings: Settings) -> None:

@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from bots.core.store import Store
 from bots.status_sync import create_bot
 from mock_portals import MockPortals
 from status_sync.sync_helpers import (
-    BOT, audit_rows, billing, exception_rows, items, queue, run, run_until_settled, set_retry, update,
+    BOT, audit_rows, billing, exception_rows, items, queue, run, run_until_settled, set_retry, update, use_mode,
 )
 
 pytestmark = pytest.mark.browser
@@ -36,7 +37,10 @@ def robot_changes(portals: MockPortals, claim_id: str) -> list[dict[str, Any]]:
 
 
 def test_session_expiry_right_after_the_save_is_recorded_as_one_push_with_the_before_status_from_history(
-        settings: Settings, store: Store, env: MockPortals) -> None:
+        settings: Settings, store: Store, env: MockPortals, config_dir: Path) -> None:
+    # In a tab, the save's confirmation page is the sign-in page: the save is unconfirmed, and the
+    # read-back finds billing at the target with the item's save mark pending.
+    use_mode(config_dir, "ui")
     queue(store, [update("CLM-1001", "Pending", run_id="run-earlier")])
     run(settings, store)
     # The last attempt the item has: before, a fault after the save sent it to Bot Failures.
@@ -60,11 +64,28 @@ def test_session_expiry_right_after_the_save_is_recorded_as_one_push_with_the_be
     assert store.verify_audit() == []
 
 
+def test_at_request_level_the_posts_own_answer_confirms_a_save_the_session_ended_after(
+        settings: Settings, store: Store, env: MockPortals) -> None:
+    # The post's answer is the app's redirect to the saved form: the save is confirmed there, and
+    # the read-back (a load, which may be repeated) signs in again. One push, not a recovery.
+    env.set_faults("after_save=expire")
+    queue(store, [update("CLM-1004", "Paid")])
+    result = run(settings, store)
+
+    assert result.counts["done"] == 1 and result.counts["retries"] == 0 and exception_rows(store) == []
+    assert env.stats["sessions_expired"]["billing"] == 1 and env.stats["saves_from_tab"]["billing"] == 0
+    assert [(h["from_status"], h["status"]) for h in robot_changes(env, "CLM-1004")] == [("Submitted", "Paid")]
+    (push,) = pushes(store, "CLM-1004")
+    assert push["detail"]["before"]["status"] == "Submitted" and "recovered" not in push["detail"]
+    assert audit_rows(store, "status_verified") == [] and store.verify_audit() == []
+
+
 def test_without_history_on_the_form_the_recovered_push_says_the_before_status_is_unknown(
-        settings: Settings, store: Store, env: MockPortals, config_dir: Any) -> None:
+        settings: Settings, store: Store, env: MockPortals, config_dir: Path) -> None:
     text = (config_dir / "billing.toml").read_text()
     start = text.index("[selectors.history]")
     (config_dir / "billing.toml").write_text(text[:start] + text[text.index("[selectors.system]"):])
+    use_mode(config_dir, "ui")  # a tab's confirmation is lost to the expiry (see above)
     env.set_faults("after_save=expire")
     queue(store, [update("CLM-1002", "Denied")])
     assert run(settings, store).counts["done"] == 1

@@ -8,14 +8,15 @@ again when a load lands on the sign-in page. Its :class:`SitePool` hands leases 
 from __future__ import annotations
 
 import html as html_lib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from playwright.async_api import BrowserContext, Page
 
 from bots.core.browser.faults import path_of, translate_errors
-from bots.core.browser.reading import _MARK, _READ_JS, Document, Field, _spec, _with_base
+from bots.core.browser.reading import _MARK, _READ_JS, Document, Field, _spec, _with_base, read_html
 from bots.core.errors import SessionExpired
 from bots.core.evidence import EvidenceFile
 from bots.core.logging import get_logger
@@ -37,7 +38,7 @@ class Lease:
     """One signed-in browser context of a site, held by one task until the ``async with`` ends.
 
     ``open`` loads a page the site's way (``fetch_mode``); ``goto`` and ``submit`` always use
-    the tab (sign-in forms, clicks); ``fetch`` always uses the request API. Each load is
+    the tab (sign-in forms, clicks); ``fetch`` and ``post`` always use the request API. Each load is
     throttled, translated and checked for system pages; with ``signed_in=True`` (the default)
     a load that lands on the sign-in page signs in again and repeats the load.
     """
@@ -99,6 +100,41 @@ class Lease:
                 return await self._document(final, status, body, read)
         return await (self._signed_in(load) if signed_in else self._checked(load))
 
+    async def post(self, url: str, fields: Sequence[tuple[str, str]], read: Mapping[str, Field] | None = None, *,
+                   referer: str | None = None, signed_in: bool = True) -> Document:
+        """POST ``fields`` form-encoded (names may repeat, order kept) through the context's request
+        API, with its cookies, and read the answer. A redirect is not followed: the document is the
+        answer itself, its ``url`` the redirect's target (a post/redirect/get's 303 names the page
+        the app sends the browser to). ``referer`` is sent with the page's origin, as a browser
+        submitting the form would (some apps check them against forgery).
+
+        A post cannot be repeated after a fresh sign-in (what it was based on may be stale), so
+        an answer that is the sign-in page, or a redirect to it, raises ``SessionExpired``; the
+        retry policy redoes the item.
+        """
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        if referer:
+            parts = urlsplit(referer)
+            headers.update(referer=referer, origin=f"{parts.scheme}://{parts.netloc}")
+
+        async def load() -> Document:
+            await self.pool.throttle()
+            with translate_errors(f"{self.site.name}: posting to {path_of(url)}"):
+                response = await self.slot.context.request.post(
+                    url, data=urlencode(list(fields)), headers=headers, timeout=self.site.timeout_ms,
+                    max_redirects=0, fail_on_status_code=False)
+                try:
+                    body = await response.text()
+                    status, location = response.status, response.headers.get("location")
+                finally:
+                    await response.dispose()
+                final = urljoin(url, location) if 300 <= status < 400 and location else url
+                return await self._document(final, status, body, read)
+        doc = await self._checked(load)
+        if signed_in and self._is_sign_in(doc):
+            raise SessionExpired(f"{self.site.name}: the session ended while posting to {path_of(url)}")
+        return doc
+
     async def submit(self, action: Callable[[], Awaitable[Any]], read: Mapping[str, Field] | None = None,
                      *, signed_in: bool = True) -> Document:
         """Run ``action`` (a click that submits a form) and read the page it navigates to.
@@ -151,8 +187,11 @@ class Lease:
     # ---- internals ----------------------------------------------------------------------------
 
     async def _evaluate(self, html: str | None, spec: Mapping[str, Field]) -> dict[str, Any]:
-        """Read ``spec`` from the live tab (``html`` None) or from fetched HTML (a helper tab)."""
+        """Read ``spec`` from the live tab (``html`` None) or from fetched HTML (the host's parser
+        tab, or in this process when the site's ``reader`` is ``"lexbor"``)."""
         if html is not None:
+            if self.site.reader == "lexbor":
+                return read_html(html, spec)
             return await self.pool.host.parse(html, spec)
         with translate_errors(f"{self.site.name}: reading the page"):
             result = await self.tab.evaluate(_READ_JS, [None, _spec(spec)])

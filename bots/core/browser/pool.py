@@ -43,6 +43,9 @@ class SiteConfig:
     concurrency: int = 2
     min_interval: float = 0.0                     # seconds between two requests to the site
     fetch_mode: Literal["page", "request"] = "page"
+    # Fetched HTML is read by the browser's DOMParser (one shared parser tab) or, "lexbor", in
+    # this process (``reading.read_html``): no round trip, for sites with many requests in flight.
+    reader: Literal["browser", "lexbor"] = "browser"
     timeout_ms: int = 15_000                      # per navigation, request or action
     login_path: str = "/login"                    # a load that ends here means "signed out"
     login_marker: str | None = None               # ...and so does a page showing one of these

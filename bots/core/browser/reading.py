@@ -3,7 +3,10 @@
 Reading is one round trip per page: :class:`Field` specs go to the browser together (the
 JavaScript reader ``_READ_JS``) and come back as the text (or an attribute) of every
 match, in page order. The same reader runs on a live tab or, for fetched HTML, on a
-``DOMParser`` document, so the same CSS selectors apply either way. Every load also reads
+``DOMParser`` document, so the same CSS selectors apply either way. A site may instead have
+fetched HTML read in this process (:func:`read_html`, lexbor through selectolax: an HTML5
+parser like the browser's, the same specs and answers, no round trip to the browser's one
+shared parser tab, which many requests in flight queue on). Every load also reads
 the site's system-page markers (:class:`SystemPages`, see :func:`system_markers`), which
 the site's pool checks. A :class:`Document` holds one loaded page and what was read.
 """
@@ -16,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from bots.core.browser.faults import path_of, translate_errors
 from bots.core.evidence import EvidenceFile
@@ -57,6 +62,32 @@ _READ_JS = """([html, spec]) => {
 }"""
 
 _MARK = "__"  # prefix of the system-page markers read along with every page
+
+
+def read_html(html: str, spec: Mapping[str, Field]) -> dict[str, Any]:
+    """``_READ_JS`` in this process: ``spec`` read from ``html`` parsed by lexbor, with the same
+    answers (text with whitespace collapsed, or the attribute, ``""`` when absent; ``rows`` read
+    inside each match, whose own element never matches itself, as with ``querySelectorAll``; an
+    unusable selector answers ``{"invalid": selector}``)."""
+    return _read(LexborHTMLParser(html), None, spec)
+
+
+def _read(tree: LexborHTMLParser, scope: LexborNode | None, fields: Mapping[str, Field]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, f in fields.items():
+        try:
+            found = tree.css(f.selector) if scope is None else [
+                el for el in scope.css(f.selector) if el.mem_id != scope.mem_id]
+        except SelectolaxError:
+            out[name] = {"invalid": f.selector}
+            continue
+        if f.rows:
+            out[name] = [_read(tree, el, f.rows) for el in found]
+        elif f.attr:
+            out[name] = [el.attributes.get(f.attr) or "" for el in found]
+        else:
+            out[name] = [" ".join((el.text(deep=True) or "").split()) for el in found]
+    return out
 
 
 @dataclass(frozen=True)
