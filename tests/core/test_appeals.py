@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from typer.testing import CliRunner
 
 from config_helpers import edit_toml
+from bots.cli import app
 from bots.cli.config import check_config
 from bots.core.errors import ConfigError
 from bots.core.settings import Settings
@@ -91,8 +93,13 @@ def test_an_appeal_resolved_without_its_evidence_gets_a_bot_check_and_is_not_syn
     assert ready["submission_ref"] == "ACME-APL-55821"
     [complete] = store.audit_records(action="appeal_complete")
     assert json.loads(complete["detail"])["submission_ref"] == "ACME-APL-55821"
-    assert {a["action"] for a in store.audit_trail("CLM-1025")} >= {"appeal_opened", "appeal_update",
-                                                                     "appeal_complete"}
+    shown = CliRunner().invoke(app, ["--home", str(settings.home), "--config-dir", str(settings.config_dir),
+                                     "audit", "show", "CLM-1025"])
+    assert shown.exit_code == 0, shown.output
+    lines = [line for line in shown.output.splitlines() if " appeal_" in line]
+    assert [next(t for t in line.split() if t.startswith("appeal_")) for line in lines] == ["appeal_opened", "appeal_update", "appeal_update",
+                                                   "appeal_complete"]
+    assert "ACME-APL-55821" in lines[-1] and "LTR-2026-118" in lines[-1]  # the evidence it closed with
 
 
 def test_an_appeal_near_its_deadline_with_gaps_turns_senior_and_high_and_one_past_it_is_flagged_and_counted(

@@ -43,26 +43,16 @@ class AppealStore(StoreBase):
             conn.execute(update(exceptions).where(exceptions.c.exception_id.in_(list(appeal_ids)))
                          .values(review_level="Senior", priority="High", written_at=None))
 
-    def portal_reads(self, conn: Connection, claim_ids: Sequence[str], after: str) -> list[dict[str, Any]]:
-        """payer_portal's ``status_read`` records of these claims at or after ``after`` (ISO UTC), in order."""
-        if not claim_ids:
-            return []
-        q = (select(audit).where(audit.c.action == "status_read", audit.c.claim_id.in_(list(claim_ids)),
-                                 audit.c.ts >= after).order_by(audit.c.seq))
+    def portal_reads(self, conn: Connection, item_ref: str, after: str) -> list[dict[str, Any]]:
+        """payer_portal's ``status_read`` records of one claim (``payer:claim``) at or after ``after``
+        (ISO UTC), in order."""
+        q = (select(audit).where(audit.c.action == "status_read", audit.c.item_ref == item_ref, audit.c.ts >= after)
+             .order_by(audit.c.seq))
         return [dict(r._mapping) for r in conn.execute(q)]
 
-    def last_portal_read(self, conn: Connection, claim_id: str) -> dict[str, Any] | None:
-        """The latest ``status_read`` record of a claim: what the portal showed (dates, CARC codes)."""
-        q = (select(audit).where(audit.c.action == "status_read", audit.c.claim_id == claim_id)
+    def last_portal_read(self, conn: Connection, item_ref: str) -> dict[str, Any] | None:
+        """The latest ``status_read`` record of a claim (``payer:claim``): what the portal showed."""
+        q = (select(audit).where(audit.c.action == "status_read", audit.c.item_ref == item_ref)
              .order_by(audit.c.seq.desc()).limit(1))
         row = conn.execute(q).first()
         return dict(row._mapping) if row else None
-
-    def appeal_submission_refs(self, appeal_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The submission evidence of these appeals (status_sync cites it in billing's note)."""
-        if not appeal_ids:
-            return {}
-        q = select(appeals.c.appeal_id, appeals.c.submission_ref, appeals.c.letter_ref, appeals.c.submitted_on
-                   ).where(appeals.c.appeal_id.in_(list(appeal_ids)))
-        with self.read() as c:
-            return {r.appeal_id: dict(r._mapping) for r in c.execute(q)}

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from bots.core.appeals import AppealsConfig, deadline
+from bots.core.claims import claim_key
 from bots.core.errors import ExceptionRecord
 from bots.core.lifecycle import APPEAL_PREPARATION, CoderStatus, RowState, ready_to_sync
 from bots.core.payers import Payers
@@ -132,7 +133,7 @@ def _carc(row: dict[str, Any], read: dict[str, Any]) -> list[str]:
 
 def _open(store: Store, conn: Connection, row: dict[str, Any], config: AppealsConfig, payers: Payers | None,
           now: str, out: AppealResult) -> dict[str, Any]:
-    record = store.last_portal_read(conn, row["claim_id"]) if row["claim_id"] else None
+    record = store.last_portal_read(conn, claim_key(row["payer_id"] or "", row["claim_id"])) if row["claim_id"] else None
     read = json.loads(record["detail"] or "{}") if record else {}
     carc = _carc(row, read)
     category, cat = config.category(carc)
@@ -235,7 +236,7 @@ def appeal_pass(store: Store, conn: Connection, rows: list[dict[str, Any]], appe
                 "submission_ref": a["submission_ref"], "synced_at": row["synced_at"]}, **entry))
         submitted_at = mark.get("submitted_at") or a["submitted_at"]
         if submitted_at and not a["outcome"] and a["claim_id"]:
-            for read in store.portal_reads(conn, [a["claim_id"]], submitted_at):
+            for read in store.portal_reads(conn, claim_key(a["payer_id"] or "", a["claim_id"]), submitted_at):
                 outcome = OUTCOMES.get(read["result"] or "")
                 if outcome:
                     mark.update(outcome=outcome, outcome_at=read["ts"], outcome_seq=read["seq"])

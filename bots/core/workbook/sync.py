@@ -17,7 +17,9 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
    (``assignment``); recomputes Bot Check: a ``Resolved`` row needs Resolution, Resolution Note
    and Resolved By before it may be applied (``lifecycle.ready_to_sync``), a Senior row a
    senior's name in Resolved By; a Bot Failures row resolved "Retry by bot" goes back to its bot
-   (``Store.retry_by_bot``);
+   (``Store.retry_by_bot``); with ``config/appeals.toml``, stores the Appeal Preparation sheet's
+   evidence, holds an appeal resolved without it, and opens, escalates, flags and closes appeals
+   (``appeals``);
 4. stops there if Excel or LibreOffice has the workbook open: the rows stay
    pending (``written_at IS NULL``) and the next run writes them;
 5. renders the whole workbook to a temporary file beside it, flushes it to
