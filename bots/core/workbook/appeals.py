@@ -133,7 +133,8 @@ def _carc(row: dict[str, Any], read: dict[str, Any]) -> list[str]:
 
 def _open(store: Store, conn: Connection, row: dict[str, Any], config: AppealsConfig, payers: Payers | None,
           now: str, out: AppealResult) -> dict[str, Any]:
-    record = store.last_portal_read(conn, claim_key(row["payer_id"] or "", row["claim_id"])) if row["claim_id"] else None
+    key = claim_key(row["payer_id"] or "", row["claim_id"])
+    record = store.last_portal_read(conn, key) if row["claim_id"] else None
     read = json.loads(record["detail"] or "{}") if record else {}
     carc = _carc(row, read)
     category, cat = config.category(carc)
@@ -194,7 +195,8 @@ def appeal_pass(store: Store, conn: Connection, rows: list[dict[str, Any]], appe
     for row in rows:
         if (row["queue"] in SOURCE_QUEUES and row["resolution"] in config.opened_by
                 and row["exception_id"] not in sources
-                and (ready_to_sync(row) or (row["bot_status"] == RowState.SYNCED and row["status"] == CoderStatus.RESOLVED))):
+                and (ready_to_sync(row)
+                     or (row["bot_status"] == RowState.SYNCED and row["status"] == CoderStatus.RESOLVED))):
             appeal = _open(store, conn, row, config, payers, now, out)
             appeals[appeal["appeal_id"]] = appeal
     by_id = {r["exception_id"]: r for r in rows}

@@ -21,10 +21,12 @@ from bots.core.lifecycle import APPEAL_PREPARATION, INPUT_PROBLEMS, OPERATOR_QUE
 from bots.core.settings import Settings, load_toml_model
 
 __all__ = [
-    "APPEAL_DOC_PREFIX", "APPEAL_EVIDENCE_COLUMNS", "APPEAL_PREPARATION", "APPEAL_SUBMITTED", "BOT_COLUMNS", "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "INPUT_PROBLEMS", "LISTS_SHEET",
+    "APPEAL_DOC_PREFIX", "APPEAL_EVIDENCE_COLUMNS", "APPEAL_PREPARATION", "APPEAL_SUBMITTED", "BOT_COLUMNS",
+    "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "INPUT_PROBLEMS", "LISTS_SHEET",
     "QA_RESULTS", "QUALITY_COLUMNS", "QUALITY_FIELDS", "QUALITY_SHEET", "QUEUE_SHEETS",
     "STATUSES",
-    "SUMMARY_SHEET", "Column", "WorkbookLayout", "appeal_columns", "column_letter", "load_layout", "print_setup", "sheet_title",
+    "SUMMARY_SHEET", "Column", "WorkbookLayout", "appeal_columns", "column_letter", "load_layout", "print_setup",
+    "sheet_title",
 ]
 
 SUMMARY_SHEET = "Summary"

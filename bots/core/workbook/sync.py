@@ -43,12 +43,12 @@ from sqlalchemy import Connection
 from bots.core.appeals import AppealsConfig, load_appeals
 from bots.core.lifecycle import APPEAL_PREPARATION, RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
+from bots.core.payers import Payers
 from bots.core.settings import Settings
 from bots.core.quality import QualityConfig, load_quality
 from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
 from bots.core.team import Role, Team, load_team, local_today
 from bots.core.times import display_zone
-from bots.core.payers import Payers
 from bots.core.workbook.appeals import appeal_pass, appeal_problems, appeal_view, merge_appeal_edits
 from bots.core.workbook.assignment import assign_owners, bot_assigned
 from bots.core.workbook.checks import (
