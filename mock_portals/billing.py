@@ -38,6 +38,7 @@ BILLING_STATUSES: tuple[str, ...] = (
     "Info requested",
     "Ready to rebill",
     "Appeal in progress",
+    "Appeal submitted",
     "Write-off review",
     "Closed",
 )

@@ -227,6 +227,9 @@ def check_config(settings: Settings) -> list[str]:
     from bots.core.quality import load_quality
 
     problems.check(lambda: load_quality(settings))  # optional: absent means no quality sampling
+    from bots.core.appeals import load_appeals
+
+    problems.check(lambda: load_appeals(settings))  # optional: absent means no Appeal Preparation rows
     if "status_sync" in installed:
         from bots.status_sync.config import BILLING_FILE, load_billing_config
 

@@ -59,12 +59,13 @@ from typing import Any, ClassVar, Protocol
 from bots.core.errors import BusinessException, ItemDeferred, SiteOutage, SystemFault
 
 __all__ = [
-    "BOT_FAILURES", "INPUT_PROBLEMS", "ITEM_TRANSITIONS", "OPERATOR_QUEUES", "RESOLUTION_EVIDENCE", "RETRY_RESOLUTION", "ROW_TRANSITIONS",
+    "APPEAL_PREPARATION", "BOT_FAILURES", "INPUT_PROBLEMS", "ITEM_TRANSITIONS", "OPERATOR_QUEUES", "RESOLUTION_EVIDENCE", "RETRY_RESOLUTION", "ROW_TRANSITIONS",
     "CoderStatus", "InvalidTransition", "ItemEvent", "ItemState", "RowEvent", "RowState", "RunStatus",
     "Settled", "Settlement", "check_item_move", "check_row_move", "item_sources", "item_target",
     "ready_to_sync", "retry_by_bot_requested", "retry_in_process", "retry_next_run", "row_sources", "settle",
 ]
 
+APPEAL_PREPARATION = "Appeal Preparation"  # an appeal a coder decided on, prepared to its deadline
 BOT_FAILURES = "Bot Failures"  # the queue an item lands on when the bots give up on it
 INPUT_PROBLEMS = "Input Problems"  # worklist rows that could not be loaded: the operators' queue
 # Queues whose rows are the operators' to act on, never a billing update: their resolutions are

@@ -17,16 +17,27 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bots.core.errors import ConfigError
 from bots.core.settings import load_toml, load_toml_model
 
-__all__ = ["PayerCommon", "PayerFile", "Payers", "load_payers", "profile_digests"]
+__all__ = ["AppealWindow", "PayerCommon", "PayerFile", "Payers", "load_payers", "profile_digests"]
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class AppealWindow(BaseModel):
+    """``[appeals]``: how long the payer allows for an appeal, and from which date it counts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_days: int = Field(ge=1, le=3650)
+    # The contract says which: the denial's date (the status date the portal shows a denial with) or
+    # the remittance date (the paid date the portal shows, as on the remittance advice).
+    counts_from: Literal["denial_date", "remittance_date"]
 
 
 class PayerCommon(BaseModel):
@@ -38,6 +49,7 @@ class PayerCommon(BaseModel):
     # needs no name; payer_portal's profile model requires one for the payers it visits.
     display_name: str | None = None
     prior_auth_codes: list[str] = Field(default_factory=list)  # procedure codes needing a prior auth number
+    appeals: AppealWindow | None = None  # read by the Appeal Preparation sheet (``core/appeals.py``)
 
     @field_validator("prior_auth_codes", mode="before")
     @classmethod

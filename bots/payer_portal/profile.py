@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from bots.core.errors import ConfigError
 from bots.core.logging import register_secret
 from bots.core.pages import LoginSelectors, SiteProfile, SystemSelectors, is_http_url
-from bots.core.payers import Payers, load_payers
+from bots.core.payers import AppealWindow, Payers, load_payers
 from bots.core.settings import environment
 
 __all__ = [
@@ -204,6 +204,7 @@ class PayerProfile(SiteProfile):
     date_format: str = "%Y-%m-%d"
     not_found_category: Literal["A4", "D0"] = "A4"
     prior_auth_codes: list[str] = Field(default_factory=list)
+    appeals: AppealWindow | None = None  # read by the Appeal Preparation sheet, not by this bot
     credentials: CredentialNames = CredentialNames()
     pages: Pages
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)

@@ -68,6 +68,7 @@ class ResolutionPayload(_Payload):
     resolution: str
     resolution_note: str
     resolved_by: str
+    submission_ref: str | None = None  # an Appeal Preparation row's: billing's note cites it
 
 
 class BadItem(ValueError):
@@ -117,6 +118,8 @@ class Update:
     def _resolution(cls, p: ResolutionPayload, config: BillingConfig) -> Update:
         note = (f'rcm-bots: coder resolution "{p.resolution}" by {p.resolved_by} for {p.exception_id}; '
                 f"note: {p.resolution_note}")
+        if p.submission_ref:
+            note += f"; submission ref: {p.submission_ref}"
         return cls("resolution", p.claim_id, p.payer_id, config.status_for(p.resolution),
                    _cut(note, config.note_max_length), p.queue, exception_id=p.exception_id,
                    resolution=p.resolution, resolved_by=p.resolved_by,
@@ -152,8 +155,11 @@ def resolution_item(row: dict[str, Any], config: BillingConfig) -> WorkItemSpec:
     payload = {"kind": "resolution", "exception_id": row["exception_id"], "claim_id": row["claim_id"],
                "payer_id": row["payer_id"], "queue": row["queue"], "resolution": row["resolution"],
                "resolution_note": row["resolution_note"], "resolved_by": row["resolved_by"]}
+    if row.get("submission_ref"):
+        payload["submission_ref"] = row["submission_ref"]
     key = claim_key(row["payer_id"] or "", row["claim_id"]) if row["claim_id"] else None
     return WorkItemSpec(
         reference=RESOLUTION_PREFIX + row["exception_id"], claim_key=key, payload=payload,
-        digest=digest([row["resolution"], row["resolution_note"], config.status_for(row["resolution"])]),
+        digest=digest([row["resolution"], row["resolution_note"], config.status_for(row["resolution"]),
+                       *([row["submission_ref"]] if row.get("submission_ref") else [])]),
         sort_key=_sort_key(row["coder_updated_at"]))

@@ -21,7 +21,8 @@ from bots.core.settings import Settings
 from bots.core.store import RowSynced, Store
 from bots.core.workbook import sync_workbook, workbook_status
 from bots.core.workbook.files import backup_path
-from bots.core.workbook.layout import COLUMNS, QUEUE_SHEETS, column_letter, load_layout
+from bots.core.appeals import load_appeals
+from bots.core.workbook.layout import COLUMNS, QUEUE_SHEETS, appeal_columns, column_letter, load_layout
 from bots.core.workbook.reader import _FastSheet, read_coder_columns
 from workbook_helpers import Finding, coder_edit, report, rows_by_id, sha256, sheet_rows, stored
 
@@ -238,11 +239,13 @@ def test_written_workbook_reopens_with_validations_protection_hyperlinks_and_lay
     assert sync_workbook(settings, store).written
     wb = load_workbook(settings.workbook_path)
     assert wb.sheetnames == ["Summary", *QUEUE_SHEETS, "Trends"]  # Trends: the leaders' figures, last
-    at = {c.header: column_letter(i) for i, c in enumerate(COLUMNS, 1)}  # header -> column letter
-    last = column_letter(len(COLUMNS))
+    appeal_items = load_appeals(settings).items  # type: ignore[union-attr]
     for name in QUEUE_SHEETS:
         ws = wb[name]
-        assert [c.value for c in ws[1]] == [c.header for c in COLUMNS]
+        columns = appeal_columns(appeal_items) if name == "Appeal Preparation" else COLUMNS  # its own around ours
+        at = {c.header: column_letter(i) for i, c in enumerate(columns, 1)}  # header -> column letter
+        last = column_letter(len(columns))
+        assert [c.value for c in ws[1]] == [c.header for c in columns]
         assert ws.freeze_panes == "C2" and ws.auto_filter.ref.startswith(f"A1:{last}")
         assert ws.protection.sheet and not ws.protection.autoFilter and not ws.protection.sort
         lists = {str(dv.sqref): dv for dv in ws.data_validations.dataValidation}
@@ -250,6 +253,7 @@ def test_written_workbook_reopens_with_validations_protection_hyperlinks_and_lay
         assert lists[f"{at['Resolved On']}2:{at['Resolved On']}1048576"].type == "date"
         assert ws.column_dimensions[at["Resolution"]].protection.locked is False
         assert ws.column_dimensions[at["Reason"]].width == 60
+    at = {c.header: column_letter(i) for i, c in enumerate(COLUMNS, 1)}
     res = at["Resolution"]
     denial_choices = {str(dv.sqref): dv for dv in wb["Denials"].data_validations.dataValidation}[f"{res}2:{res}1048576"]
     assert "Appeal" in denial_choices.formula1 and "Write-off" in denial_choices.formula1

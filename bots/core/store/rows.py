@@ -17,10 +17,10 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 
 from bots.core.errors import ExceptionRecord
 from bots.core.lifecycle import (
-    BOT_FAILURES, CoderStatus, RowEvent, RowState, check_row_move, ready_to_sync, row_sources,
+    APPEAL_PREPARATION, BOT_FAILURES, CoderStatus, RowEvent, RowState, check_row_move, ready_to_sync, row_sources,
 )
 from bots.core.store.base import StoreBase, chunks as _chunks, iso as _iso, utcnow
-from bots.core.store.schema import exceptions
+from bots.core.store.schema import appeals, exceptions
 
 __all__ = ["RECURRED_CHECK", "ExceptionBatchEntry", "RowStore", "exception_id"]
 
@@ -153,7 +153,15 @@ class RowStore(StoreBase):
                     or_(ex.bot_check.is_(None), ex.bot_check == ""))
              .order_by(ex.coder_updated_at, ex.exception_id))
         with self.read() as conn:
-            return [row for row in (dict(r._mapping) for r in conn.execute(q)) if ready_to_sync(row)]
+            rows = [row for row in (dict(r._mapping) for r in conn.execute(q)) if ready_to_sync(row)]
+            # An appeal's billing note cites its submission reference (portal confirmation, tracking number).
+            ids = [r["exception_id"] for r in rows if r["queue"] == APPEAL_PREPARATION]
+            refs = dict(conn.execute(select(appeals.c.appeal_id, appeals.c.submission_ref)
+                                     .where(appeals.c.appeal_id.in_(ids))).all()) if ids else {}
+        for row in rows:
+            if row["exception_id"] in refs:
+                row["submission_ref"] = refs[row["exception_id"]]
+        return rows
 
     def mark_synced(self, conn: Connection, exception_id: str, *, run_id: str | None = None,
                     at: str | None = None) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import (
 
 from bots.core.lifecycle import ItemState, RowState
 
-__all__ = ["audit", "audit_head", "claims", "exceptions", "meta", "metadata", "qa_samples", "runs", "service_lines",
+__all__ = ["appeals", "audit", "audit_head", "claims", "exceptions", "meta", "metadata", "qa_samples", "runs", "service_lines",
            "signin_blocks", "work_items"]
 
 metadata = MetaData()
@@ -214,6 +214,38 @@ qa_samples = Table(
     Column("bot_status", String(10), nullable=False, default=RowState.OPEN),
     Column("followup_id", String(20)),  # the exception row a Fail opened
     Column("synced_at", String(32)),
+)
+
+# An Appeal Preparation row's own facts (``core/appeals.py``, ``workbook/appeals.py``), beside its
+# exception row (same id, queue Appeal Preparation): the denial it appeals, the deadline, the
+# checklist, and the appeal's evidence (mirrored from the workbook like the coder columns).
+appeals = Table(
+    "appeals", metadata,
+    Column("appeal_id", String(20), primary_key=True),  # the Appeal Preparation row's exception id
+    Column("source_id", String(20), nullable=False, unique=True),  # the Denials / Payment Variances row
+    Column("claim_id", String(60), index=True),
+    Column("payer_id", String(60)),
+    Column("category", String(60), nullable=False),
+    Column("carc", String(200)),
+    Column("counted_from", String(10)),  # the denial or remittance date the deadline counts from
+    Column("deadline", String(10)),
+    Column("basis", Text),  # how the deadline was worked out (or why there is none)
+    Column("items", Text, nullable=False),  # JSON list: the documents this category needs
+    Column("opened_at", String(32), nullable=False),
+    # The coder's: JSON {item: "Yes"} for documents in hand, and the submission's evidence.
+    Column("checklist", Text),
+    Column("letter_ref", String(120)),
+    Column("submitted_on", String(32)),
+    Column("submission_ref", String(120)),
+    Column("appeal_updated_at", String(32)),
+    # The bots': each set once, with its audit record.
+    Column("escalated_at", String(32)),  # near the deadline with gaps: Senior, High
+    Column("missed_at", String(32)),  # past the deadline, not submitted in time
+    Column("completed_at", String(32)),  # resolved with every piece of evidence
+    Column("submitted_at", String(32)),  # applied to billing (the row turned Synced)
+    Column("outcome", String(20)),  # won | upheld, from a later portal read
+    Column("outcome_at", String(32)),
+    Column("outcome_seq", Integer),  # the status_read audit record that showed it
 )
 
 meta = Table(

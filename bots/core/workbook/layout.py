@@ -17,21 +17,23 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bots.core.lifecycle import INPUT_PROBLEMS, OPERATOR_QUEUES, CoderStatus
+from bots.core.lifecycle import APPEAL_PREPARATION, INPUT_PROBLEMS, OPERATOR_QUEUES, CoderStatus
 from bots.core.settings import Settings, load_toml_model
 
 __all__ = [
-    "BOT_COLUMNS", "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "INPUT_PROBLEMS", "LISTS_SHEET",
+    "APPEAL_DOC_PREFIX", "APPEAL_EVIDENCE_COLUMNS", "APPEAL_PREPARATION", "APPEAL_SUBMITTED", "BOT_COLUMNS",
+    "CODER_COLUMNS", "CODER_FIELDS", "COLUMNS", "FROZEN_COLUMNS", "INPUT_PROBLEMS", "LISTS_SHEET",
     "QA_RESULTS", "QUALITY_COLUMNS", "QUALITY_FIELDS", "QUALITY_SHEET", "QUEUE_SHEETS",
     "STATUSES",
-    "SUMMARY_SHEET", "Column", "WorkbookLayout", "column_letter", "load_layout", "print_setup", "sheet_title",
+    "SUMMARY_SHEET", "Column", "WorkbookLayout", "appeal_columns", "column_letter", "load_layout", "print_setup",
+    "sheet_title",
 ]
 
 SUMMARY_SHEET = "Summary"
 LISTS_SHEET = "Lists"  # hidden: the team roster's names the person columns' dropdowns read
 QUEUE_SHEETS = (
-    "Coding Queries", "Claim Edits", "Documentation Requests", "Denials", "Payment Variances", "Bot Failures",
-    INPUT_PROBLEMS,
+    "Coding Queries", "Claim Edits", "Documentation Requests", "Denials", "Payment Variances", APPEAL_PREPARATION,
+    "Bot Failures", INPUT_PROBLEMS,
 )
 STATUSES = tuple(s.value for s in CoderStatus)  # the Status dropdown; a blank cell reads as the first
 
@@ -144,6 +146,55 @@ QUALITY_COLUMNS = (
     Column("Decided At", "decided_at", 16, bookkeeping=True),
 )
 QUALITY_FIELDS = tuple(c.field for c in QUALITY_COLUMNS if c.coder)
+
+# The Appeal Preparation sheet (``workbook/appeals.py``): a queue sheet whose rows are exception rows
+# (Status … Resolved On as everywhere), with the appeal's own columns around them: what is appealed
+# and by when (the bots'), and the documents and submission details (the coder's). One checklist
+# column per document of config/appeals.toml ("Doc: <item>"); "n/a" where this denial needs none.
+APPEAL_SUBMITTED = "Appeal submitted"  # the resolution that needs the appeal's evidence
+APPEAL_DOC_PREFIX = "Doc: "
+APPEAL_BOT_COLUMNS = (
+    Column("Appealed Row", "source_id", 16, note="The Denials or Payment Variances row resolved with the appeal."),
+    Column("Category", "category", 14, max_width=22, note="The denial category (config/appeals.toml) its "
+                                                          "CARC codes fall in: it decides the documents."),
+    Column("CARC", "carc", 10, max_width=24),
+    Column("Counted From", "counted_from", 11, "date", note="The denial or remittance date the portal showed; "
+                                                            "the payer file says which one its window counts from."),
+    Column("Deadline", "deadline", 11, "date", note="The last day to submit the appeal (see Reason for how "
+                                                    "it was worked out)."),
+    Column("Days Left", "days_left", 7, "int", note="Days from today (when the workbook was written) to the "
+                                                    "deadline; negative: past it."),
+    Column("Deadline Flag", "deadline_flag", 14, note="near deadline: gaps this close to the deadline (the row "
+                                                      "went to a senior). deadline missed: not submitted in time."),
+)
+APPEAL_EVIDENCE_COLUMNS = (
+    Column("Appeal Letter Ref", "letter_ref", 16, coder=True, max_width=24,
+           note="The appeal letter's reference (document id). Needed to resolve Appeal submitted."),
+    Column("Submitted On", "submitted_on", 11, "date", coder=True,
+           note="The date the appeal went to the payer, e.g. 2026-11-03. Needed to resolve Appeal submitted."),
+    Column("Submission Ref", "submission_ref", 18, coder=True, max_width=30,
+           note="The portal confirmation or tracking number. Needed to resolve Appeal submitted; billing's "
+                "note cites it."),
+)
+APPEAL_OUTCOME = Column("Outcome", "outcome", 9, note="won or upheld: what a later portal read showed after the "
+                                                      "appeal was submitted.")
+
+
+def appeal_columns(items: tuple[str, ...] | list[str]) -> tuple[Column, ...]:
+    """The Appeal Preparation sheet's columns for these checklist items (config/appeals.toml)."""
+    docs = tuple(Column(APPEAL_DOC_PREFIX + item, APPEAL_DOC_PREFIX + item, 9, coder=True, max_width=14,
+                        note=f"Yes when '{item}' is in hand (choose from the list); n/a: this denial does not "
+                             "need it.") for item in items)
+    out: list[Column] = []
+    for col in COLUMNS:
+        if col.field == "reason":
+            out.extend(APPEAL_BOT_COLUMNS)
+        if col.field == "assigned_to":
+            out.extend((*docs, *APPEAL_EVIDENCE_COLUMNS))
+        out.append(col)
+        if col.field == "bot_status":
+            out.append(APPEAL_OUTCOME)
+    return tuple(out)
 BOT_COLUMNS = tuple(c for c in COLUMNS if not c.coder)
 CODER_COLUMNS = tuple(c for c in COLUMNS if c.coder)
 CODER_FIELDS = tuple(c.field for c in CODER_COLUMNS)
@@ -195,11 +246,12 @@ _DEFAULT_RESOLUTIONS: dict[str, list[str]] = {
     "Payment Variances": ["Underpayment appeal", "Contract adjustment", "Posted as paid", "Refund requested",
                           "Write-off"],
     "Bot Failures": ["Retry by bot", "Done by hand", "Claim not found", "Escalated to IT"],
+    APPEAL_PREPARATION: [APPEAL_SUBMITTED, "Appeal not pursued"],
     INPUT_PROBLEMS: ["Fixed at the source and reloaded", "Claim withdrawn", "Sent back to the sender"],
 }
 # Queues a site's workbook.toml may leave out: the built-in choices apply (files written before
 # the queue existed stay valid).
-_OPTIONAL_QUEUES = (INPUT_PROBLEMS,)
+_OPTIONAL_QUEUES = (INPUT_PROBLEMS, APPEAL_PREPARATION)
 
 
 class Colours(BaseModel):

@@ -35,7 +35,8 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from bots.core.workbook.layout import (
-    CODER_COLUMNS, LISTS_SHEET, QUALITY_COLUMNS, QUALITY_SHEET, QUEUE_SHEETS, SUMMARY_SHEET, column_letter,
+    APPEAL_DOC_PREFIX, APPEAL_EVIDENCE_COLUMNS, APPEAL_PREPARATION, CODER_COLUMNS, LISTS_SHEET, QUALITY_COLUMNS,
+    QUALITY_SHEET, QUEUE_SHEETS, SUMMARY_SHEET, column_letter,
 )
 from bots.core.workbook.trends import TRENDS_SHEET
 
@@ -46,6 +47,7 @@ ID_HEADER = "Exception ID"
 # Bot-owned cells that never legitimately change on a row: (header, store field). A row's
 # Exception ID must agree with them (checked in ``identity``).
 IDENTITY_COLUMNS = (("Claim ID", "claim_id"), ("Rule ID", "rule_id"))
+DATE_FIELDS = ("resolved_on", "submitted_on")  # coder date cells: a serial becomes an ISO date
 HEADER_SCAN_ROWS = 20  # the header is row 1 as written; allow rows a coder inserted above it
 MAX_SERIAL = 2958465  # 9999-12-31, the last date Excel knows
 
@@ -98,6 +100,9 @@ class ReadBack:
     rows: int = 0
     # The Quality Review sheet: Sample ID -> every row showing it (Decision Ref and the QA cells).
     quality: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
+    # The Appeal Preparation sheet's own coder cells: Exception ID -> every row showing it
+    # (checklist cells keyed by their header, "Doc: <item>"; the submission cells by field).
+    appeals: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
 
     @property
     def values(self) -> dict[str, dict[str, str | None]]:
@@ -157,11 +162,11 @@ def coder_value(field_name: str, raw: Any, epoch: date) -> str | None:
     if isinstance(raw, bool):
         return "TRUE" if raw else "FALSE"
     if isinstance(raw, (int, float)):
-        if field_name == "resolved_on" and 0 < raw <= MAX_SERIAL:
+        if field_name in DATE_FIELDS and 0 < raw <= MAX_SERIAL:
             return (epoch + timedelta(days=int(raw))).isoformat()
         return str(int(raw)) if float(raw).is_integer() else str(raw)
     text = str(raw).strip()
-    if field_name == "resolved_on" and len(text) >= 10 and text[4:5] == "-" and text[10:11] in ("T", " "):
+    if field_name in DATE_FIELDS and len(text) >= 10 and text[4:5] == "-" and text[10:11] in ("T", " "):
         text = text[:10]  # an ISO date-time cell (t="d"): the date is what counts
     return text or None
 
@@ -347,6 +352,10 @@ def _read_sheet(sheet: _FastSheet | _TreeSheet, name: str, header: tuple[int, di
     id_col = names[ID_HEADER]
     fields = {names[c.header]: c.field for c in CODER_COLUMNS if c.header in names}
     identity = {names[h]: f for h, f in IDENTITY_COLUMNS if h in names}
+    appeal: dict[str, str] = {}
+    if name == APPEAL_PREPARATION:
+        appeal = {letters: h for h, letters in names.items() if h.startswith(APPEAL_DOC_PREFIX)}
+        appeal.update((names[c.header], c.field) for c in APPEAL_EVIDENCE_COLUMNS if c.header in names)
     result = _SheetResult()
     current_row, cells = -1, {}
 
@@ -366,8 +375,11 @@ def _read_sheet(sheet: _FastSheet | _TreeSheet, name: str, header: tuple[int, di
         shown = {f: shown_text(cells.get(letters)) for letters, f in identity.items()}
         out.seen.setdefault(ident, []).append(SeenRow(name, current_row, pos, shown, vals))
         out.order.setdefault(ident, pos)
+        if appeal:
+            out.appeals.setdefault(ident, []).append(
+                {f: coder_value(f, cells.get(letters), epoch) for letters, f in appeal.items()})
 
-    for row, letters, value in sheet.cells({id_col, *fields, *identity}):
+    for row, letters, value in sheet.cells({id_col, *fields, *identity, *appeal}):
         if row != current_row:
             flush()
             current_row, cells = row, {}

@@ -43,10 +43,11 @@ from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.protection import SheetProtection
 
-from bots.core.lifecycle import RowState
+from bots.core.lifecycle import APPEAL_PREPARATION, RowState
 from bots.core.times import show_time
 from bots.core.workbook.layout import (
-    COLUMNS, FROZEN_COLUMNS, STATUSES, Column, WorkbookLayout, column_letter, print_setup,
+    APPEAL_DOC_PREFIX, COLUMNS, FROZEN_COLUMNS, STATUSES, Column, WorkbookLayout, appeal_columns, column_letter,
+    print_setup,
 )
 from bots.core.workbook.lists import names_range, names_sheet, person_validations
 from bots.core.workbook.quality_sheet import quality_sheet
@@ -101,12 +102,13 @@ class _ColumnPlan:
     width: float = 0.0  # this sheet's width of the column (fitted to its values)
 
 
-def _plan_columns(palette: _Palette, layout: WorkbookLayout) -> list[_ColumnPlan]:
+def _plan_columns(palette: _Palette, layout: WorkbookLayout,
+                  columns: Sequence[Column] = COLUMNS) -> list[_ColumnPlan]:
     """Each column's cell styles: by Review Level and closed for bot-owned cells, one
     unlocked style for coder-owned cells."""
     colours = layout.colours
     plans = []
-    for i, col in enumerate(COLUMNS, 1):
+    for i, col in enumerate(columns, 1):
         fmt = _NUMBER_FORMATS.get(col.kind, "General")
         align = Alignment(vertical="top", wrap_text=col.wrap)
         if col.coder:
@@ -371,6 +373,19 @@ def _validations(ws: Any, queue: str, layout: WorkbookLayout, plans: Sequence[_C
     resolved_on.add(whole("resolved_on"))
     for dv in (status, resolution, resolved_on):
         ws.data_validations.append(dv)
+    if "submitted_on" in by_field:  # the Appeal Preparation sheet
+        submitted = DataValidation(type="date", operator="between", formula1=resolved_on.formula1,
+                                   formula2=resolved_on.formula2, allow_blank=True, showErrorMessage=True,
+                                   errorTitle="Submitted On", error="Enter a date, e.g. 2026-11-03.")
+        submitted.add(whole("submitted_on"))
+        ticks = DataValidation(type="list", formula1='"Yes"', allow_blank=True, showErrorMessage=True,
+                               errorTitle="Checklist", error="Choose Yes when the document is in hand.")
+        for name in by_field:
+            if name.startswith(APPEAL_DOC_PREFIX):
+                ticks.add(whole(name))
+        ws.data_validations.append(submitted)
+        if ticks.sqref:
+            ws.data_validations.append(ticks)
 
 
 def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: Sequence[_ColumnPlan],
@@ -418,18 +433,22 @@ def _header_note(column: Column, layout: WorkbookLayout, queue: str) -> str:
 def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: SummaryStats, layout: WorkbookLayout,
                     *, tz: tzinfo, base_dir: Path, people: Sequence[str] = (),
                     quality: Sequence[dict[str, Any]] | None = None, reviewers: Sequence[str] = (),
-                    categories: Sequence[str] = (), trends: Report | str | None = None) -> int:
+                    categories: Sequence[str] = (), trends: Report | str | None = None,
+                    appeal_items: Sequence[str] = ()) -> int:
     """Write the whole workbook to ``dest`` (an open binary file); return the data rows written.
     ``people``: the team roster's names, for the person columns' dropdowns (none: free text);
     ``quality``: the Quality Review sheet's samples (None: no such sheet), with the ``reviewers``
     and finding ``categories`` its dropdowns offer; ``trends``: the Trends sheet's figures, drawn
-    after the queues (``trends``); None: no Trends sheet."""
+    after the queues (``trends``); None: no Trends sheet; ``appeal_items``: the Appeal Preparation
+    sheet's checklist columns (``layout.appeal_columns``)."""
     wb = Workbook(write_only=True)
     summary = summary_sheet(wb, stats, tz)
     plans = _plan_columns(_Palette(summary), layout)
     written = show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False)
     names = names_range(people)
-    queue_sheets = [(sheet, *_queue_sheet(wb, sheet, layout, plans, written, names)) for sheet in sheets]
+    appeal_plans = _plan_columns(_Palette(summary), layout, appeal_columns(list(appeal_items)))
+    queue_sheets = [(sheet, *_queue_sheet(wb, sheet, layout, appeal_plans if sheet.queue == APPEAL_PREPARATION
+                                          else plans, written, names)) for sheet in sheets]
     if quality is not None:
         quality_sheet(wb, quality, written, base_dir, reviewers=names_range(reviewers, "B"),
                       categories=names_range(categories, "C"))

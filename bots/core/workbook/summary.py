@@ -18,7 +18,7 @@ from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.worksheet.protection import SheetProtection
 
-from bots.core.lifecycle import CoderStatus, RowState
+from bots.core.lifecycle import APPEAL_PREPARATION, CoderStatus, RowState
 from bots.core.times import show_time
 from bots.core.workbook.changes_block import change_rows
 from bots.core.workbook.checks import OWNER_CHECK, UNOWNED_CHECK, is_signoff_problem
@@ -27,7 +27,7 @@ from bots.core.workbook.layout import SUMMARY_SHEET, column_letter, print_setup
 if TYPE_CHECKING:
     from bots.core.workbook.render import SheetRows
 
-__all__ = ["QaStats", "QueueStats", "SummaryStats", "is_open", "summarize", "summary_sheet"]
+__all__ = ["AppealGaps", "QaStats", "QueueStats", "SummaryStats", "is_open", "summarize", "summary_sheet"]
 
 
 @dataclass
@@ -58,6 +58,14 @@ class QaStats:
 
 
 @dataclass
+class AppealGaps:
+    """Appeal documentation gaps of one payer and denial category."""
+
+    open_with_gaps: int = 0  # open appeals still missing a document or a submission detail
+    missed: int = 0  # appeals flagged "deadline missed"
+
+
+@dataclass
 class SummaryStats:
     written_at: datetime  # UTC, naive
     queues: dict[str, QueueStats] = field(default_factory=dict)
@@ -69,6 +77,11 @@ class SummaryStats:
     open_findings: int = 0  # rows a QA Fail opened that are still open
     overturned: dict[tuple[str, str], int] = field(default_factory=dict)  # QA fails per (rule id, version)
     latest_change: dict[str, Any] | None = None  # Store.latest_change: a rule or table change and its effect
+    appeal_gaps: dict[tuple[str, str], AppealGaps] = field(default_factory=dict)  # per (payer, denial category)
+
+    @property
+    def deadlines_missed(self) -> int:
+        return sum(g.missed for g in self.appeal_gaps.values())
 
     @property
     def senior_backlog(self) -> int:
@@ -139,6 +152,8 @@ def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str],
                 day = _resolved_day(row)
                 if day is not None and day >= week_ago:
                     q.resolved_7d += 1
+            if sheet.queue == APPEAL_PREPARATION and "appeal_gaps" in row:
+                _count_appeal(stats, row)
     if samples is not None:
         stats.qa = {}
         for s in samples:
@@ -156,6 +171,16 @@ def summarize(sheets: Sequence[SheetRows], now: datetime, ready: set[str],
             elif s["bot_status"] == RowState.OPEN:
                 k.open += 1
     return stats
+
+
+def _count_appeal(stats: SummaryStats, row: dict[str, Any]) -> None:
+    """An appeal row (``workbook.appeals.appeal_view``): its gaps while it is not yet applied to billing."""
+    key = (row["payer_id"] or "-", row["category"] or "-")
+    gaps = row["appeal_gaps"] if row["bot_status"] != RowState.SYNCED else []
+    if gaps or row["appeal_missed"]:
+        g = stats.appeal_gaps.setdefault(key, AppealGaps())
+        g.open_with_gaps += bool(gaps)
+        g.missed += row["appeal_missed"]
 
 
 def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
@@ -228,6 +253,13 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
             ws.append([cell(f"QA fails: rule {rule} version {version}"), n])
     for row in change_rows(stats.latest_change, cell):
         ws.append(row)
+    if stats.appeal_gaps:
+        ws.append([])
+        ws.append([cell(h, bold=True) for h in ("Appeal documentation gaps", "Denial category", "Open with gaps",
+                                                   "Deadline missed")])
+        for (payer, category), g in sorted(stats.appeal_gaps.items()):
+            ws.append([cell(payer), cell(category), g.open_with_gaps, g.missed])
+        ws.append([cell("Appeal deadlines missed", bold=True), cell(stats.deadlines_missed, bold=True)])
     if stats.notices:
         ws.append([])
         ws.append([cell("Not merged or restored (last 7 days)", bold=True)])

@@ -17,7 +17,9 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
    (``assignment``); recomputes Bot Check: a ``Resolved`` row needs Resolution, Resolution Note
    and Resolved By before it may be applied (``lifecycle.ready_to_sync``), a Senior row a
    senior's name in Resolved By; a Bot Failures row resolved "Retry by bot" goes back to its bot
-   (``Store.retry_by_bot``);
+   (``Store.retry_by_bot``); with ``config/appeals.toml``, stores the Appeal Preparation sheet's
+   evidence, holds an appeal resolved without it, and opens, escalates, flags and closes appeals
+   (``appeals``);
 4. stops there if Excel or LibreOffice has the workbook open: the rows stay
    pending (``written_at IS NULL``) and the next run writes them;
 5. renders the whole workbook to a temporary file beside it, flushes it to
@@ -28,6 +30,7 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -37,13 +40,16 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
+from bots.core.appeals import AppealsConfig, load_appeals
+from bots.core.lifecycle import APPEAL_PREPARATION, RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
+from bots.core.payers import Payers
 from bots.core.settings import Settings
 from bots.core.quality import QualityConfig, load_quality
 from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
 from bots.core.team import Role, Team, load_team, local_today
 from bots.core.times import display_zone
+from bots.core.workbook.appeals import appeal_pass, appeal_problems, appeal_view, merge_appeal_edits
 from bots.core.workbook.assignment import assign_owners, bot_assigned
 from bots.core.workbook.checks import (
     MISSING_CHECK, REWORK_FIELDS, evidence_problems, is_signoff_problem, merged_bot_check, same_entry,
@@ -112,6 +118,10 @@ class MergeResult:
     team: Team | None = None  # the roster the merge used (config/team.toml), for the dropdowns
     quality: QualityConfig | None = None  # config/quality.toml: sampling on, a Quality Review sheet
     samples: list[dict[str, Any]] | None = None  # the Quality Review sheet's rows
+    appeals_config: AppealsConfig | None = None  # config/appeals.toml: appeals opened, checklist columns
+    payers: Payers | None = None  # the payer files (their appeal windows)
+    appeals: dict[str, dict[str, Any]] = field(default_factory=dict)  # appeal id -> its facts (``Store.appeals``)
+    today: date | None = None  # the day deadlines are counted against
     shown_at: str = ""  # the same in the workbook's time zone, for messages
 
 
@@ -128,14 +138,19 @@ def _apply(store: Store, conn: Connection, readback: ReadBack | None, layout: Wo
     Review pass (``review``) goes first, so the rows a QA Fail opens are written by this sync."""
     now = utcnow().isoformat(timespec="microseconds")
     review = review_pass(store, conn, readback, team, result.quality, today, now)
-    _apply_rows(store, conn, readback, layout, result, shown_as_of, team, today, now, review.audit)
+    appeals, appeal_audit = merge_appeal_edits(store, conn, readback, now)
+    review.audit.extend(appeal_audit)
+    _apply_rows(store, conn, readback, layout, result, shown_as_of, team, today, now, review.audit, appeals)
+    opened = appeal_pass(store, conn, result.rows, appeals, result.appeals_config, result.payers, today, now)
+    store.append_audit(conn, opened.audit)
+    result.appeals, result.today = appeals, today
     if result.quality is not None:
         result.samples = store.qa_samples(conn)
 
 
 def _apply_rows(store: Store, conn: Connection, readback: ReadBack | None, layout: WorkbookLayout,
                 result: MergeResult, shown_as_of: str | None, team: Team | None, today: date, now: str,
-                audit: list[AuditEntry]) -> None:
+                audit: list[AuditEntry], appeals: dict[str, dict[str, Any]]) -> None:
     result.as_of = now  # this transaction sees every row found up to now (BEGIN IMMEDIATE on SQLite)
     rows = store.exception_rows(conn=conn)
     by_id = {r["exception_id"]: r for r in rows}
@@ -174,7 +189,7 @@ def _apply_rows(store: Store, conn: Connection, readback: ReadBack | None, layou
     for row in rows:
         ex_id = row["exception_id"]
         own = (evidence_problems(row, layout) + signoff_problems(row, team) + owners.checks.get(ex_id, [])
-               + identity.checks.get(ex_id, []))
+               + identity.checks.get(ex_id, []) + appeal_problems(row, appeals.get(ex_id)))
         for problem in own:
             if is_signoff_problem(problem) and problem not in (row["bot_check"] or ""):  # once per occurrence
                 audit.append(AuditEntry(action="senior_signoff_missing", result="not_synced", bot="workbook",
@@ -230,7 +245,8 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path,
     absences on the team roster are read against (default: today in the site's zone)."""
     team = load_team(settings)
     lock = office_lock(path)
-    result = MergeResult(busy=f"{lock.name} present" if lock else None, team=team, quality=load_quality(settings))
+    result = MergeResult(busy=f"{lock.name} present" if lock else None, team=team, quality=load_quality(settings),
+                         appeals_config=load_appeals(settings), payers=settings.payers)
     last = store.get_meta(META_KEY, {}) or {}
     result.file_written_at = last.get("last_written_at")
     result.shown_at = _local_time(settings, result.file_written_at)
@@ -307,8 +323,11 @@ def _sheets(merged: MergeResult, problems: list[str]) -> list[SheetRows]:
     order = merged.readback.order if merged.readback else {}
     by_sheet: dict[str, SheetRows] = {q: SheetRows(q, q, []) for q in QUEUE_SHEETS}
     shown = [r for r in merged.rows if r["exception_id"] not in merged.covered] + merged.held
+    items, today = appeal_items(merged), merged.today or utcnow().date()
     for row in shown:
         title = sheet_title(row["queue"])
+        if title == APPEAL_PREPARATION:  # the appeal's own cells beside the row's
+            row = appeal_view(row, merged.appeals.get(row["exception_id"]), items, today)
         if title not in by_sheet:
             by_sheet[title] = SheetRows(title, row["queue"], [])
         by_sheet[title].rows.append(row)
@@ -325,6 +344,15 @@ def _sheets(merged: MergeResult, problems: list[str]) -> list[SheetRows]:
         problems.append(f"queue {by_sheet[title].queue!r} is not one of the workbook's sheets: its "
                         f"{len(by_sheet[title].rows)} row(s) are on sheet {title!r}")
     return [by_sheet[q] for q in QUEUE_SHEETS] + [by_sheet[t] for t in sorted(extra)]
+
+
+def appeal_items(merged: MergeResult) -> list[str]:
+    """The Appeal Preparation sheet's checklist columns: config/appeals.toml's items, then any an
+    appeal still needs that the file no longer lists (a checklist is fixed when its appeal opens)."""
+    items = list(merged.appeals_config.items) if merged.appeals_config else []
+    for a in merged.appeals.values():
+        items.extend(i for i in json.loads(a["items"] or "[]") if i not in items)
+    return items
 
 
 NOTICE_DAYS = 7  # how long the Summary keeps saying what a write could not merge
@@ -359,7 +387,8 @@ def _lists(merged: MergeResult) -> dict[str, Any]:
     return {"people": team.names if team else (),
             "quality": merged.samples if merged.quality is not None else None,
             "reviewers": [p.name for p in team.with_role(Role.QA, Role.SENIOR)] if team else (),
-            "categories": merged.quality.finding_categories if merged.quality else ()}
+            "categories": merged.quality.finding_categories if merged.quality else (),
+            "appeal_items": appeal_items(merged)}
 
 
 def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout: WorkbookLayout,
