@@ -31,11 +31,8 @@ import platform
 import random
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -44,6 +41,7 @@ from typing import Any
 import pyotp
 from playwright.sync_api import sync_playwright
 
+from bench_portals import Portals
 from bots.core.browser import launch_kwargs
 from bots.core.logging import configure_logging
 from bots.core.runner import run_bot
@@ -128,28 +126,6 @@ def generate(n: int, folder: Path, rng: random.Random) -> tuple[Path, Path, list
         writer.writeheader()
         writer.writerows(rows)
     return data_path, worklist, claims
-
-
-class Portals:
-    """``python -m mock_portals`` in its own process (its CPU is not the bot's)."""
-
-    def __init__(self, data: Path, latency_ms: int):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mock_portals", "--port", "0", "--data", str(data),
-             "--faults", f"latency_ms={latency_ms}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, cwd=REPO)
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-        if not self.url.startswith("http"):
-            self.stop()
-            raise SystemExit(f"mock portals did not start: {self.url!r}")
-
-    def reset(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(self.url + "/__admin/reset", method="POST"), timeout=10).read()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 def naive(url: str, claims: list[BenchClaim], profiles: dict[str, PayerProfile]) -> float:

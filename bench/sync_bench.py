@@ -46,9 +46,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from bench_portals import Portals
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "billing-robot-pass"
@@ -73,36 +74,6 @@ def generate(n: int, folder: Path) -> tuple[Path, list[tuple[str, str, str]]]:
     path = folder / "billing_data.json"
     path.write_text(json.dumps(data))
     return path, updates
-
-
-class Portals:
-    """``python -m mock_portals`` in its own process (its CPU is neither side's)."""
-
-    def __init__(self, data: Path, latency_ms: int):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mock_portals", "--port", "0", "--data", str(data),
-             "--faults", f"latency_ms={latency_ms}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, cwd=REPO)
-        assert self.proc.stdout is not None
-        self.url = self.proc.stdout.readline().strip()
-        if not self.url.startswith("http"):
-            self.stop()
-            raise SystemExit(f"mock portals did not start: {self.url!r}")
-
-    def reset(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(self.url + "/__admin/reset", method="POST"), timeout=10).read()
-
-    def queue(self) -> dict[str, dict[str, Any]]:
-        with urllib.request.urlopen(self.url + "/billing/api/queue", timeout=30) as resp:
-            return {e["claim_id"]: e for e in json.load(resp)["queue"]}
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "/__admin/stats", timeout=10) as resp:
-            return json.load(resp)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 # ---- measuring a child process tree ------------------------------------------------------------
