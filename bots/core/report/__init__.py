@@ -37,11 +37,15 @@ def default_range(by: Granularity, today: date) -> tuple[date, date]:
 
 
 def build_report(store: Store, first: date, last: date, by: Granularity = "week", *, coder_names: bool = True,
-                 now: datetime | None = None, scan_bot: str = "claim_edits") -> Report:
-    """Every section over the whole periods covering ``first``…``last`` (UTC dates, inclusive)."""
+                 now: datetime | None = None, scan_bot: str = "claim_edits",
+                 appeals_configured: bool | None = None) -> Report:
+    """Every section over the whole periods covering ``first``…``last`` (UTC dates, inclusive).
+    ``appeals_configured``: config/appeals.toml is there (the appeal figures show even before the
+    first appeal); None: the appeal figures show once an appeal was opened."""
     periods = Periods(first, last, by)
     moment = now or utcnow()
-    ctx = Context(store, periods, moment, coder_names=coder_names, scan_bot=scan_bot)
+    ctx = Context(store, periods, moment, coder_names=coder_names, scan_bot=scan_bot,
+                  appeals_configured=appeals_configured)
     return Report(title=TITLE, generated_at=moment.isoformat(timespec="seconds"), by=by,
                   range_from=periods.items[0].start.isoformat(),
                   range_to=(periods.items[-1].end - timedelta(days=1)).isoformat(),

@@ -3,7 +3,7 @@
 Every section prints its definition beside its numbers, written so a reviewer can recompute
 each number from the store (the ``exceptions``, ``runs`` and ``claims`` tables) and the audit
 trail (action names as in ``bots audit show``). A section that needs a feature not built yet
-(appeals, quality sampling) says so; it is a function here, to be filled in when the feature lands.
+(quality sampling) or not set up (appeals: no config/appeals.toml and no appeal ever opened) says so.
 
 Counts are per period (``periods``); "now" figures (backlog age, Bot Checks) are as of the
 report's generation. Medians and 90th percentiles use the nearest-rank method on hours.
@@ -27,8 +27,9 @@ from bots.core.report.model import Chart, Section, Table
 from bots.core.report.periods import Periods
 from bots.core.store import Store
 from bots.core.store.rows import RECURRED_CHECK
+from bots.core.workbook.appeals import appeal_gaps
 from bots.core.workbook.checks import ID_CHECK, MISSING_CHECK
-from bots.core.workbook.layout import QUEUE_SHEETS
+from bots.core.workbook.layout import APPEAL_DOC_PREFIX, QUEUE_SHEETS
 
 __all__ = ["CODING_CARCS", "SECTIONS", "Context", "nearest_rank"]
 
@@ -75,6 +76,7 @@ class Context:
     now: datetime  # UTC, naive: "now" figures are as of this moment
     coder_names: bool = True
     scan_bot: str = "claim_edits"  # the bot whose items are claims scanned against the edit rules
+    appeals_configured: bool | None = None  # config/appeals.toml is there (None: the caller does not say)
 
     @cached_property
     def audit(self) -> list[tuple[str, str, str, str, str, int]]:
@@ -312,11 +314,73 @@ def _rate_series(part: Sequence[int], whole: Sequence[int]) -> list[float | None
     return [_rate(a, b) for a, b in zip(part, whole, strict=True)]
 
 
+APPEAL_EVENTS = (("opened", "Opened", "opened_at", "appeal_opened"),
+                 ("completed", "Completed", "completed_at", "appeal_complete"),
+                 ("submitted", "Submitted", "submitted_at", "appeal_submitted"),
+                 ("missed", "Deadlines missed", "missed_at", "appeal_deadline_missed"),
+                 ("won", "Won", "outcome_at", "appeal_outcome"), ("upheld", "Upheld", "outcome_at", "appeal_outcome"))
+APPEALS_NOT_SET_UP = "not available: the appeal queue is not set up"  # no config/appeals.toml, no appeal opened
+
+
+def _appeals_set_up(ctx: Context) -> bool:
+    """Set up: config/appeals.toml is there (when the caller knows) or an appeal was ever opened."""
+    return bool(ctx.appeals_configured) or ctx.store.appeals_opened_ever() > 0
+
+
 def appeals(ctx: Context) -> Section:
-    # Issue 15 adds the appeal queue; fill this in from its rows (documentation gaps, outcomes).
-    return Section("appeals", "Appeal documentation gaps and outcomes",
-                   "Appeals opened, their documentation gaps and their outcomes per period.", available=False,
-                   note="not available: the appeal queue is not set up")
+    definition = (
+        "Appeal Preparation rows' own facts (the appeals table), each set once with its audit record. Per period: "
+        + "; ".join(f"{name.lower()}: appeals whose appeals.{col} falls in the period ({action}"
+                    + (f" with result {key})" if key in ("won", "upheld") else ")")
+                    for key, name, col, action in APPEAL_EVENTS)
+        + ". Won = a later portal read showed the claim paid (F1); upheld = still denied (F2/F4). Open now, with "
+        "documentation gaps: appeals whose Appeal Preparation row (exceptions, queue Appeal Preparation, bot appeals, "
+        "rule APPEAL-PREP) is neither applied to billing (Synced) nor cleared at the report's time, by payer and "
+        "denial category (appeals.payer_id, appeals.category); with gaps = a checklist document not ticked Yes "
+        "(appeals.items against appeals.checklist) or Appeal Letter Ref, Submitted On or Submission Ref blank; "
+        "documents and submission details missing are counted one per item.")
+    title = "Appeal documentation gaps and outcomes"
+    if not _appeals_set_up(ctx):
+        return Section("appeals", title, definition, available=False, note=APPEALS_NOT_SET_UP)
+    labels = ctx.periods.labels
+    keys = [k for k, *_rest in APPEAL_EVENTS]
+    total: dict[str, list[int]] = {k: ctx.zeros() for k in keys}
+    by_group: dict[tuple[int, str, str], Counter[str]] = defaultdict(Counter)
+    for event, payer, category, outcome, day, count in ctx.store.appeal_counts(ctx.periods.start_ts,
+                                                                                ctx.periods.end_ts):
+        i = ctx.periods.index(day)
+        key = outcome if event == "outcome" else event
+        if i is None or i < 0 or key not in total:
+            continue
+        total[key][i] += count
+        by_group[(i, payer or "-", category or "-")][key] += count
+    rows = [[labels[i]] + [total[k][i] for k in keys] for i in range(len(labels))]
+    detail = [[labels[i], payer, category] + [c[k] for k in keys]
+              for (i, payer, category), c in sorted(by_group.items())]
+    gaps: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for payer, category, items, checklist, letter_ref, submitted_on, submission_ref in ctx.store.open_appeal_evidence():
+        missing = appeal_gaps({"items": items, "checklist": checklist, "letter_ref": letter_ref,
+                               "submitted_on": submitted_on, "submission_ref": submission_ref})
+        docs = sum(m.startswith(APPEAL_DOC_PREFIX) for m in missing)
+        g = gaps[(payer or "-", category or "-")]
+        g[0] += 1
+        g[1] += bool(missing)
+        g[2] += docs
+        g[3] += len(missing) - docs
+    now_rows = [[payer, category] + g for (payer, category), g in sorted(gaps.items())]
+    names = [name for _k, name, *_rest in APPEAL_EVENTS]
+    return Section(
+        "appeals", title, definition,
+        tables=[Table("Per period", ["Period"] + names, rows),
+                Table("Per period, payer and denial category", ["Period", "Payer", "Denial category"] + names, detail,
+                      long=True),
+                Table("Open appeals with documentation gaps now, by payer and denial category",
+                      ["Payer", "Denial category", "Open appeals", "With gaps", "Documents missing",
+                       "Submission details missing"], now_rows)],
+        charts=[Chart("Appeals per period", "line", labels, {n.lower(): [float(v) for v in total[k]]
+                                                             for k, n, *_rest in APPEAL_EVENTS}, "appeals"),
+                Chart("Open appeals with gaps now", "bar", [f"{r[0]} / {r[1]}" for r in now_rows[:20]],
+                      {"with gaps": [float(r[3]) for r in now_rows[:20]]}, "appeals")])
 
 
 def rework(ctx: Context) -> Section:
@@ -424,19 +488,39 @@ def handoffs(ctx: Context) -> Section:
     rows = [[labels[i], len(per[i]), nearest_rank(per[i], 0.5), nearest_rank(per[i], 0.9)] for i in range(len(labels))]
     detail = [[labels[i], q, len(v), nearest_rank(v, 0.5), nearest_rank(v, 0.9)]
               for (i, q), v in sorted(by_queue.items(), key=lambda kv: (kv[0][0], _queues([kv[0][1]])))]
+    tables = [Table("Coder resolution → billing updated, per period",
+                    ["Period", "Resolutions applied", "Median (h)", "P90 (h)"], rows),
+              Table("Per period and queue", ["Period", "Queue", "Resolutions applied", "Median (h)", "P90 (h)"],
+                    detail, long=True)]
+    charts = [Chart("Coder resolution → billing updated (hours)", "line", labels,
+                    {"median": [r[2] for r in rows], "90th percentile": [r[3] for r in rows]}, "hours")]
+    note = ""
+    if _appeals_set_up(ctx):
+        appealed: dict[int, list[float]] = defaultdict(list)
+        for _payer, day, hours in ctx.store.appeal_delays(ctx.periods.start_ts, ctx.periods.end_ts):
+            i = ctx.periods.index(day)
+            if i is not None and i >= 0 and hours is not None:
+                appealed[i].append(hours)
+        appeal_rows = [[labels[i], len(appealed[i]), nearest_rank(appealed[i], 0.5), nearest_rank(appealed[i], 0.9)]
+                       for i in range(len(labels))]
+        tables.append(Table("Denial read → appeal opened, per period",
+                            ["Period", "Appeals opened", "Median (h)", "P90 (h)"], appeal_rows))
+        charts.append(Chart("Denial read → appeal opened (hours)", "line", labels,
+                            {"median": [r[2] for r in appeal_rows], "90th percentile": [r[3] for r in appeal_rows]},
+                            "hours"))
+    else:
+        note = "Denial read → appeal opened: " + APPEALS_NOT_SET_UP + "."
     return Section(
         "handoffs", "Handoff delay between teams",
         "Coder resolution → billing updated: rows with Status Resolved that the bots applied to billing (Bot "
         "Status Synced, Resolution not \"Retry by bot\"; the resolution_applied audit record), in the period of "
         "Synced At. Delay = Synced At − Coder Updated (when the bots read the resolution), in hours; median and "
-        "90th percentile by the nearest-rank method. A row a coder edited again after it synced is left out.",
-        note="Denial read → appeal opened: not available: the appeal queue is not set up.",
-        tables=[Table("Coder resolution → billing updated, per period",
-                      ["Period", "Resolutions applied", "Median (h)", "P90 (h)"], rows),
-                Table("Per period and queue", ["Period", "Queue", "Resolutions applied", "Median (h)", "P90 (h)"],
-                      detail, long=True)],
-        charts=[Chart("Coder resolution → billing updated (hours)", "line", labels,
-                      {"median": [r[2] for r in rows], "90th percentile": [r[3] for r in rows]}, "hours")])
+        "90th percentile by the nearest-rank method. A row a coder edited again after it synced is left out. "
+        "Denial read → appeal opened: appeals (the appeals table) in the period of appeals.opened_at (the ts of "
+        "their appeal_opened audit record); delay = opened_at − First Seen of the Denials or Payment Variances "
+        "row it appeals (appeals.source_id: when the bots first read the denial), in hours, median and 90th "
+        "percentile by the nearest-rank method.",
+        note=note, tables=tables, charts=charts)
 
 
 def operations(ctx: Context) -> Section:

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from bots.core.lifecycle import RETRY_RESOLUTION, CoderStatus, RowState
 from bots.core.store.base import StoreBase
 from bots.core.store.rows import RECURRED_CHECK
-from bots.core.store.schema import audit, claims, exceptions, runs, service_lines
+from bots.core.store.schema import appeals, audit, claims, exceptions, runs, service_lines
 
 __all__ = ["DashboardStore", "closed_at"]
 
@@ -110,6 +110,48 @@ class DashboardStore(StoreBase):
         q = (select(func.coalesce(ex.payer_id, ""), _day(ex.first_seen), func.coalesce(ex.detail, ""), func.count())
              .where(ex.queue == queue, ex.first_seen >= start, ex.first_seen < end)
              .group_by(ex.payer_id, _day(ex.first_seen), ex.detail))
+        return self._all(q)
+
+    # ---- appeals (table ``appeals``, beside the Appeal Preparation exception rows) -------------------
+    APPEAL_EVENTS = (("opened", "opened_at"), ("completed", "completed_at"), ("submitted", "submitted_at"),
+                     ("missed", "missed_at"), ("outcome", "outcome_at"))
+
+    def appeal_counts(self, start: str, end: str) -> list[tuple[str, str, str, str, str, int]]:
+        """``(event, payer_id, category, outcome, day, appeals)``: appeals whose ``opened_at``,
+        ``completed_at``, ``submitted_at``, ``missed_at`` or ``outcome_at`` (each set once, with its
+        audit record) falls in ``[start, end)``; ``outcome`` (won or upheld) only for event ``outcome``."""
+        a = appeals.c
+        parts = []
+        for event, col in self.APPEAL_EVENTS:
+            day = _day(a[col])
+            keys = [a.payer_id, a.category, day] + ([a.outcome] if event == "outcome" else [])
+            outcome = func.coalesce(a.outcome, "") if event == "outcome" else literal_column("''")
+            parts.append(select(literal_column(f"'{event}'"), func.coalesce(a.payer_id, ""), a.category, outcome, day,
+                                func.count()).where(a[col] >= start, a[col] < end).group_by(*keys))
+        return self._all(union_all(*parts))
+
+    def appeals_opened_ever(self) -> int:
+        """How many appeals were ever opened (rows of ``appeals``)."""
+        return int(self._all(select(func.count()).select_from(appeals))[0][0])
+
+    def open_appeal_evidence(self) -> list[tuple[Any, ...]]:
+        """``(payer_id, category, items, checklist, letter_ref, submitted_on, submission_ref)`` of each
+        appeal still open now: its Appeal Preparation row neither applied to billing (Synced) nor cleared.
+        The checklist and submission cells only: no claim id, no PHI."""
+        a = appeals.c
+        q = (select(func.coalesce(a.payer_id, ""), a.category, a["items"], a.checklist, a.letter_ref, a.submitted_on,
+                    a.submission_ref)
+             .join_from(appeals, exceptions, ex.exception_id == a.appeal_id)
+             .where(ex.bot_status.not_in([RowState.SYNCED, RowState.CLEARED])))
+        return self._all(q)
+
+    def appeal_delays(self, start: str, end: str) -> list[tuple[str, str, float]]:
+        """``(payer_id, day, hours)`` per appeal opened in ``[start, end)``: hours from its source row's
+        First Seen (when the bots read the denial) to ``appeals.opened_at`` (the appeal_opened record)."""
+        a = appeals.c
+        q = (select(func.coalesce(a.payer_id, ""), _day(a.opened_at), self._hours(ex.first_seen, a.opened_at))
+             .join_from(appeals, exceptions, ex.exception_id == a.source_id)
+             .where(a.opened_at >= start, a.opened_at < end))
         return self._all(q)
 
     # ---- claims --------------------------------------------------------------------------------
