@@ -8,8 +8,9 @@ and with no sample stored) says so; it is a function here, to be filled in when 
 
 Counts are per period (``periods``); "now" figures (backlog age, Bot Checks) are as of the
 report's generation. Medians and 90th percentiles use the nearest-rank method on hours.
-Labels are queues, payers, rules, review levels, bots, CARC codes and, in the training view
-only, coder names: never a claim id, a patient or a member id.
+Labels are queues, payers, rules, review levels, bots, CARC codes, QA decision kinds and finding
+categories and, in the training view only, coder names: never a claim id, a patient, a member id
+or a QA Note (free text a reviewer typed).
 """
 
 from __future__ import annotations
@@ -449,8 +450,7 @@ def quality(ctx: Context) -> Section:
         if result == "Fail":
             categories[category or "(blank)"][kind == CODER_KIND] += count
             cat_period[(i, category or "(blank)")] += count
-    kinds = [k for k in QA_KINDS if any(k == kk for _i, kk in per) or k in waiting] + sorted(
-        {k for _i, k in per} - set(QA_KINDS))
+    kinds = list(QA_KINDS) + sorted(({k for _i, k in per} | set(waiting)) - set(QA_KINDS))  # the same columns every time
     rows = [[labels[i], t.drawn] + [per[(i, k)].drawn if (i, k) in per else 0 for k in kinds]
             + [t.reviewed, t.passed, t.failed, t.pass_rate] for i, t in enumerate(per_period)]
     by_kind = [[labels[i], k, t.drawn, t.reviewed, t.passed, t.failed, t.pass_rate]

@@ -151,12 +151,21 @@ class DashboardStore(StoreBase):
           with the Finding Category of a Fail;
         - ``open``: samples awaiting review now (Bot Status Open), whenever drawn.
 
-        ``coder`` is the person who decided, for coder resolutions only (blank for the bots')."""
-        coder = case((qa.kind == CODER_KIND, _trim(qa.decided_by)), else_="")
+        A bot decision is labelled by its rule id and version (its queue follows from its kind), a
+        coder resolution by its queue, review level and ``coder``, the person who decided; the other
+        labels are blank, which keeps a year of samples to a few thousand groups."""
+        is_coder = qa.kind == CODER_KIND
+
+        def bot_only(column: ColumnElement[Any]) -> ColumnElement[str]:
+            return case((is_coder, ""), else_=func.coalesce(column, ""))
+
+        def coder_only(column: ColumnElement[Any]) -> ColumnElement[str]:
+            return case((is_coder, _trim(column)), else_="")
+
         result = _trim(qa.qa_result)
         category = case((result == "Fail", _trim(qa.finding_category)), else_="")
-        labels = (qa.kind, func.coalesce(qa.rule_id, ""), func.coalesce(qa.rule_version, ""),
-                  func.coalesce(qa.queue, ""), func.coalesce(qa.review_level, ""), coder)
+        labels = (qa.kind, bot_only(qa.rule_id), bot_only(qa.rule_version), coder_only(qa.queue),
+                  coder_only(qa.review_level), coder_only(qa.decided_by))
 
         def part(event: str, when: ColumnElement[Any], where: Sequence[ColumnElement[bool]],
                  outcome: tuple[ColumnElement[Any], ...] = ()) -> Any:
