@@ -153,7 +153,7 @@ class DashboardStore(StoreBase):
 
         A bot decision is labelled by its rule id and version (its queue follows from its kind), a
         coder resolution by its queue, review level and ``coder``, the person who decided; the other
-        labels are blank, which keeps a year of samples to a few thousand groups."""
+        labels are blank, so neither kind is split by labels it does not have."""
         is_coder = qa.kind == CODER_KIND
 
         def bot_only(column: ColumnElement[Any]) -> ColumnElement[str]:
