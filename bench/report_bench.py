@@ -8,7 +8,9 @@ leaves it (``Store.record_exceptions`` and the audit chain cost milliseconds a r
 make the setup the benchmark; the report reads no hash): ``--rows`` exception rows across the six
 queues (resolved, synced, cleared, recurred, Bot Checks), ``--audit`` audit records (rule
 verdicts, item outcomes, portal reads, coder edits, sync failures, retries, restored rows),
-``--claims`` claims with two service lines each and their portal reads, and about 5,500 runs.
+``--claims`` claims with two service lines each and their portal reads, about 5,500 runs, and
+quality samples: a tenth of the coders' resolutions and ``--samples`` bot decisions, most reviewed,
+a Fail opening its QA-REWORK or QA-OVERTURNED row.
 
 Timed: ``bots report --by week --from <a year ago> --to <today>`` as a child process (52-53 weeks,
 every section, every chart): wall time, the child's CPU time (user + system: what the run costs on
@@ -49,13 +51,18 @@ CODERS = tuple(f"Coder {n:02d}" for n in range(25))
 ACTIONS = (("rule_evaluated", 0.60), ("item_outcome", 0.16), ("status_read", 0.12), ("coder_update", 0.08),
            ("status_pushed", 0.025), ("status_not_applied", 0.008), ("retry_requested", 0.004),
            ("workbook_row_missing", 0.003))
+BOT_SAMPLES = (("claim_clean", "Claim Edits", "ALL-RULES-PASSED", ("1a2b3c4d", "5e6f7a8b")),
+               ("portal_paid", "Payment Variances", "PORTAL-F1", ("4", "5")),
+               ("status_applied", "Bot Failures", "STATUS-SYNC", ("1",)))
+CATEGORIES = ("Wrong resolution", "Evidence missing or insufficient", "Rule misapplied", "Coding error")
 
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
-def populate(db: Path, *, rows: int, audit: int, claims: int, end: datetime, rng: random.Random) -> None:
+def populate(db: Path, *, rows: int, audit: int, claims: int, samples: int, end: datetime,
+             rng: random.Random) -> None:
     start = end - timedelta(days=365)
     span = 365 * 86400
 
@@ -82,7 +89,30 @@ def populate(db: Path, *, rows: int, audit: int, claims: int, end: datetime, rng
                      line_rows)
     del claim_rows, line_rows
 
-    batch = []
+    batch: list[tuple] = []  # type: ignore[type-arg]
+    qa: list[dict[str, object]] = []
+
+    def sample(kind: str, ref: str, decided_by: str, decided: datetime, queue: str, level: str, rule: str,
+               version: str) -> None:
+        drawn = at(decided, 30)
+        row = {"sample_id": f"QA-{len(qa):012X}", "kind": kind, "decision_ref": ref, "period": "bench",
+               "decided_by": decided_by, "decided_at": _iso(decided), "item_ref": ref, "queue": queue,
+               "review_level": level, "rule_id": rule, "rule_version": version, "sampled_at": _iso(drawn),
+               "qa_result": None, "finding_category": None, "bot_status": "Open", "synced_at": None,
+               "followup_id": None}
+        if rng.random() < 0.9:
+            reviewed = at(drawn, 100)
+            row.update(qa_result="Fail" if rng.random() < 0.12 else "Pass", bot_status="Synced",
+                       synced_at=_iso(reviewed))
+            if row["qa_result"] == "Fail":
+                followup = f"EX-Q{len(qa):011X}"
+                row.update(finding_category=rng.choice(CATEGORIES), followup_id=followup)
+                batch.append((followup, queue, "quality", row["sample_id"], "QA-REWORK" if kind == "coder_resolution"
+                              else "QA-OVERTURNED", version, "CLM-QA", 1, "acme", "BENCH, PATIENT", "2026-01-01",
+                              100.0, "reason", row["sample_id"], level, "Normal", None, _iso(reviewed), _iso(reviewed),
+                              1, "Open", None, None, None, None, None, None))
+        qa.append(row)
+
     for n in range(rows):
         queue, bot, rules = QUEUES[n % len(QUEUES)]
         first = at()
@@ -105,16 +135,25 @@ def populate(db: Path, *, rows: int, audit: int, claims: int, end: datetime, rng
             values.update(status="In Progress", bot_check="missing Resolution Note")
         detail = f"F2|Denied|carc={','.join(rng.sample(CARCS, rng.randint(1, 3)))}" if queue == "Denials" \
             else f"detail-{n % 997}"
+        level = "Senior" if rng.random() < 0.2 else "Entry"
+        if values["coder_updated_at"] and queue != "Bot Failures" and rng.random() < 0.1:
+            sample("coder_resolution", f"EX-{n:012X}", values["resolved_by"], values["coder_updated_at"], queue,
+                   level, rules[0], "1")
         batch.append((f"EX-{n:012X}", queue, bot, keys[n % claims], rng.choice(rules), "1", keys[n % claims][-11:], 1,
                       keys[n % claims].split(":")[0], "BENCH, PATIENT", "2026-01-01", 100.0, "reason", detail,
-                      "Senior" if rng.random() < 0.2 else "Entry", "Normal", "bench", _iso(first),
+                      level, "Normal", "bench", _iso(first),
                       _iso(values["last_seen"]), 1, values["bot_status"], values["bot_check"], values["status"],
                       values["resolution"], values["resolved_by"],
                       _iso(values["coder_updated_at"]) if values["coder_updated_at"] else None,
                       _iso(values["synced_at"]) if values["synced_at"] else None))
-        if len(batch) == 50_000:
+        if len(batch) >= 50_000:
             _exceptions(conn, batch)
+    for _ in range(samples):
+        kind, queue, rule, versions = rng.choice(BOT_SAMPLES)
+        sample(kind, f"bench|{rng.choice(keys)}|run", kind, at(), queue, "Entry", rule, rng.choice(versions))
     _exceptions(conn, batch)
+    conn.executemany(f"INSERT INTO qa_samples ({', '.join(qa[0])}) VALUES ({', '.join('?' * len(qa[0]))})",
+                     [tuple(r.values()) for r in qa])
 
     names = [a for a, _w in ACTIONS]
     weights = [w for _a, w in ACTIONS]
@@ -176,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=250_000)
     parser.add_argument("--audit", type=int, default=1_000_000)
     parser.add_argument("--claims", type=int, default=100_000)
+    parser.add_argument("--samples", type=int, default=20_000, help="bot decisions sampled for QA")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     parser.add_argument("--home", type=Path, help="reuse the populated home of a --keep run (no setup)")
     args = parser.parse_args(argv)
@@ -192,9 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         home.mkdir()
         Store(f"sqlite:///{home / 'bots.db'}").close()  # the tables, as the store makes them
         started = time.perf_counter()
-        populate(home / "bots.db", rows=args.rows, audit=args.audit, claims=args.claims, end=end,
-                 rng=random.Random(16))
-        print(f"setup: {args.rows:,} exception rows, {args.audit:,} audit records, {args.claims:,} claims in "
+        populate(home / "bots.db", rows=args.rows, audit=args.audit, claims=args.claims, samples=args.samples,
+                 end=end, rng=random.Random(16))
+        print(f"setup: {args.rows:,} exception rows, {args.audit:,} audit records, {args.claims:,} claims, "
+              f"{args.samples:,} bot decisions sampled (and a tenth of the resolutions) in "
               f"{time.perf_counter() - started:.1f} s (not timed)")
     print(f"working folder: {work}")
 

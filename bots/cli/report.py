@@ -45,7 +45,7 @@ def report(
                                                              "coder_names).")] = None,
 ) -> None:
     """Write the leaders' dashboard: every baseline per week or month, with its definition."""
-    from bots.core.report import build_report, default_range, report_json, write_report
+    from bots.core.report import build_report, default_range, features_set_up, report_json, write_report
     from bots.core.store import utcnow
 
     first, last = _date("--from", from_), _date("--to", to)
@@ -66,7 +66,7 @@ def report(
     try:
         result = build_report(store, first, last, period,  # type: ignore[arg-type]
                               coder_names=cfg.coder_names if coder_names is None else coder_names,
-                              scan_bot=cfg.scan_bot)
+                              scan_bot=cfg.scan_bot, **features_set_up(settings))
     finally:
         store.close()
     path = out or settings.report_path

@@ -327,7 +327,7 @@ def test_every_figure_equals_an_independent_computation_over_eight_weeks(store: 
         recurred = sum(1 for r in rows if RECURRED in (r["bot_check"] or "") and week(r["last_seen"]) == i)
         failed = sum(1 for a in audit if a["action"] == "status_not_applied" and week(a["ts"]) == i)
         reopened = sum(1 for a in audit if a["action"] == "retry_requested" and week(a["ts"]) == i)
-        assert table.rows[i][1:] == [recurred, failed, reopened], i
+        assert table.rows[i][1:] == [recurred, failed, 0, 0, reopened], i  # no QA: nothing failed or overturned
 
     # audit evidence exceptions
     section = rep.section("evidence")
@@ -370,14 +370,16 @@ def test_every_figure_equals_an_independent_computation_over_eight_weeks(store: 
     # the training view
     table = rep.section("training").table("Per coder")
     mine = [r for r in rows if resolved(r) and r["queue"] != "Bot Failures" and week(r["coder_updated_at"]) not in (None, -1)]
-    for coder, n, median, _p90, reworked, _rate, top in table.rows:
+    for coder, n, median, _p90, recurred, failed_qa, reworked, _rate, *qa, top in table.rows:
         theirs = [r for r in mine if r["resolved_by"] == coder]
-        assert n == len(theirs) and reworked == sum(1 for r in theirs if RECURRED in (r["bot_check"] or ""))
+        assert n == len(theirs) and reworked == recurred == sum(1 for r in theirs if RECURRED in (r["bot_check"] or ""))
+        assert failed_qa == 0 and qa == [0, 0, 0, None]  # no quality sampling in this history
         assert near(median, rank([hours(r["first_seen"], r["coder_updated_at"]) for r in theirs], 0.5))
         rule, count = top.split(", ")[0].rsplit(" (", 1)
         rules = Counter(r["rule_id"] for r in theirs)
         assert rules[rule] == int(count[:-1]) == max(rules.values())
     assert {r[0] for r in table.rows} == set(CODERS)
+    assert rep.section("training").note == "QA findings per coder: not available: quality sampling is not set up."
 
 
 def test_coder_names_stay_out_when_turned_off_and_no_phi_reaches_html_or_json(

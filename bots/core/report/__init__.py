@@ -13,13 +13,18 @@ import json
 import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bots.core.report.figures import SECTIONS, Context
 from bots.core.report.model import Chart, Report, Section, Table
 from bots.core.report.periods import Granularity, Periods
 from bots.core.store import Store, utcnow
 
-__all__ = ["Chart", "Report", "Section", "Table", "build_report", "default_range", "report_json", "write_report"]
+if TYPE_CHECKING:
+    from bots.core.settings import Settings
+
+__all__ = ["Chart", "Report", "Section", "Table", "build_report", "default_range", "features_set_up", "report_json",
+           "sampling_set_up", "write_report"]
 
 TITLE = "rcm-bots: leaders' dashboard"
 DEFAULT_WEEKS = 12
@@ -38,19 +43,39 @@ def default_range(by: Granularity, today: date) -> tuple[date, date]:
 
 def build_report(store: Store, first: date, last: date, by: Granularity = "week", *, coder_names: bool = True,
                  now: datetime | None = None, scan_bot: str = "claim_edits",
-                 appeals_configured: bool | None = None) -> Report:
+                 appeals_configured: bool | None = None, quality_sampling: bool | None = None) -> Report:
     """Every section over the whole periods covering ``first``…``last`` (UTC dates, inclusive).
     ``appeals_configured``: config/appeals.toml is there (the appeal figures show even before the
-    first appeal); None: the appeal figures show once an appeal was opened."""
+    first appeal); None: the appeal figures show once an appeal was opened. ``quality_sampling``:
+    whether ``config/quality.toml`` is present (:func:`sampling_set_up`); None when not known, and
+    then the quality figures show as soon as a sample is stored."""
     periods = Periods(first, last, by)
     moment = now or utcnow()
     ctx = Context(store, periods, moment, coder_names=coder_names, scan_bot=scan_bot,
-                  appeals_configured=appeals_configured)
+                  appeals_configured=appeals_configured, quality_sampling=quality_sampling)
     return Report(title=TITLE, generated_at=moment.isoformat(timespec="seconds"), by=by,
                   range_from=periods.items[0].start.isoformat(),
                   range_to=(periods.items[-1].end - timedelta(days=1)).isoformat(),
                   periods=periods.labels, scope=periods.describe(), coder_names=coder_names,
                   sections=[make(ctx) for make in SECTIONS])
+
+
+def sampling_set_up(settings: Settings) -> bool:
+    """``config/quality.toml`` is there: quality sampling is on (whether or not it has drawn yet).
+    Only its presence: a file that does not validate is ``bots config check``'s to report, and the
+    dashboard still shows the samples stored."""
+    from bots.core.quality import QUALITY_FILE
+
+    return settings.config_file(QUALITY_FILE).exists()
+
+
+def features_set_up(settings: Settings) -> dict[str, bool]:
+    """``build_report``'s keywords saying which optional queues this installation has set up (their
+    config files are there), so their sections show zeros before their first row, not "not available"."""
+    from bots.core.appeals import APPEALS_FILE
+
+    return {"appeals_configured": settings.config_file(APPEALS_FILE).exists(),
+            "quality_sampling": sampling_set_up(settings)}
 
 
 def _replace(path: Path, text: str) -> None:

@@ -40,8 +40,7 @@ def last_run_of_day(settings: Settings, now: datetime) -> bool:
 
 def write_daily_report(settings: Settings, store: Store, now: datetime | None = None) -> Path | None:
     """Write the dashboard (HTML and JSON beside it) if it is due; the path written, or None."""
-    from bots.core.appeals import APPEALS_FILE
-    from bots.core.report import build_report, default_range, write_report
+    from bots.core.report import build_report, default_range, features_set_up, write_report
     from bots.core.scheduler.cron import schedule_timezone
 
     cfg = settings.config.report
@@ -54,7 +53,7 @@ def write_daily_report(settings: Settings, store: Store, now: datetime | None = 
     utc = moment.astimezone(UTC).replace(tzinfo=None)
     first, last = default_range(cfg.by, utc.date())
     report = build_report(store, first, last, cfg.by, coder_names=cfg.coder_names, now=utc, scan_bot=cfg.scan_bot,
-                          appeals_configured=settings.config_file(APPEALS_FILE).exists())
+                          **features_set_up(settings))
     path = settings.report_path
     write_report(report, path, path.with_suffix(".json"))
     log.info("report_written", path=str(path), periods=len(report.periods), day=day)

@@ -2,13 +2,15 @@
 
 Every section prints its definition beside its numbers, written so a reviewer can recompute
 each number from the store (the ``exceptions``, ``runs`` and ``claims`` tables) and the audit
-trail (action names as in ``bots audit show``). A section that needs a feature not built yet
-(quality sampling) or not set up (appeals: no config/appeals.toml and no appeal ever opened) says so.
+trail (action names as in ``bots audit show``), and the quality samples (``qa_samples``). A section
+that needs a feature that is not set up says so (appeals: no ``config/appeals.toml`` and no appeal ever
+opened; quality sampling: no ``config/quality.toml`` and no sample stored).
 
 Counts are per period (``periods``); "now" figures (backlog age, Bot Checks) are as of the
 report's generation. Medians and 90th percentiles use the nearest-rank method on hours.
-Labels are queues, payers, rules, review levels, bots, CARC codes and, in the training view
-only, coder names: never a claim id, a patient or a member id.
+Labels are queues, payers, rules, review levels, bots, CARC codes, QA decision kinds and finding
+categories and, in the training view only, coder names: never a claim id, a patient, a member id
+or a QA Note (free text a reviewer typed).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bots.core.lifecycle import BOT_FAILURES, RunStatus
 from bots.core.report.model import Chart, Section, Table
 from bots.core.report.periods import Periods
 from bots.core.store import Store
+from bots.core.store.dashboard import CODER_KIND
 from bots.core.store.rows import RECURRED_CHECK
 from bots.core.workbook.appeals import appeal_gaps
 from bots.core.workbook.checks import ID_CHECK, MISSING_CHECK
@@ -45,6 +48,9 @@ _CARCS = re.compile(r"carc=([^|]*)")
 AUDIT_ACTIONS = (("rule_evaluated", "fail"), "status_not_applied", "retry_requested", "workbook_row_missing")
 NOT_RUN = (RunStatus.MISSED, RunStatus.SKIPPED, RunStatus.RUNNING)  # no outcome to count
 AGE_BUCKETS = ((0, 7, "0-7 days"), (8, 30, "8-30 days"), (31, 90, "31-90 days"), (91, None, "over 90 days"))
+QA_REWORK, QA_OVERTURNED = "QA-REWORK", "QA-OVERTURNED"  # the rules of the rows a QA Fail opens
+QA_KINDS = ("claim_clean", "portal_paid", "status_applied", CODER_KIND)  # bots.core.quality's decision kinds
+NO_SAMPLING = "not available: quality sampling is not set up"
 BOT_CHECK_KINDS = (  # (kind, LIKE pattern) in the order tried: a cell may hold several messages
     ("row missing from the file, restored", f"%{MISSING_CHECK}%"),
     ("Exception ID copied or typed over", f"%{ID_CHECK}%"),
@@ -77,6 +83,7 @@ class Context:
     coder_names: bool = True
     scan_bot: str = "claim_edits"  # the bot whose items are claims scanned against the edit rules
     appeals_configured: bool | None = None  # config/appeals.toml is there (None: the caller does not say)
+    quality_sampling: bool | None = None  # config/quality.toml present; None: not known (judge by the samples)
 
     @cached_property
     def audit(self) -> list[tuple[str, str, str, str, str, int]]:
@@ -107,6 +114,19 @@ class Context:
     @cached_property
     def resolutions(self) -> list[tuple[Any, ...]]:
         return self.store.resolutions(self.periods.start_ts, self.periods.end_ts)
+
+    @cached_property
+    def qa(self) -> list[tuple[Any, ...]]:
+        return self.store.qa_counts(self.periods.start_ts, self.periods.end_ts)
+
+    @cached_property
+    def qa_total(self) -> int:
+        return self.store.qa_sample_total()
+
+    @property
+    def sampling(self) -> bool:
+        """Quality sampling is set up (config/quality.toml) or has drawn a sample at some time."""
+        return bool(self.quality_sampling) or self.qa_total > 0
 
     def zeros(self) -> list[int]:
         return [0] * len(self.periods)
@@ -173,7 +193,7 @@ def documentation_queries(ctx: Context) -> Section:
 def turnaround(ctx: Context) -> Section:
     by_key: dict[tuple[int, str, str], list[float]] = defaultdict(list)
     overall: dict[int, list[float]] = defaultdict(list)
-    for queue, level, _rule, _coder, day, hours, _recurred in ctx.resolutions:
+    for queue, level, _rule, _coder, day, hours, _recurred, _failed_qa in ctx.resolutions:
         i = ctx.periods.index(day)
         if queue == BOT_FAILURES or i is None or i < 0 or hours is None:
             continue
@@ -392,31 +412,148 @@ def rework(ctx: Context) -> Section:
             recurred[i] += count
     failed = ctx.audit_per_period("status_not_applied", lambda r: r[2])
     reopened = ctx.audit_per_period("retry_requested")[""]  # a defaultdict: zeros when there is none
+    qa_rows: dict[str, list[int]] = {QA_REWORK: ctx.zeros(), QA_OVERTURNED: ctx.zeros()}
+    qa_queues: Counter[tuple[int, str, str]] = Counter()
+    for rule, queue, day, count in ctx.store.followup_rows(ctx.periods.start_ts, ctx.periods.end_ts,
+                                                           (QA_REWORK, QA_OVERTURNED)):
+        i = ctx.periods.index(day)
+        if i is not None and i >= 0:
+            qa_rows[rule][i] += count
+            qa_queues[(i, rule, queue)] += count
     kinds = sorted(failed)
     sync_failed = [sum(failed[k][i] for k in kinds) for i in range(len(labels))]
-    rows = [[labels[i], recurred[i], sync_failed[i], reopened[i]] for i in range(len(labels))]
+    rows = [[labels[i], recurred[i], sync_failed[i], qa_rows[QA_REWORK][i], qa_rows[QA_OVERTURNED][i], reopened[i]]
+            for i in range(len(labels))]
     by_kind = [[labels[i], k, failed[k][i]] for i in range(len(labels)) for k in kinds if failed[k][i]]
+    by_queue = [[labels[i], rule, queue, n] for (i, rule, queue), n in
+                sorted(qa_queues.items(), key=lambda kv: (kv[0][0], kv[0][1], _queues([kv[0][2]])))]
     return Section(
         "rework", "Rework",
         "Recurred after sync: rows carrying the Bot Check \"" + RECURRED_CHECK + "\" (the bots found the finding "
         "again after its resolution was applied), in the period of their Last Seen. Sync failed: audit records "
         "status_not_applied (a resolution or status billing refused or could not map), by ts, split by result "
-        "(not_found, not_offered, refused, unmapped). Reopened: audit records retry_requested (a Bot Failures row "
-        "resolved \"Retry by bot\" sent back to its bot).",
+        "(not_found, not_offered, refused, unmapped). Failed QA: rows with Rule ID " + QA_REWORK + " (bot "
+        "quality: a coder's resolution a QA reviewer failed; one per failed sample, its Sample ID as the item, "
+        "the audit record qa_failed), by First Seen. Overturned in QA: rows with Rule ID " + QA_OVERTURNED
+        + " (bot quality: a bot's decision a QA reviewer failed), by First Seen. Reopened: audit records "
+        "retry_requested (a Bot Failures row resolved \"Retry by bot\" sent back to its bot).",
         note="Rows that recur after the bots Cleared them leave no record beyond Times Seen, so they are not "
-             "counted; resolutions failing QA: not available: quality sampling is not set up.",
-        tables=[Table("Per period", ["Period", "Recurred after sync", "Sync failed", "Reopened (Retry by bot)"], rows),
-                Table("Sync failures per period and kind", ["Period", "Kind", "Records"], by_kind, long=True)],
+             "counted." + ("" if ctx.sampling else " Failed QA and overturned in QA: " + NO_SAMPLING + "."),
+        tables=[Table("Per period", ["Period", "Recurred after sync", "Sync failed", "Failed QA (rework rows)",
+                                     "Overturned in QA", "Reopened (Retry by bot)"], rows),
+                Table("Sync failures per period and kind", ["Period", "Kind", "Records"], by_kind, long=True),
+                Table("QA rows opened per period and queue", ["Period", "Rule", "Queue", "Rows"], by_queue, long=True)],
         charts=[Chart("Rework per period", "line", labels,
                       {"recurred after sync": [float(v) for v in recurred], "sync failed": [float(v) for v in sync_failed],
+                       "failed QA": [float(v) for v in qa_rows[QA_REWORK]],
+                       "overturned in QA": [float(v) for v in qa_rows[QA_OVERTURNED]],
                        "reopened": [float(v) for v in reopened]}, "rows")])
 
 
+@dataclass
+class _Tally:
+    """QA samples drawn and reviewed: what the quality section and the training view add up."""
+
+    drawn: int = 0
+    reviewed: int = 0
+    passed: int = 0
+    failed: int = 0
+
+    def add(self, event: str, result: str, n: int) -> None:
+        if event == "drawn":
+            self.drawn += n
+        elif event == "reviewed":
+            self.reviewed += n
+            self.passed += n if result == "Pass" else 0
+            self.failed += n if result == "Fail" else 0
+
+    @property
+    def pass_rate(self) -> float | None:
+        return _rate(self.passed, self.reviewed)
+
+
+QA_DEF = (
+    "Quality samples (table qa_samples: the Quality Review sheet's rows; bots.core.quality). Drawn: samples whose "
+    "Sampled At falls in the period (= the ts of their audit record qa_sampled), by decision kind (claim_clean, "
+    "portal_paid, status_applied: the bots'; coder_resolution: a coder's). Reviewed: samples whose review was "
+    "completed in the period: Bot Status Synced with QA Result Pass or Fail, by Synced At (= the ts of their "
+    "audit record qa_reviewed for a Pass, qa_failed for a Fail). Pass rate = Pass / reviewed. A sample whose "
+    "coder resolution was reopened before review (Bot Status Cleared) is drawn, never reviewed. Findings: the "
+    "reviewed Fails, by Finding Category; bot decisions by the Rule ID and Rule Version the sample shows "
+    "(ALL-RULES-PASSED for a clean claim, its version the set of rules passed); coder resolutions by the queue "
+    "and review level of the row resolved. Awaiting review now: Bot Status Open at the report's time.")
+
+
 def quality(ctx: Context) -> Section:
-    # Issue 14 adds QA sampling; fill this in from its samples (pass rate, findings by category, rule, coder).
-    return Section("quality", "Quality findings",
-                   "Samples drawn, pass rate, and findings by category, rule and coder per period.", available=False,
-                   note="not available: quality sampling is not set up")
+    if not ctx.sampling:
+        return Section("quality", "Quality findings", QA_DEF, available=False, note=NO_SAMPLING)
+    labels = ctx.periods.labels
+    n = len(labels)
+    per: dict[tuple[int, str], _Tally] = defaultdict(_Tally)
+    per_period: list[_Tally] = [_Tally() for _ in range(n)]
+    categories: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # category -> [bot fails, coder fails]
+    cat_period: Counter[tuple[int, str]] = Counter()
+    rules: dict[tuple[str, str, str], _Tally] = defaultdict(_Tally)
+    coder_queues: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+    waiting: Counter[str] = Counter()
+    for event, kind, result, category, rule, version, queue, level, _coder, day, count in ctx.qa:
+        if event == "open":
+            waiting[kind] += count
+            continue
+        i = ctx.periods.index(day)
+        if i is None or i < 0:
+            continue
+        per[(i, kind)].add(event, result, count)
+        per_period[i].add(event, result, count)
+        if event != "reviewed":
+            continue
+        if kind == CODER_KIND:
+            coder_queues[(queue, level)].add(event, result, count)
+        else:
+            rules[(kind, rule or "-", version or "-")].add(event, result, count)
+        if result == "Fail":
+            categories[category or "(blank)"][kind == CODER_KIND] += count
+            cat_period[(i, category or "(blank)")] += count
+    kinds = list(QA_KINDS) + sorted(({k for _i, k in per} | set(waiting)) - set(QA_KINDS))  # the same columns every time
+    rows = [[labels[i], t.drawn] + [per[(i, k)].drawn if (i, k) in per else 0 for k in kinds]
+            + [t.reviewed, t.passed, t.failed, t.pass_rate] for i, t in enumerate(per_period)]
+    by_kind = [[labels[i], k, t.drawn, t.reviewed, t.passed, t.failed, t.pass_rate]
+               for (i, k), t in sorted(per.items(), key=lambda kv: (kv[0][0], _kind_order(kv[0][1])))]
+    cats = sorted(categories, key=lambda c: (-sum(categories[c]), c))
+    cat_rows = [[c, categories[c][0], categories[c][1], sum(categories[c])] for c in cats]
+    cat_per = [[labels[i], c, m] for (i, c), m in sorted(cat_period.items(), key=lambda kv: (kv[0][0], cats.index(kv[0][1])))]
+    rule_rows = [[kind, rule, version, t.reviewed, t.failed, _rate(t.failed, t.reviewed)]
+                 for (kind, rule, version), t in sorted(rules.items(), key=lambda kv: (-kv[1].failed, kv[0]))]
+    coder_rows = [[queue, level, t.reviewed, t.failed, _rate(t.failed, t.reviewed)]
+                  for (queue, level), t in sorted(coder_queues.items(),
+                                                  key=lambda kv: (_queues([kv[0][0]]), kv[0][1]))]
+    note = ("Findings by coder: in the training view, the only section that names coders."
+            if ctx.coder_names else "Findings by coder: not shown, coder names are turned off for this report.")
+    if not ctx.qa_total:
+        note = "Quality sampling is set up (config/quality.toml) but has drawn no sample yet. " + note
+    return Section(
+        "quality", "Quality findings", QA_DEF, note=note,
+        tables=[Table("Per period", ["Period", "Drawn"] + [f"Drawn: {k}" for k in kinds]
+                      + ["Reviewed", "Pass", "Fail", "Pass rate (%)"], rows),
+                Table("Findings by category over the range",
+                      ["Finding category", "Bot decisions", "Coder resolutions", "Fails"], cat_rows),
+                Table("Bot decisions by rule and version over the range",
+                      ["Decision kind", "Rule", "Version", "Reviewed", "Fail", "Fail rate (%)"], rule_rows),
+                Table("Coder resolutions by queue and review level over the range",
+                      ["Queue", "Review level", "Reviewed", "Fail", "Fail rate (%)"], coder_rows),
+                Table("Awaiting review now", ["Decision kind", "Samples"],
+                      [[k, waiting[k]] for k in sorted(waiting, key=_kind_order)]),
+                Table("Per period and decision kind",
+                      ["Period", "Decision kind", "Drawn", "Reviewed", "Pass", "Fail", "Pass rate (%)"], by_kind,
+                      long=True),
+                Table("Findings per period and category", ["Period", "Finding category", "Fails"], cat_per, long=True)],
+        charts=[Chart("QA pass rate (%)", "line", labels, {"pass rate": [t.pass_rate for t in per_period]}, "%"),
+                Chart("QA findings by category", "bar", [r[0] for r in cat_rows[:20]],
+                      {"fails": [float(r[3]) for r in cat_rows[:20]]}, "fails")])
+
+
+def _kind_order(kind: str) -> tuple[int, str]:
+    return (QA_KINDS.index(kind) if kind in QA_KINDS else len(QA_KINDS), kind)
 
 
 def evidence(ctx: Context) -> Section:
@@ -575,35 +712,58 @@ def training(ctx: Context) -> Section:
     definition = (
         "Per coder (Resolved By) over the whole range: rows they resolved (Status Resolved, Coder Updated in the "
         "range, every sheet but Bot Failures), turnaround (Coder Updated − First Seen, hours, nearest-rank median "
-        "and 90th percentile), rework rate = their resolved rows that now carry the Bot Check \"" + RECURRED_CHECK
-        + "\" / rows resolved, and the rules their resolved rows came from (most frequent first).")
+        "and 90th percentile); of those rows, recurred = the row now carries the Bot Check \"" + RECURRED_CHECK
+        + "\", failed QA = a reviewed quality sample of the row's resolution by the same coder failed (qa_samples: "
+        "kind coder_resolution, Item Ref = the Exception ID, Decided By = Resolved By, Bot Status Synced, QA Result "
+        "Fail; it opened a " + QA_REWORK + " row), reworked = recurred or failed QA, rework rate = reworked / rows "
+        "resolved; the rules their resolved rows came from (most frequent first). QA: their coder_resolution "
+        "samples (Decided By) drawn in the range (Sampled At), reviewed in the range (Synced At, QA Result Pass or "
+        "Fail), the Fails among them and pass rate = Pass / reviewed; QA findings = those Fails by Finding Category.")
     if not ctx.coder_names:
         return Section("training", "Training view (per coder)", definition, available=False,
                        note="coder names are turned off for this report (--no-coder-names)")
-    per: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
-    for queue, _level, rule, coder, day, hours, recurred in ctx.resolutions:
+    per: dict[str, list[tuple[float, str, int, int]]] = defaultdict(list)
+    for queue, _level, rule, coder, day, hours, recurred, failed_qa in ctx.resolutions:
         i = ctx.periods.index(day)
         if queue == BOT_FAILURES or i is None or i < 0 or hours is None:
             continue
-        per[(coder or "").strip() or "(blank)"].append((hours, rule, recurred))
+        per[(coder or "").strip() or "(blank)"].append((hours, rule, recurred, failed_qa))
+    qa: dict[str, _Tally] = defaultdict(_Tally)
+    findings: Counter[tuple[str, str]] = Counter()
+    for event, kind, result, category, _rule, _version, _queue, _level, coder, day, count in ctx.qa:
+        i = ctx.periods.index(day)
+        if kind != CODER_KIND or event == "open" or i is None or i < 0:
+            continue
+        qa[coder or "(blank)"].add(event, result, count)
+        if event == "reviewed" and result == "Fail":
+            findings[(coder or "(blank)", category or "(blank)")] += count
     rows = []
     patterns = []
-    for coder in sorted(per, key=lambda c: (-len(per[c]), c)):
-        items = per[coder]
-        hours = [h for h, _r, _x in items]
-        rules = sorted(Counter(r for _h, r, _x in items).items(), key=lambda kv: (-kv[1], kv[0]))  # ties: by name
-        reworked = sum(x for _h, _r, x in items)
-        rows.append([coder, len(items), nearest_rank(hours, 0.5), nearest_rank(hours, 0.9), reworked,
-                     _rate(reworked, len(items)), ", ".join(f"{r} ({n})" for r, n in rules[:3])])
-        patterns.extend([coder, r, n, sum(x for _h, rr, x in items if rr == r)] for r, n in rules)
+    for coder in sorted(set(per) | set(qa), key=lambda c: (-len(per.get(c, ())), c)):
+        items = per.get(coder, [])
+        hours = [h for h, _r, _x, _q in items]
+        rules = sorted(Counter(r for _h, r, _x, _q in items).items(), key=lambda kv: (-kv[1], kv[0]))  # ties: by name
+        recurred = sum(x for _h, _r, x, _q in items)
+        failed_qa = sum(q for _h, _r, _x, q in items)
+        reworked = sum(1 for _h, _r, x, q in items if x or q)
+        t = qa.get(coder, _Tally())
+        rows.append([coder, len(items), nearest_rank(hours, 0.5), nearest_rank(hours, 0.9), recurred, failed_qa,
+                     reworked, _rate(reworked, len(items)), t.drawn, t.reviewed, t.failed, t.pass_rate,
+                     ", ".join(f"{r} ({n})" for r, n in rules[:3])])
+        patterns.extend([coder, r, n, sum(1 for _h, rr, x, q in items if rr == r and (x or q))] for r, n in rules)
+    finding_rows = [[coder, category, n] for (coder, category), n in sorted(findings.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))]
     return Section(
         "training", "Training view (per coder)", definition,
-        note="QA findings per coder: not available: quality sampling is not set up.",
-        tables=[Table("Per coder", ["Coder", "Rows resolved", "Median (h)", "P90 (h)", "Reworked", "Rework rate (%)",
-                                    "Top rules"], rows),
+        note="" if ctx.sampling else "QA findings per coder: " + NO_SAMPLING + ".",
+        tables=[Table("Per coder", ["Coder", "Rows resolved", "Median (h)", "P90 (h)", "Recurred", "Failed QA",
+                                    "Reworked", "Rework rate (%)", "QA sampled", "QA reviewed", "QA fails",
+                                    "QA pass rate (%)", "Top rules"], rows),
+                Table("QA findings per coder and category", ["Coder", "Finding category", "Fails"], finding_rows),
                 Table("Per coder and rule", ["Coder", "Rule", "Rows resolved", "Reworked"], patterns, long=True)],
         charts=[Chart("Rows resolved per coder", "bar", [r[0] for r in rows[:20]],
-                      {"rows resolved": [float(r[1]) for r in rows[:20]]}, "rows")])
+                      {"rows resolved": [float(r[1]) for r in rows[:20]]}, "rows"),
+                Chart("Rework rate per coder (%)", "bar", [r[0] for r in rows[:20]],
+                      {"rework rate": [r[7] for r in rows[:20]]}, "%")])
 
 
 SECTIONS: tuple[Callable[[Context], Section], ...] = (

@@ -8,7 +8,8 @@ PostgreSQL. The only per-row results are durations (turnaround, handoff delay), 
 cannot be summed: one float and a few short labels a row, and only for the rows in the range.
 
 No method reads a PHI column (``patient``, ``member_id``, ``patient_name``, ``patient_dob``) or
-returns a claim id.
+returns a claim id; of the QA samples only kinds, rules, queues, results, categories and the coder
+who decided (for the training view) leave the database.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from sqlalchemy import (
 from bots.core.lifecycle import RETRY_RESOLUTION, CoderStatus, RowState
 from bots.core.store.base import StoreBase
 from bots.core.store.rows import RECURRED_CHECK
-from bots.core.store.schema import appeals, audit, claims, exceptions, runs, service_lines
+from bots.core.store.schema import appeals, audit, claims, exceptions, qa_samples, runs, service_lines
 
-__all__ = ["DashboardStore", "closed_at"]
+__all__ = ["CODER_KIND", "QA_BOT", "DashboardStore", "closed_at"]
 
 ex = exceptions.c
+qa = qa_samples.c
+CODER_KIND = "coder_resolution"  # bots.core.quality.CODER_KIND (the store does not import the workbook's modules)
+QA_BOT = "quality"  # the bot a QA Fail's follow-up row is recorded under (bots.core.workbook.review.QUALITY_BOT)
 
 
 def _day(column: ColumnElement[Any]) -> ColumnElement[str]:
@@ -39,6 +43,10 @@ def _day(column: ColumnElement[Any]) -> ColumnElement[str]:
 def _resolved() -> ColumnElement[bool]:
     """Status Resolved however it was typed (the Summary sheet counts it the same way)."""
     return func.lower(func.trim(func.coalesce(ex.status, ""))) == CoderStatus.RESOLVED.lower()
+
+
+def _trim(column: ColumnElement[Any]) -> ColumnElement[str]:
+    return func.trim(func.coalesce(column, ""))
 
 
 def closed_at() -> ColumnElement[Any]:
@@ -75,12 +83,19 @@ class DashboardStore(StoreBase):
         return self._all(opened) + self._all(closed)
 
     def resolutions(self, start: str, end: str) -> list[tuple[Any, ...]]:
-        """``(queue, review_level, rule_id, resolved_by, day, hours, recurred)`` per row with Status
-        Resolved whose Coder Updated is in ``[start, end)``: hours from First Seen to Coder Updated;
-        ``recurred``: the row carries the Bot Check of a resolution that did not hold."""
+        """``(queue, review_level, rule_id, resolved_by, day, hours, recurred, failed_qa)`` per row with
+        Status Resolved whose Coder Updated is in ``[start, end)``: hours from First Seen to Coder
+        Updated; ``recurred``: the row carries the Bot Check of a resolution that did not hold;
+        ``failed_qa``: a reviewed QA sample of this row's resolution by the same coder failed."""
+        failed = (select(qa.item_ref, qa.decided_by).distinct()
+                  .where(qa.kind == CODER_KIND, qa.bot_status == RowState.SYNCED, _trim(qa.qa_result) == "Fail")
+                  .subquery())
         q = (select(ex.queue, ex.review_level, ex.rule_id, ex.resolved_by, _day(ex.coder_updated_at),
                     self._hours(ex.first_seen, ex.coder_updated_at),
-                    case((ex.bot_check.like(f"%{RECURRED_CHECK}%"), 1), else_=0))
+                    case((ex.bot_check.like(f"%{RECURRED_CHECK}%"), 1), else_=0),
+                    case((failed.c.item_ref.is_(None), 0), else_=1))
+             .select_from(exceptions.outerjoin(failed, (failed.c.item_ref == ex.exception_id)
+                                               & (failed.c.decided_by == _trim(ex.resolved_by))))
              .where(_resolved(), ex.coder_updated_at >= start, ex.coder_updated_at < end))
         return self._all(q)
 
@@ -153,6 +168,60 @@ class DashboardStore(StoreBase):
              .join_from(appeals, exceptions, ex.exception_id == a.source_id)
              .where(a.opened_at >= start, a.opened_at < end))
         return self._all(q)
+
+    def followup_rows(self, start: str, end: str, rules: Sequence[str]) -> list[tuple[str, str, str, int]]:
+        """``(rule_id, queue, day, rows)`` of the rows a QA Fail opened (bot ``quality``) with one of
+        ``rules`` (QA-REWORK, QA-OVERTURNED), by the day of First Seen in ``[start, end)``."""
+        q = (select(ex.rule_id, ex.queue, _day(ex.first_seen), func.count())
+             .where(ex.bot == QA_BOT, ex.rule_id.in_(list(rules)), ex.first_seen >= start, ex.first_seen < end)
+             .group_by(ex.rule_id, ex.queue, _day(ex.first_seen)))
+        return self._all(q)
+
+    # ---- QA samples ----------------------------------------------------------------------------
+    def qa_sample_total(self) -> int:
+        """Samples stored, whenever drawn (0: quality sampling has never drawn one)."""
+        with self.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(qa_samples)).scalar_one())
+
+    def qa_counts(self, start: str, end: str) -> list[tuple[Any, ...]]:
+        """``(event, kind, result, category, rule_id, rule_version, queue, review_level, coder, day,
+        samples)`` from ``qa_samples``, in one pass:
+
+        - ``drawn``: samples whose Sampled At is in ``[start, end)`` (the ``qa_sampled`` record's ts);
+        - ``reviewed``: samples whose review completed in ``[start, end)``: Bot Status Synced with QA
+          Result Pass or Fail, at Synced At (the ts of their ``qa_reviewed`` or ``qa_failed`` record),
+          with the Finding Category of a Fail;
+        - ``open``: samples awaiting review now (Bot Status Open), whenever drawn.
+
+        A bot decision is labelled by its rule id and version (its queue follows from its kind), a
+        coder resolution by its queue, review level and ``coder``, the person who decided; the other
+        labels are blank, so neither kind is split by labels it does not have."""
+        is_coder = qa.kind == CODER_KIND
+
+        def bot_only(column: ColumnElement[Any]) -> ColumnElement[str]:
+            return case((is_coder, ""), else_=func.coalesce(column, ""))
+
+        def coder_only(column: ColumnElement[Any]) -> ColumnElement[str]:
+            return case((is_coder, _trim(column)), else_="")
+
+        result = _trim(qa.qa_result)
+        category = case((result == "Fail", _trim(qa.finding_category)), else_="")
+        labels = (qa.kind, bot_only(qa.rule_id), bot_only(qa.rule_version), coder_only(qa.queue),
+                  coder_only(qa.review_level), coder_only(qa.decided_by))
+
+        def part(event: str, when: ColumnElement[Any], where: Sequence[ColumnElement[bool]],
+                 outcome: tuple[ColumnElement[Any], ...] = ()) -> Any:
+            day = _day(when)
+            res, cat = outcome or (literal(""), literal(""))
+            return (select(literal(event), labels[0], res, cat, *labels[1:], day, func.count()).where(*where)
+                    .group_by(*labels, *outcome, day))  # not the constants: PostgreSQL refuses them there
+
+        drawn = part("drawn", qa.sampled_at, (qa.sampled_at >= start, qa.sampled_at < end))
+        reviewed = part("reviewed", qa.synced_at,
+                        (qa.bot_status == RowState.SYNCED, result.in_(("Pass", "Fail")), qa.synced_at >= start,
+                         qa.synced_at < end), (result, category))
+        open_now = part("open", qa.sampled_at, (qa.bot_status == RowState.OPEN,))
+        return self._all(union_all(drawn, reviewed, open_now))
 
     # ---- claims --------------------------------------------------------------------------------
     def final_reads(self, start: str, end: str) -> list[tuple[str, str, str, int]]:

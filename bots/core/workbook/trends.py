@@ -40,7 +40,7 @@ log = get_logger("bots.workbook")
 def trend_report(settings: Settings, store: Store) -> Report | str | None:
     """The report for the Trends sheet; None when ``[report] workbook_trends`` is off; the text
     :data:`FAILED` when computing it failed."""
-    from bots.core.report import build_report
+    from bots.core.report import build_report, features_set_up
     from bots.core.store import utcnow
 
     cfg = settings.config.report
@@ -49,7 +49,7 @@ def trend_report(settings: Settings, store: Store) -> Report | str | None:
     try:
         today = utcnow().date()
         return build_report(store, today - timedelta(weeks=cfg.trends_weeks - 1), today, "week", coder_names=False,
-                            scan_bot=cfg.scan_bot)
+                            scan_bot=cfg.scan_bot, **features_set_up(settings))
     except Exception as exc:
         log.exception("trends_failed", error_type=type(exc).__name__)
         return FAILED
