@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from bots.cli import app
 from bots.core.errors import ExceptionRecord
-from bots.core.report import build_report, report_json, write_report
+from bots.core.report import build_report, features_set_up, report_json, write_report
 from bots.core.report.daily import write_daily_report
 from bots.core.scheduler.job import after_run
 from bots.core.settings import Settings
@@ -485,7 +485,7 @@ def test_cli_writes_html_and_json_and_prints_the_figures(settings: Settings, sto
     assert printed["periods"] == [f"2026-W{n}" for n in range(37, 45)] and not printed["coder_names"]
     assert json.loads(out.with_suffix(".json").read_text()) == printed
     assert out.read_text().startswith("<!DOCTYPE html>")
-    assert report_json(build_report(store, FIRST, LAST, "week", coder_names=False,
+    assert report_json(build_report(store, FIRST, LAST, "week", coder_names=False, **features_set_up(settings),
                                     now=datetime.fromisoformat(printed["generated_at"]))) == \
         out.with_suffix(".json").read_text()
 
