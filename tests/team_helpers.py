@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+from openpyxl import load_workbook
 
 from bots.core.settings import Settings
 
@@ -26,3 +27,14 @@ def write_roster(settings: Settings, people: list[dict[str, Any]] = ROSTER) -> P
     path = settings.config_file("team.toml")
     path.write_bytes(tomli_w.dumps({"person": people}).encode())
     return path
+
+
+def qa_edit(path: Path, edits: dict[str, dict[str, Any]]) -> None:
+    """A QA reviewer's hands on the Quality Review sheet (openpyxl saves the way Excel does)."""
+    wb = load_workbook(path)
+    ws = wb["Quality Review"]
+    col = {c.value: i + 1 for i, c in enumerate(ws[1])}
+    for r in range(2, ws.max_row + 1):
+        for header, value in edits.get(ws.cell(r, col["Sample ID"]).value, {}).items():
+            ws.cell(r, col[header]).value = value
+    wb.save(path)

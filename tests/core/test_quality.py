@@ -20,7 +20,7 @@ from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store
 from bots.core.workbook import sync_workbook
 from office_helpers import save_through_libreoffice
-from team_helpers import MONDAY, ROSTER, write_roster
+from team_helpers import MONDAY, ROSTER, qa_edit, write_roster
 from workbook_helpers import Finding, coder_edit, report, stored
 
 QUINN = {"name": "Quinn Lee", "roles": ["qa"]}
@@ -68,17 +68,6 @@ def _qa_rows(path: Path) -> dict[str, dict[str, Any]]:
         if row.get("Sample ID"):
             out[row["Sample ID"]] = row
     return out
-
-
-def qa_edit(path: Path, edits: dict[str, dict[str, Any]]) -> None:
-    """A QA reviewer's hands on the Quality Review sheet (openpyxl saves the way Excel does)."""
-    wb = load_workbook(path)
-    ws = wb["Quality Review"]
-    col = {c.value: i + 1 for i, c in enumerate(ws[1])}
-    for r in range(2, ws.max_row + 1):
-        for header, value in edits.get(ws.cell(r, col["Sample ID"]).value, {}).items():
-            ws.cell(r, col[header]).value = value
-    wb.save(path)
 
 
 def _linked(store: Store, sample: str) -> list[dict[str, Any]]:

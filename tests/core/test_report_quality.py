@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import tomli_w
-from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from bots.cli import app
@@ -29,7 +28,7 @@ from bots.core.store import AuditEntry, Store, utcnow
 from bots.core.workbook import sync_workbook
 from canaries import CANARY_MEMBER, CANARY_NAME
 from store_helpers import set_columns
-from team_helpers import MONDAY, ROSTER, write_roster
+from team_helpers import MONDAY, ROSTER, qa_edit, write_roster
 from workbook_helpers import Finding, coder_edit, report, stored
 
 QUINN = {"name": "Quinn Lee", "roles": ["qa"]}
@@ -71,17 +70,6 @@ def _bot_decisions(store: Store, n: int) -> None:
                                   item_ref=f"acme:CLM-B{i}|Paid|", claim_id=f"CLM-B{i}", rule_id="STATUS-SYNC",
                                   rule_version="1", ts=f"{MONDAY}T12:{i:02d}:00.000000"))
     store.audit(entries)
-
-
-def qa_edit(path: Path, edits: dict[str, dict[str, Any]]) -> None:
-    """A QA reviewer's hands on the Quality Review sheet."""
-    wb = load_workbook(path)
-    ws = wb["Quality Review"]
-    col = {c.value: i + 1 for i, c in enumerate(ws[1])}
-    for r in range(2, ws.max_row + 1):
-        for header, value in edits.get(ws.cell(r, col["Sample ID"]).value, {}).items():
-            ws.cell(r, col[header]).value = value
-    wb.save(path)
 
 
 def _shift(ts: str | None, days: int) -> str | None:
