@@ -6,6 +6,10 @@ would be scanned wrongly) and an ``INPUT-FORMAT`` exception names the file, the
 row, the column and the value; every other claim loads. Loading the same file
 twice changes nothing: claims are keyed by payer and claim id, and a claim is
 rewritten only when its content digest changed.
+
+Size: about 460 lines: judging a row and storing a claim batch share the row model, the problem
+type and the PHI rule for messages; reading (``worklist_files``), grouping (``worklist_groups``)
+and profiles (``worklist_profiles``) are already apart.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bots.core.report.figures import SECTIONS, Context
+from bots.core.report.figures import Context
+from bots.core.report.sections import SECTIONS
 from bots.core.report.model import Chart, Report, Section, Table
 from bots.core.report.periods import Granularity, Periods
 from bots.core.store import Store, utcnow

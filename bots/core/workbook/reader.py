@@ -17,6 +17,10 @@ Rows are matched by Exception ID wherever they are: sorted, filtered, hidden,
 moved to another sheet, or with blank rows inserted between them. Every row an
 ID appears on is kept, with the Claim ID and Rule ID it shows, so the merge can
 tell an ID that was copied or typed onto another claim's row (``identity``).
+
+Size: one module on purpose (about 470 lines). The fast XML path and the openpyxl fallback
+read the same cells into the same ``ReadBack``, and the header search, the identity columns and
+the error mapping are shared by both; split apart, each half would import the other's internals.
 """
 
 from __future__ import annotations

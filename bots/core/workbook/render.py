@@ -20,6 +20,11 @@ Choices that follow from that, and from how coders use the file:
   writing a cell for each; only cells with a value are written.
 - Bot-owned cells get the row's Review Level colour (grey once Cleared or
   Synced); a row's cells are always written so the colour band is unbroken.
+
+Size: one module on purpose (about 480 lines). The cell emitters, the column plans and the
+splice of the rows into openpyxl's skeleton share one style table and one column order; the
+sheets with their own columns (Quality Review, Appeal Preparation, Trends, Lists) already live in
+their own modules and call back into these few functions.
 """
 
 from __future__ import annotations

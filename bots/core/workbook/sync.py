@@ -26,6 +26,12 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
    disk and renames it over the old one, keeping rotating backups;
 6. marks written exactly the rows whose content went into that file, so a
    bot that records an exception mid-write leaves it pending, not lost.
+
+Size: about 520 lines, kept together because it is the one place that orders a write: lock,
+read back, merge (identity, assignment, sign-off, appeals, QA each in its own module), then render
+under the same lock. What is left here is that sequence and its bookkeeping (notices, the
+``rows_as_of`` mark, backups); splitting the sequence would spread one transaction's order over
+files. The next concern that grows it should move the notices into their own module.
 """
 
 from __future__ import annotations
