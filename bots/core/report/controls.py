@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from bots.core.lifecycle import BOT_FAILURES
 from bots.core.report.figures import (
-    APPEALS_NOT_SET_UP, NO_SAMPLING, QA_KINDS, QA_REWORK, Context, _queues, _rate, appeals_set_up, nearest_rank,
+    APPEALS_NOT_SET_UP, NO_SAMPLING, QA_KINDS, QA_REWORK, Context, queue_order, rate_of, appeals_set_up, nearest_rank,
 )
 from bots.core.report.model import Chart, Section, Table
 from bots.core.store.dashboard import CODER_KIND
@@ -98,7 +98,7 @@ class _Tally:
 
     @property
     def pass_rate(self) -> float | None:
-        return _rate(self.passed, self.reviewed)
+        return rate_of(self.passed, self.reviewed)
 
 
 QA_DEF = (
@@ -151,11 +151,11 @@ def quality(ctx: Context) -> Section:
     cats = sorted(categories, key=lambda c: (-sum(categories[c]), c))
     cat_rows = [[c, categories[c][0], categories[c][1], sum(categories[c])] for c in cats]
     cat_per = [[labels[i], c, m] for (i, c), m in sorted(cat_period.items(), key=lambda kv: (kv[0][0], cats.index(kv[0][1])))]
-    rule_rows = [[kind, rule, version, t.reviewed, t.failed, _rate(t.failed, t.reviewed)]
+    rule_rows = [[kind, rule, version, t.reviewed, t.failed, rate_of(t.failed, t.reviewed)]
                  for (kind, rule, version), t in sorted(rules.items(), key=lambda kv: (-kv[1].failed, kv[0]))]
-    coder_rows = [[queue, level, t.reviewed, t.failed, _rate(t.failed, t.reviewed)]
+    coder_rows = [[queue, level, t.reviewed, t.failed, rate_of(t.failed, t.reviewed)]
                   for (queue, level), t in sorted(coder_queues.items(),
-                                                  key=lambda kv: (_queues([kv[0][0]]), kv[0][1]))]
+                                                  key=lambda kv: (queue_order([kv[0][0]]), kv[0][1]))]
     note = ("Findings by coder: in the training view, the only section that names coders."
             if ctx.coder_names else "Findings by coder: not shown, coder names are turned off for this report.")
     if not ctx.qa_total:
@@ -225,7 +225,7 @@ def training(ctx: Context) -> Section:
         reworked = sum(1 for _h, _r, x, q in items if x or q)
         t = qa.get(coder, _Tally())
         rows.append([coder, len(items), nearest_rank(hours, 0.5), nearest_rank(hours, 0.9), recurred, failed_qa,
-                     reworked, _rate(reworked, len(items)), t.drawn, t.reviewed, t.failed, t.pass_rate,
+                     reworked, rate_of(reworked, len(items)), t.drawn, t.reviewed, t.failed, t.pass_rate,
                      ", ".join(f"{r} ({n})" for r, n in rules[:3])])
         patterns.extend([coder, r, n, sum(1 for _h, rr, x, q in items if rr == r and (x or q))] for r, n in rules)
     finding_rows = [[coder, category, n] for (coder, category), n in sorted(findings.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))]

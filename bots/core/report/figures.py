@@ -71,7 +71,7 @@ def nearest_rank(values: Sequence[float], p: float) -> float | None:
     return round(ordered[max(0, math.ceil(p * len(ordered)) - 1)], 1)
 
 
-def _rate(part: float, whole: float) -> float | None:
+def rate_of(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
@@ -134,7 +134,7 @@ class Context:
         return [0] * len(self.periods)
 
 
-def _queues(seen: Iterable[str]) -> list[str]:
+def queue_order(seen: Iterable[str]) -> list[str]:
     seen = set(seen)
     return [q for q in QUEUE_SHEETS if q in seen] + sorted(seen - set(QUEUE_SHEETS))
 
@@ -205,7 +205,7 @@ def turnaround(ctx: Context) -> Section:
     summary = [[label, len(overall[i]), nearest_rank(overall[i], 0.5), nearest_rank(overall[i], 0.9)]
                for i, label in enumerate(labels)]
     detail = [[labels[i], queue, level, len(v), nearest_rank(v, 0.5), nearest_rank(v, 0.9)]
-              for (i, queue, level), v in sorted(by_key.items(), key=lambda kv: (kv[0][0], _queues([kv[0][1]]), kv[0][2]))]
+              for (i, queue, level), v in sorted(by_key.items(), key=lambda kv: (kv[0][0], queue_order([kv[0][1]]), kv[0][2]))]
     return Section(
         "turnaround", "Coding review turnaround",
         "Rows with Status Resolved (every sheet but Bot Failures), in the period of their Coder Updated time "
@@ -234,7 +234,7 @@ def claim_edits(ctx: Context) -> Section:
     labels = ctx.periods.labels
     total = [sum(v[i] for v in edits.values()) for i in range(len(labels))]
     per_k = [round(1000 * t / n, 1) if n else None for t, n in zip(total, lines, strict=True)]
-    rows = [[labels[i], lines[i], total[i], per_k[i], first[i], clean[i], _rate(clean[i], first[i])]
+    rows = [[labels[i], lines[i], total[i], per_k[i], first[i], clean[i], rate_of(clean[i], first[i])]
             for i in range(len(labels))]
     rules = sorted(edits, key=lambda r: (-sum(edits[r]), r))
     per_rule = [[labels[i], rule, edits[rule][i], round(1000 * edits[rule][i] / lines[i], 1) if lines[i] else None]
@@ -285,7 +285,7 @@ def denials(ctx: Context) -> Section:
         if category == "F2":
             denied[payer][i] += count
     payers = sorted(final)
-    rate_rows = [[labels[i], p, final[p][i], denied[p][i], _rate(denied[p][i], final[p][i])]
+    rate_rows = [[labels[i], p, final[p][i], denied[p][i], rate_of(denied[p][i], final[p][i])]
                  for i in range(len(labels)) for p in payers]
     rows_per = ctx.zeros()
     coding_rows = ctx.zeros()
@@ -303,7 +303,7 @@ def denials(ctx: Context) -> Section:
             groups.setdefault(group or "?", ctx.zeros())[i] += count
             codes[f"{group}-{reason}" if group else reason] += count
     group_names = list(groups)
-    carc_rows = [[labels[i], rows_per[i], coding_rows[i], _rate(coding_rows[i], rows_per[i])]
+    carc_rows = [[labels[i], rows_per[i], coding_rows[i], rate_of(coding_rows[i], rows_per[i])]
                  + [groups[g][i] for g in group_names] for i in range(len(labels))]
     code_rows = [[code, code.split("-")[0] if "-" in code else "", "yes" if code.split("-")[-1] in CODING_CARCS else "no", n]
                  for code, n in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -319,7 +319,7 @@ def denials(ctx: Context) -> Section:
         "correction). Coding-related: a row with at least one reason code in " + ", ".join(sorted(CODING_CARCS, key=int))
         + " (procedure, modifier, diagnosis, bundling and code validity).",
         tables=[Table("Denial rate per period", ["Period", "Final reads", "Denied", "Denial rate (%)"],
-                      [[labels[i], overall_final[i], overall_denied[i], _rate(overall_denied[i], overall_final[i])]
+                      [[labels[i], overall_final[i], overall_denied[i], rate_of(overall_denied[i], overall_final[i])]
                        for i in range(len(labels))]),
                 Table("Denial rate per period and payer", ["Period", "Payer", "Final reads", "Denied",
                                                            "Denial rate (%)"], rate_rows, long=True),
@@ -327,13 +327,13 @@ def denials(ctx: Context) -> Section:
                                                  "Coding-related (%)"] + [f"{g} codes" for g in group_names], carc_rows),
                 Table("CARC codes over the range", ["CARC", "Group", "Coding-related", "Times shown"], code_rows)],
         charts=[Chart("Denial rate by payer (%)", "line", labels,
-                      {p: _rate_series(denied[p], final[p]) for p in payers}, "%"),
+                      {p: rate_series(denied[p], final[p]) for p in payers}, "%"),
                 Chart("CARC codes shown on denials", "bar", [r[0] for r in code_rows[:20]],
                       {"times shown": [float(r[3]) for r in code_rows[:20]]}, "rows")])
 
 
-def _rate_series(part: Sequence[int], whole: Sequence[int]) -> list[float | None]:
-    return [_rate(a, b) for a, b in zip(part, whole, strict=True)]
+def rate_series(part: Sequence[int], whole: Sequence[int]) -> list[float | None]:
+    return [rate_of(a, b) for a, b in zip(part, whole, strict=True)]
 
 
 APPEALS_NOT_SET_UP = "not available: the appeal queue is not set up"  # no config/appeals.toml, no appeal opened
@@ -367,7 +367,7 @@ def rework(ctx: Context) -> Section:
             for i in range(len(labels))]
     by_kind = [[labels[i], k, failed[k][i]] for i in range(len(labels)) for k in kinds if failed[k][i]]
     by_queue = [[labels[i], rule, queue, n] for (i, rule, queue), n in
-                sorted(qa_queues.items(), key=lambda kv: (kv[0][0], kv[0][1], _queues([kv[0][2]])))]
+                sorted(qa_queues.items(), key=lambda kv: (kv[0][0], kv[0][1], queue_order([kv[0][2]])))]
     return Section(
         "rework", "Rework",
         "Recurred after sync: rows carrying the Bot Check \"" + RECURRED_CHECK + "\" (the bots found the finding "
@@ -397,7 +397,7 @@ def evidence(ctx: Context) -> Section:
     counts: Counter[tuple[str, str]] = Counter()
     for queue, kind, _recurred, _day, n in ctx.bot_checks:
         counts[(queue, kind)] += n
-    queues = _queues(q for q, _k in counts)
+    queues = queue_order(q for q, _k in counts)
     kinds = [k for k, _p in BOT_CHECK_KINDS] + ["other"]
     table = [[q] + [counts.get((q, k), 0) for k in kinds] + [sum(counts.get((q, k), 0) for k in kinds)]
              for q in queues]
@@ -431,7 +431,7 @@ def senior_backlog(ctx: Context) -> Section:
             if age >= lo and (hi is None or age <= hi):
                 ages[queue][j] += count
         oldest[queue] = max(oldest.get(queue, 0), age)
-    queues = _queues(ages)
+    queues = queue_order(ages)
     now_rows = [[q, sum(ages[q]), oldest[q]] + ages[q] for q in queues]
     return Section(
         "senior_backlog", "Senior reviewer backlog",

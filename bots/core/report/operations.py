@@ -10,7 +10,7 @@ from typing import Any
 
 from bots.core.lifecycle import RunStatus
 from bots.core.report.figures import (
-    APPEALS_NOT_SET_UP, NOT_RUN, Context, _queues, _rate, _rate_series, appeals_set_up, nearest_rank,
+    APPEALS_NOT_SET_UP, NOT_RUN, Context, queue_order, rate_of, rate_series, appeals_set_up, nearest_rank,
 )
 from bots.core.report.model import Chart, Section, Table
 
@@ -26,7 +26,7 @@ def handoffs(ctx: Context) -> Section:
         by_queue[(i, queue)].append(hours)
     rows = [[labels[i], len(per[i]), nearest_rank(per[i], 0.5), nearest_rank(per[i], 0.9)] for i in range(len(labels))]
     detail = [[labels[i], q, len(v), nearest_rank(v, 0.5), nearest_rank(v, 0.9)]
-              for (i, q), v in sorted(by_queue.items(), key=lambda kv: (kv[0][0], _queues([kv[0][1]])))]
+              for (i, q), v in sorted(by_queue.items(), key=lambda kv: (kv[0][0], queue_order([kv[0][1]])))]
     tables = [Table("Coder resolution → billing updated, per period",
                     ["Period", "Resolutions applied", "Median (h)", "P90 (h)"], rows),
               Table("Per period and queue", ["Period", "Queue", "Resolutions applied", "Median (h)", "P90 (h)"],
@@ -86,7 +86,7 @@ def operations(ctx: Context) -> Section:
 
     def line(label: str, a: dict[str, list[int]], i: int, bot: str | None = None) -> list[Any]:
         runs_i = a["runs"][i]
-        return ([label] + ([bot] if bot else []) + [runs_i, a["succeeded"][i], _rate(a["succeeded"][i], runs_i),
+        return ([label] + ([bot] if bot else []) + [runs_i, a["succeeded"][i], rate_of(a["succeeded"][i], runs_i),
                 a["items"][i], round(a["items"][i] / runs_i, 1) if runs_i else None, a["retries"][i], a["failed"][i],
                 a["carried_over"][i], a["not_run"][i]])
 
@@ -104,7 +104,7 @@ def operations(ctx: Context) -> Section:
                       [line(labels[i], acc[b], i, b) for i in range(n) for b in bots if acc[b]["runs"][i]
                        or acc[b]["not_run"][i]], long=True)],
         charts=[Chart("Run success rate by bot (%)", "line", labels,
-                      {b: _rate_series(acc[b]["succeeded"], acc[b]["runs"]) for b in bots}, "%"),
+                      {b: rate_series(acc[b]["succeeded"], acc[b]["runs"]) for b in bots}, "%"),
                 Chart("Items per period", "line", labels,
                       {"items": [float(v) for v in total["items"]], "failed": [float(v) for v in total["failed"]],
                        "carried over": [float(v) for v in total["carried_over"]]}, "items")])
