@@ -72,10 +72,6 @@ class FileAccess:
         self.gid = group_id(share_group) if share_group else None
         self.home = home.resolve() if home is not None else None
 
-    @property
-    def shared(self) -> bool:
-        return self.gid is not None
-
     def _apply(self, path: Path, mode: int) -> None:
         try:
             if self.gid is not None and path.stat().st_gid != self.gid:
@@ -121,7 +117,3 @@ class FileAccess:
             os.chmod(path, _FILE)
             return
         self._apply(path, _SHARED_EVIDENCE)
-
-    def private_dir(self, folder: Path) -> None:
-        """A folder nobody else needs (logs, backups, keys): 0700 whatever the umask was."""
-        os.chmod(folder, _DIR)
