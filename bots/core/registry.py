@@ -59,6 +59,12 @@ def names() -> tuple[str, ...]:
     return tuple(specs())
 
 
+def installed_names() -> frozenset[str]:
+    """The installed bots' names, read from the entry points without importing the bot packages (a
+    run of one bot, and reading bots.toml, need not import the others and their libraries)."""
+    return frozenset(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+
+
 def spec(name: str) -> BotSpec:
     try:
         return specs()[name]

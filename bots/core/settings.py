@@ -79,6 +79,9 @@ class BotConfig(_Strict):
     max_attempts: int = Field(3, ge=1, le=50)
     lease_seconds: int = Field(600, ge=5)
     concurrency: int = Field(1, ge=1, le=64)
+    # Processes for a CPU-bound bot (``bots.core.runner.processes``): helpers join a run whose queue holds
+    # more than a batch per process. Threads (``concurrency``) serve bots that wait on sites.
+    processes: int = Field(1, ge=1, le=16)
     batch_size: int = Field(1, ge=1, le=5000)
     inbox: str | None = None
     inbox_profile: str | None = None  # config/worklists/<name>.toml for the inbox's files (None: the default)
@@ -194,10 +197,10 @@ class BotsConfig(_Strict):
     def _known_bots(cls, v: dict[str, BotConfig]) -> dict[str, BotConfig]:
         from bots.core import registry  # lazily: the bot packages import this module
 
-        known = registry.names()
-        unknown = sorted(set(v) - set(known))
+        known = registry.installed_names()
+        unknown = sorted(set(v) - known)
         if unknown:
-            raise ValueError(f"unknown bot {unknown[0]!r}; installed bots: {', '.join(known) or 'none'}")
+            raise ValueError(f"unknown bot {unknown[0]!r}; installed bots: {', '.join(sorted(known)) or 'none'}")
         return v
 
     def bot(self, name: str) -> BotConfig:

@@ -9,11 +9,23 @@ leaders' dashboard figures of the last weeks); ``files`` does atomic replacement
 backups and the writer lock. With a team roster: ``assignment`` (owners), ``signoff`` (senior
 sign-off, escalation), ``lists`` (the hidden sheet of names the dropdowns read); with quality
 sampling: ``review`` (the Quality Review merge) and ``quality_sheet`` (its drawing).
+
+Importing the package imports none of them: a module that needs only the layout (a bot, the
+metrics) does not load openpyxl and the whole merge. The names below load on first use.
 """
 
 from __future__ import annotations
 
-from bots.core.workbook.layout import load_layout
-from bots.core.workbook.sync import MergeResult, WorkbookResult, merge_coder_edits, sync_workbook, workbook_status
+import importlib
+from typing import Any
 
 __all__ = ["MergeResult", "WorkbookResult", "load_layout", "merge_coder_edits", "sync_workbook", "workbook_status"]
+
+_HOME = {"load_layout": "layout", "MergeResult": "sync", "WorkbookResult": "sync", "merge_coder_edits": "sync",
+         "sync_workbook": "sync", "workbook_status": "sync"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
