@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import time
 from typing import Any
@@ -66,3 +67,35 @@ def make_counting_bot(settings: Settings) -> CountingBot:
     opts = settings.config.bot("claim_edits").options
     return CountingBot(int(opts.get("items", 3)), delay=float(opts.get("delay", 0.0)), trace=opts.get("trace"))
 
+
+
+class HelperProbeBot(CountingBot):
+    """A CountingBot for runs with helper processes (``[bots.claim_edits] processes``): every item
+    traces ``pid reference``; the run's own process holds its first item until a helper has traced
+    one (so the helper surely works), and with ``crash_helper`` a helper dies at its first item."""
+
+    def __init__(self, settings: Settings):
+        opts = settings.config.bot("claim_edits").options
+        super().__init__(int(opts["items"]), trace=opts["trace"], delay=float(opts.get("delay", 0.0)))
+        self.crash_helper = bool(opts.get("crash_helper"))
+        self.in_helper = multiprocessing.parent_process() is not None
+        self.process_factory = HelperProbeBot
+
+    def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
+        if self.in_helper and self.crash_helper:
+            with open(self.trace or "", "a") as fh:
+                fh.write(f"{os.getpid()} crashing-at-{item.reference}\n")
+            os._exit(3)
+        if not self.in_helper:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not self._helper_traced():
+                time.sleep(0.05)
+        return super().process(item, ctx)
+
+    def _helper_traced(self) -> bool:
+        assert self.trace is not None
+        try:
+            lines = open(self.trace).read().split("\n")
+        except FileNotFoundError:
+            return False
+        return any(line and int(line.split()[0]) != os.getpid() for line in lines)

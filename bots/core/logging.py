@@ -197,6 +197,12 @@ def configure_logging(logs_dir: Path | None, level: str = "INFO", *, console: bo
     _configured = wanted
 
 
+def logging_setup() -> tuple[Any, ...] | None:
+    """The arguments of the last ``configure_logging`` (logs folder, level, console, stdout, sizes), so a
+    worker process of the same run logs where and as its parent does; None before any."""
+    return _configured
+
+
 def get_logger(name: str = "bots", **bound: Any) -> structlog.stdlib.BoundLogger:
     if not name.startswith("bots"):
         name = f"bots.{name}"

@@ -41,10 +41,13 @@ from bots.core.errors import (
     SystemFault,
 )
 from bots.core.evidence import sha256_file
-from bots.core.lifecycle import BOT_FAILURES, RunStatus, Settled, Settlement, retry_in_process, settle
+from bots.core.lifecycle import (
+    BOT_FAILURES, ItemEvent, RunStatus, Settled, Settlement, item_sources, retry_in_process, settle,
+)
 from bots.core.logging import get_logger, phi_values
 from bots.core.retrying import retry_policy
 from bots.core.runner.context import Bot, ItemContext, Outcome, RunContext, RunResult
+from bots.core.runner.processes import HelperReport, WorkerProcesses
 from bots.core.settings import RetryConfig, Settings
 from bots.core.store import (
     AuditEntry, ClaimedItem, ClaimStatusRead, ExceptionBatchEntry, Intent, ItemStateChange, RowSynced, StatusUpdate,
@@ -117,6 +120,19 @@ class _Run:
         with self._lock:
             self.counts[key] += n
 
+    def absorb(self, report: HelperReport) -> None:
+        """A helper process's share of the run (``bots.core.runner.processes``)."""
+        with self._lock:
+            for key, n in report.counts.items():
+                self.counts[key] = self.counts.get(key, 0) + n
+            for site, why in report.outages.items():
+                self.outages.setdefault(site, why)
+            self.carried += report.carried
+            if report.crash is not None and self.crash is None:
+                self.crash = RuntimeError(report.crash)
+        for note in report.notes:
+            self.ctx.note(note)
+
     def on_retry(self, _exc: BaseException, _attempt: int) -> None:
         self._count("retries")
         self.store.add_retries(self.ctx.run_id)
@@ -164,24 +180,26 @@ class _Run:
     def commit(self, batch: Sequence[_Done]) -> None:
         """Record a batch's outcomes in one transaction: item states, exceptions, the outcomes'
         intents, then the audit records, in that order (as item by item, but each kind written
-        in bulk)."""
+        in bulk). What needs no database (settling, Exception IDs, the audit records' JSON) is
+        done before the transaction, so other robots on the queue wait for the writes only."""
         ctx, store = self.ctx, self.store
+        audit: list[AuditEntry] = []
+        pending = _BatchWrites()
+        for d in batch:
+            if d.error is None and not self.item_logging:  # nothing to log, so nothing to mask
+                self._record(d, audit, pending)
+                continue
+            with phi_values(d.ctx.claim.phi() if d.ctx.claim else ()):
+                self._record(d, audit, pending)
+        for sink, entry in zip(pending.exception_sinks, pending.exceptions, strict=True):
+            if sink is not None:
+                sink["exception_ids"] = entry.ids(ctx.bot)
+        prepared = store.prepare_audit(audit)
         with store.begin() as conn:
-            audit: list[AuditEntry] = []
-            pending = _BatchWrites()
-            for d in batch:
-                if d.error is None and not self.item_logging:  # nothing to log, so nothing to mask
-                    self._record(d, audit, pending)
-                    continue
-                with phi_values(d.ctx.claim.phi() if d.ctx.claim else ()):
-                    self._record(d, audit, pending)
-            ids = store.record_exceptions_many(conn, bot=ctx.bot, run_id=ctx.run_id, entries=pending.exceptions)
-            for sink, item_ids in zip(pending.exception_sinks, ids, strict=True):
-                if sink is not None:
-                    sink["exception_ids"] = item_ids
+            store.record_exceptions_many(conn, bot=ctx.bot, run_id=ctx.run_id, entries=pending.exceptions)
             store.set_item_states(conn, pending.states)
             store.apply_intents(conn, pending.intents)
-            store.append_audit(conn, audit)
+            store.append_audit(conn, prepared)
         ctx.forget_claims([d.item.claim_key for d in batch])
 
     def _record(self, d: _Done, audit: list[AuditEntry], pending: _BatchWrites) -> None:
@@ -301,6 +319,19 @@ class _Run:
             self.commit(done)
 
 
+def _start_helpers(bot: Bot, ctx: RunContext) -> WorkerProcesses:
+    """Helper processes for a bot configured with ``processes`` > 1 (``bots.core.runner.processes``)."""
+    if ctx.config.processes < 2:
+        return WorkerProcesses()
+    from bots.core import registry
+
+    counts = ctx.store.item_counts(bot.name)
+    claimable = sum(counts.get(state, 0) for state in item_sources(ItemEvent.CLAIM))
+    # A bot may name how a helper builds it (a test's bot); otherwise its registered factory does.
+    factory = getattr(bot, "process_factory", None) or registry.spec(bot.name).factory
+    return WorkerProcesses.start(ctx, claimable=claimable, factory=factory)
+
+
 def _preflight(bot: Bot, ctx: RunContext) -> None:
     """The bot's setup checks, before any item is claimed (``bots.core.preflight``)."""
     check = getattr(bot, "preflight", None)
@@ -374,13 +405,24 @@ def run_bot(bot: Bot, settings: Settings, store: Store, *, only_refs: Sequence[s
             ctx.log.info("items_enqueued", added=added)
             with bot.session(ctx):
                 _preflight(bot, ctx)
-                workers = [threading.Thread(target=runner.guarded_worker, name=f"{bot.name}-{i}", daemon=True)
-                           for i in range(ctx.config.concurrency)]
-                for t in workers:
-                    t.start()
-                for t in workers:
-                    while t.is_alive():
-                        t.join(0.2)
+                helpers = _start_helpers(bot, ctx)
+                try:
+                    workers = [threading.Thread(target=runner.guarded_worker, name=f"{bot.name}-{i}", daemon=True)
+                               for i in range(ctx.config.concurrency)]
+                    for t in workers:
+                        t.start()
+                    for t in workers:
+                        while t.is_alive():
+                            t.join(0.2)
+                finally:
+                    if helpers:
+                        own = runner.counts["items"]
+                        reports = helpers.join(stop)
+                        for report in reports:
+                            runner.absorb(report)
+                        shares = " + ".join(str(r.counts.get("items", 0)) for r in reports)
+                        ctx.note(f"worked by {1 + len(reports)} processes (items: {own} in the run's own, "
+                                 f"{shares} in its helper(s))")
             if runner.crash is not None:
                 raise runner.crash
             if stop.is_set():

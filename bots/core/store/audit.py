@@ -37,7 +37,8 @@ from bots.core.store.schema import audit, audit_head
 if TYPE_CHECKING:
     from bots.core.audit_keys import AuditKeys
 
-__all__ = ["RULE_EVALUATED", "RULES_EVALUATED", "AuditEntry", "AuditStore", "audit_hash", "decisions", "verdict"]
+__all__ = ["RULE_EVALUATED", "RULES_EVALUATED", "AuditEntry", "AuditStore", "PreparedAudit", "audit_hash", "decisions",
+           "verdict"]
 
 RULE_EVALUATED = "rule_evaluated"  # one rule's verdict (the older form, one record per rule)
 RULES_EVALUATED = "rules_evaluated"  # every rule's verdict on one item, in one record
@@ -58,6 +59,14 @@ class AuditEntry:
     evidence_path: str | None = None
     evidence_sha256: str | None = None
     ts: str | None = None
+
+
+@dataclass
+class PreparedAudit:
+    """Audit records as column values in ``_AUDIT_FIELDS`` order, awaiting their place in the chain."""
+
+    now: str
+    rows: list[tuple[Any, ...]]
 
 
 _AUDIT_FIELDS = (
@@ -143,27 +152,26 @@ class AuditStore(StoreBase):
             info.pop(_PENDING, None)
 
     # ---- audit --------------------------------------------------------------------------------
-    def append_audit(self, conn: Connection, entries: Sequence[AuditEntry]) -> None:
-        """Append to the hash chain inside the caller's transaction."""
-        if not entries:
+    def append_audit(self, conn: Connection, entries: Sequence[AuditEntry] | PreparedAudit) -> None:
+        """Append to the hash chain inside the caller's transaction. ``entries`` may come prepared
+        (``prepare_audit``, outside the transaction: a write lock is held for the chaining only)."""
+        prepared = entries if isinstance(entries, PreparedAudit) else self.prepare_audit(entries)
+        if not prepared.rows:
             return
         q = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
         if not self.is_sqlite:
             q = q.with_for_update()
         head = conn.execute(q).first()
         seq, prev = (head.seq, head.hash) if head else (0, GENESIS)
-        now = _iso(utcnow())
+        now = prepared.now
         kid, mac = None, None
         if self.audit_keys is not None:
             kid, key = self.audit_keys.current()
             mac = self.audit_keys.record_mac(key)
         rows = []
-        for e in entries:
+        for values in prepared.rows:
             seq += 1
-            row = [seq, e.ts or now, e.run_id, e.bot, e.item_ref, e.claim_id, e.action, e.rule_id,
-                   e.rule_version, e.input_digest, e.result,
-                   canonical_json(e.detail) if e.detail is not None else None,
-                   e.evidence_path, e.evidence_sha256]
+            row = [seq, *values]
             digest_ = _hash_values(prev, row) if kid is None else _keyed_hash(mac, prev, row, kid)
             row += (prev, digest_, kid)
             rows.append(tuple(row))
@@ -178,6 +186,15 @@ class AuditStore(StoreBase):
             conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev))
         if kid is not None:
             conn.info[_PENDING] = (seq, prev, now)  # written by begin() after the commit, never before
+
+    @staticmethod
+    def prepare_audit(entries: Sequence[AuditEntry]) -> PreparedAudit:
+        """The records' column values, details as canonical JSON, ready to chain (no database work)."""
+        now = _iso(utcnow())
+        return PreparedAudit(now, [
+            (e.ts or now, e.run_id, e.bot, e.item_ref, e.claim_id, e.action, e.rule_id, e.rule_version,
+             e.input_digest, e.result, canonical_json(e.detail) if e.detail is not None else None,
+             e.evidence_path, e.evidence_sha256) for e in entries])
 
     def checkpoint_audit_head(self) -> tuple[int, str] | None:
         """Sign the current chain head into the checkpoint file now (after a key rotation)."""

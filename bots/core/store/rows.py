@@ -42,6 +42,11 @@ class ExceptionBatchEntry:
     records: Sequence[ExceptionRecord]
     claim: dict[str, Any] | None = None
 
+    def ids(self, bot: str) -> list[str]:
+        """The Exception IDs its records get (known before anything is written)."""
+        claim_id = (self.claim or {}).get("claim_id")
+        return [exception_id(bot, r.rule_id, r.claim_id or claim_id, r.line_no, r.detail) for r in self.records]
+
 
 class RowStore(StoreBase):
     # ---- exceptions ----------------------------------------------------------------------------
@@ -66,11 +71,9 @@ class RowStore(StoreBase):
         latest: dict[str, tuple[str, dict[str, Any]]] = {}  # exception id -> (item_ref, bot fields); last wins
         for entry in entries:
             claim = entry.claim or {}
-            ids: list[str] = []
-            for rec in entry.records:
+            ids = entry.ids(bot)
+            for rec, ex_id in zip(entry.records, ids, strict=True):
                 claim_id = rec.claim_id or claim.get("claim_id")
-                ex_id = exception_id(bot, rec.rule_id, claim_id, rec.line_no, rec.detail)
-                ids.append(ex_id)
                 latest[ex_id] = (entry.item_ref, {
                     "queue": rec.queue, "rule_id": rec.rule_id, "rule_version": rec.rule_version,
                     "claim_id": claim_id, "line_no": rec.line_no,
