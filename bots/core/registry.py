@@ -76,8 +76,26 @@ def create(name: str, settings: Settings) -> Any:
     return spec(name).factory(settings)
 
 
+# Handoff targets a worker process was given by its run (``bots.core.runner.processes``), so it need
+# not import every installed bot (a browser library among them) to route a status update.
+_given_targets: dict[str, str] = {}
+
+
+def handoff_targets() -> dict[str, str]:
+    """Every handoff kind an installed bot accepts → that bot (each kind checked as ``handoff_target``)."""
+    kinds = {k for s in specs().values() for k in s.accepts}
+    return {k: handoff_target(k) for k in sorted(kinds)}
+
+
+def use_handoff_targets(targets: dict[str, str]) -> None:
+    """Route handoffs as the run that started this process resolved them."""
+    _given_targets.update(targets)
+
+
 def handoff_target(kind: str) -> str:
     """The bot that works handoffs of ``kind``; exactly one installed bot must accept it."""
+    if kind in _given_targets:
+        return _given_targets[kind]
     takers = [s.name for s in specs().values() if kind in s.accepts]
     if len(takers) != 1:
         raise ConfigError(f"handoff kind {kind!r} needs exactly one installed bot that accepts it; "

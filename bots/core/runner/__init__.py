@@ -329,7 +329,7 @@ def _start_helpers(bot: Bot, ctx: RunContext) -> WorkerProcesses:
     claimable = sum(counts.get(state, 0) for state in item_sources(ItemEvent.CLAIM))
     # A bot may name how a helper builds it (a test's bot); otherwise its registered factory does.
     factory = getattr(bot, "process_factory", None) or registry.spec(bot.name).factory
-    return WorkerProcesses.start(ctx, claimable=claimable, factory=factory)
+    return WorkerProcesses.start(ctx, claimable=claimable, factory=factory, handoffs=registry.handoff_targets())
 
 
 def _preflight(bot: Bot, ctx: RunContext) -> None:

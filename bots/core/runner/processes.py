@@ -46,6 +46,7 @@ class _Job:
     only_refs: list[str] | None
     options: dict[str, Any]
     logging: tuple[Any, ...] | None
+    handoffs: dict[str, str]  # handoff kind → bot, as the run resolved them (``registry.handoff_targets``)
 
 
 @dataclass
@@ -72,7 +73,7 @@ def _helper_main(job: _Job, conn: Connection) -> None:
                           backup_count=backup_count)
     from bots.core import registry
 
-    registry.specs()  # the handoff targets, imported now rather than inside the first commit's write lock
+    registry.use_handoff_targets(job.handoffs)
     report = HelperReport()
     stop = threading.Event()
     store = open_store(job.settings) if job.keyed else Store(job.db_url)
@@ -108,7 +109,8 @@ class WorkerProcesses:
         self._procs: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
 
     @classmethod
-    def start(cls, ctx: Any, *, claimable: int, factory: Callable[[Any], Any]) -> WorkerProcesses:
+    def start(cls, ctx: Any, *, claimable: int, factory: Callable[[Any], Any],
+              handoffs: dict[str, str]) -> WorkerProcesses:
         """Start ``processes - 1`` helpers for this run when the queue gives each process a batch or more."""
         helpers = cls()
         cfg = ctx.config
@@ -119,7 +121,7 @@ class WorkerProcesses:
         store = ctx.store
         job = _Job(factory=factory, settings=ctx.settings, db_url=store.url, keyed=store.audit_keys is not None,
                    run_id=ctx.run_id, bot=ctx.bot, only_refs=list(ctx.only_refs) if ctx.only_refs is not None else None,
-                   options=dict(ctx.options), logging=logging_setup())
+                   options=dict(ctx.options), logging=logging_setup(), handoffs=handoffs)
         for n in range(wanted):
             parent_end, child_end = mp.Pipe(duplex=False)
             proc = mp.Process(target=_helper_main, args=(job, child_end), name=f"{ctx.bot}-helper-{n + 1}",
