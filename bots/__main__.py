@@ -2,4 +2,5 @@
 
 from bots.cli import app
 
-app(prog_name="bots")
+if __name__ == "__main__":  # not when a worker process of a run imports this module
+    app(prog_name="bots")
