@@ -140,6 +140,9 @@ class QueueStore(StoreBase):
                 if dig != s.digest and state in movable:
                     reopen.append(row)
         if new_rows:
+            # In claim order: a batch then claims (and settles) neighbouring rows, a few pages of the
+            # table and its index rather than a page per item.
+            new_rows.sort(key=lambda r: r["sort_key"])
             conn.execute(work_items.insert(), new_rows)
         for row in reopen:
             conn.execute(
