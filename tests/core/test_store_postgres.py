@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -23,7 +24,7 @@ from bots.core.errors import ExceptionRecord
 from bots.core.runner import run_bot
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, WorkItemSpec
-from fake_bots import CountingBot
+from fake_bots import CountingBot, HelperProbeBot
 
 
 def _pg_bin(name: str) -> str | None:
@@ -156,3 +157,24 @@ def test_sign_in_blocks_hold_supersede_and_clear_and_one_stays_active_per_site(p
     assert pg_store.signin_block_for("acme", other, bot="payer_portal", run_id="r3") is None
     assert pg_store.record_signin_refused(fingerprint=other, **args) is True
     assert pg_store.clear_signin_block("acme", by="it-desk") == 1 and pg_store.signin_blocks() == []
+
+
+def test_a_run_with_a_helper_process_shares_the_postgres_queue(pg_store: Store, settings: Settings,
+                                                                tmp_path: Path) -> None:
+    trace = tmp_path / "trace.txt"
+    bots_toml = settings.config_dir / "bots.toml"
+    body = re.sub(r"(?ms)(^\[bots\.claim_edits\]\n.*?)^batch_size = [^\n]*\n", r"\g<1>batch_size = 5\n",
+                  bots_toml.read_text(), count=1)
+    bots_toml.write_text(body + f'\n[bots.claim_edits.options]\nitems = 40\ntrace = "{trace}"\n')
+    pg_settings = Settings(home=settings.home, config_dir=settings.config_dir, database_url=pg_store.url,
+                           _env_file=None)
+    assert pg_settings.config.bot("claim_edits").processes == 2  # as shipped
+
+    result = run_bot(HelperProbeBot(pg_settings), pg_settings, pg_store, write_workbook=False)
+
+    assert result.status == "succeeded", result.message
+    done = [line.split() for line in trace.read_text().splitlines()]
+    assert sorted(ref for _pid, ref in done) == [f"item-{i:03d}" for i in range(40)]  # each once
+    assert len({pid for pid, _ref in done}) == 2
+    assert pg_store.item_counts("claim_edits") == {"done": 40}
+    assert pg_store.verify_audit() == []
