@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from bots.core.store.schema import audit_head, meta, metadata
 
@@ -71,12 +71,13 @@ class StoreBase:
             if not path or path == ":memory:" or not Path(path).is_file():
                 raise FileNotFoundError(f"no database at {path}: nothing has run with this home yet")
         if self.is_sqlite:
-            self.engine = create_engine(
-                url, connect_args={"timeout": 60, "check_same_thread": False}, poolclass=NullPool
-            )
-            self._read_engine = create_engine(
-                url, connect_args={"timeout": 60, "check_same_thread": False}, poolclass=NullPool
-            )
+            # A few connections kept open per engine: opening one (file, pragmas, schema parse) cost
+            # a scan ~5 ms a transaction. Threads beyond the pool (payer_portal's workers) get one
+            # of their own for the transaction, closed after it, as every connection used to be.
+            pooled = {"connect_args": {"timeout": 60, "check_same_thread": False}, "poolclass": QueuePool,
+                      "pool_size": 4, "max_overflow": 64, "pool_timeout": 60}
+            self.engine = create_engine(url, **pooled)
+            self._read_engine = create_engine(url, **pooled)
             _sqlite_pragmas(self.engine, immediate=True)
             _sqlite_pragmas(self._read_engine, immediate=False)
         else:
