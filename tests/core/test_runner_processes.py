@@ -42,6 +42,13 @@ def _settings(tmp_path: Path, name: str, bots_toml_extra: str = "", *, home: str
     return settings
 
 
+def _probe_settings(tmp_path: Path, name: str, trace: Path, *, items: int = 40, extra: str = "",
+                    home: str | None = None, **claim_edits: object) -> Settings:
+    """Settings for a HelperProbeBot run: its options (items, trace file, ``extra`` lines) in bots.toml."""
+    options = f'\n[bots.claim_edits.options]\nitems = {items}\ntrace = "{trace}"\n{extra}'
+    return _settings(tmp_path, name, options, home=home, **claim_edits)
+
+
 def _trace(path: Path) -> list[tuple[int, str]]:
     """(pid, reference) per traced item; a line still being written is left for the next read."""
     fields = (line.split() for line in path.read_text().splitlines())
@@ -50,8 +57,7 @@ def _trace(path: Path) -> list[tuple[int, str]]:
 
 def test_a_helper_process_shares_the_run_and_each_item_is_done_once(tmp_path: Path) -> None:
     trace = tmp_path / "trace.txt"
-    settings = _settings(tmp_path, "probe", f'\n[bots.claim_edits.options]\nitems = 40\ntrace = "{trace}"\n',
-                         processes=2, batch_size=5)
+    settings = _probe_settings(tmp_path, "probe", trace, processes=2, batch_size=5)
     store = Store(settings.db_url)
     result = run_bot(HelperProbeBot(settings), settings, store, write_workbook=False)
 
@@ -74,8 +80,7 @@ def test_a_helper_process_shares_the_run_and_each_item_is_done_once(tmp_path: Pa
 
 def test_a_helper_that_dies_fails_the_run_and_its_items_go_back_to_the_queue(tmp_path: Path) -> None:
     trace = tmp_path / "trace.txt"
-    settings = _settings(tmp_path, "crash", f'\n[bots.claim_edits.options]\nitems = 40\ntrace = "{trace}"\n'
-                                            f'crash_helper = true\n', processes=2, batch_size=5)
+    settings = _probe_settings(tmp_path, "crash", trace, extra="crash_helper = true\n", processes=2, batch_size=5)
     store = Store(settings.db_url)
     result = run_bot(HelperProbeBot(settings), settings, store, write_workbook=False)
 
@@ -89,8 +94,7 @@ def test_a_helper_that_dies_fails_the_run_and_its_items_go_back_to_the_queue(tmp
     store.close()
 
     # The next run (no helper this time) finishes them; nothing done twice.
-    settings = _settings(tmp_path, "rerun", f'\n[bots.claim_edits.options]\nitems = 40\ntrace = "{trace}"\n',
-                         home="crash", processes=1, batch_size=5)
+    settings = _probe_settings(tmp_path, "rerun", trace, home="crash", processes=1, batch_size=5)
     store = Store(settings.db_url)
     again = run_bot(HelperProbeBot(settings), settings, store, write_workbook=False)
     assert again.status == "succeeded" and again.counts["done"] == 5
@@ -101,8 +105,7 @@ def test_a_helper_that_dies_fails_the_run_and_its_items_go_back_to_the_queue(tmp
 
 def test_a_stop_reaches_the_helpers_and_leaves_no_item_in_hand(tmp_path: Path) -> None:
     trace = tmp_path / "trace.txt"
-    settings = _settings(tmp_path, "stop", f'\n[bots.claim_edits.options]\nitems = 200\ntrace = "{trace}"\n'
-                                           f'delay = 0.02\n', processes=2, batch_size=5)
+    settings = _probe_settings(tmp_path, "stop", trace, items=200, extra="delay = 0.02\n", processes=2, batch_size=5)
     store = Store(settings.db_url)
     stop = threading.Event()
 

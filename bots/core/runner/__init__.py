@@ -281,6 +281,16 @@ class _Run:
                           item_ref=d.item.reference, claim_id=claim.claim_id if claim else None,
                           detail=detail, evidence_path=path, evidence_sha256=sha)
 
+    def work(self) -> None:
+        """The run's ``concurrency`` worker threads, until the queue is empty or the run stops."""
+        workers = [threading.Thread(target=self.guarded_worker, name=f"{self.ctx.bot}-{i}", daemon=True)
+                   for i in range(self.ctx.config.concurrency)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            while t.is_alive():  # joined in steps, so the main thread still takes SIGINT/SIGTERM
+                t.join(0.2)
+
     def guarded_worker(self) -> None:
         """A worker that breaks (the store is gone, a bug in a bot's session) stops the whole run,
         which then reports ``failed`` instead of succeeding with items left in hand."""
@@ -407,13 +417,7 @@ def run_bot(bot: Bot, settings: Settings, store: Store, *, only_refs: Sequence[s
                 _preflight(bot, ctx)
                 helpers = _start_helpers(bot, ctx)
                 try:
-                    workers = [threading.Thread(target=runner.guarded_worker, name=f"{bot.name}-{i}", daemon=True)
-                               for i in range(ctx.config.concurrency)]
-                    for t in workers:
-                        t.start()
-                    for t in workers:
-                        while t.is_alive():
-                            t.join(0.2)
+                    runner.work()
                 finally:
                     if helpers:
                         own = runner.counts["items"]

@@ -83,13 +83,7 @@ def _helper_main(job: _Job, conn: Connection) -> None:
         runner = _Run(bot, ctx, job.settings.config.retry_for(job.bot), None)
         with _signals_stop(stop):
             with bot.session(ctx):
-                threads = [threading.Thread(target=runner.guarded_worker, daemon=True)
-                           for _ in range(ctx.config.concurrency)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    while t.is_alive():
-                        t.join(0.2)
+                runner.work()
         report.counts, report.outages, report.carried = dict(runner.counts), dict(runner.outages), runner.carried
         report.notes = list(ctx.notes)
         if runner.crash is not None:
