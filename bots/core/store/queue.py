@@ -315,6 +315,11 @@ class QueueStore(StoreBase):
             params["w_id"], params["w_owner"] = ch.item.id, ch.item.run_id
             groups.setdefault((tuple(values), ch.refund_attempt), []).append(params)
         for (keys, refund), rows in groups.items():
+            if self.is_sqlite:  # plain tuples to the driver: a scan settles tens of thousands a run
+                sets = [f"{k} = ?" for k in keys] + (["attempts = attempts - 1"] if refund else [])
+                conn.exec_driver_sql(f"UPDATE work_items SET {', '.join(sets)} WHERE id = ? AND lease_owner = ?",
+                                     [(*(r[f"v_{k}"] for k in keys), r["w_id"], r["w_owner"]) for r in rows])
+                continue
             set_: dict[str, Any] = {k: bindparam(f"v_{k}") for k in keys}
             if refund:
                 set_["attempts"] = work_items.c.attempts - 1
