@@ -64,7 +64,7 @@ def _rows(start: int, count: int, run_id: str, evidence_dir: Path, rng: random.R
         ago = timedelta(days=n % 40, minutes=n % 600) if backdate else timedelta(0)
         seen = (now - ago).isoformat(timespec="microseconds")
         out.append({
-            "exception_id": exception_id("claim_edits", rule, claim, 1, detail), "queue": QUEUE_SHEETS[n % 6],
+            "exception_id": exception_id("claim_edits", rule, claim, 1, detail), "queue": QUEUE_SHEETS[n % 5],
             "bot": "claim_edits", "item_ref": f"acme:{claim}", "rule_id": rule, "rule_version": "2026Q4",
             "claim_id": claim, "line_no": 1 + n % 4, "payer_id": ("acme", "beacon")[n % 2],
             "patient": f"PATIENT{n % 5000}, TEST", "dos": f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}",

@@ -35,7 +35,9 @@ from bots.core.errors import ExceptionRecord
 from bots.core.lifecycle import APPEAL_PREPARATION, CoderStatus, RowState, ready_to_sync
 from bots.core.payers import Payers
 from bots.core.store import AuditEntry, Store
-from bots.core.workbook.layout import APPEAL_DOC_PREFIX, APPEAL_SUBMITTED
+from bots.core.workbook.layout import (
+    APPEAL_BOT_COLUMNS, APPEAL_DOC_PREFIX, APPEAL_EVIDENCE_COLUMNS, APPEAL_OUTCOME, APPEAL_SUBMITTED,
+)
 from bots.core.workbook.reader import ReadBack
 
 __all__ = ["APPEALS_BOT", "APPEAL_RULE", "SOURCE_QUEUES", "appeal_gaps", "appeal_pass", "appeal_problems",
@@ -259,8 +261,10 @@ def appeal_pass(store: Store, conn: Connection, rows: list[dict[str, Any]], appe
 def appeal_view(row: dict[str, Any], appeal: dict[str, Any] | None, items: list[str],
                 today: date) -> dict[str, Any]:
     """The row as the Appeal Preparation sheet shows it: the exception row and the appeal's cells."""
-    if appeal is None:
-        return {**row, **{APPEAL_DOC_PREFIX + i: None for i in items}}
+    if appeal is None:  # a row in this queue without its appeal's facts still shows (and never breaks the write)
+        blank = (*APPEAL_BOT_COLUMNS, *APPEAL_EVIDENCE_COLUMNS, APPEAL_OUTCOME)
+        return {**row, **{c.field: None for c in blank}, "appeal_gaps": [], "appeal_missed": False,
+                **{APPEAL_DOC_PREFIX + i: None for i in items}}
     needed, ticked = _items(appeal), _checklist(appeal)
     days = _days_left(appeal, today)
     flag = "deadline missed" if appeal["missed_at"] else ("near deadline" if appeal["escalated_at"] else None)
