@@ -21,10 +21,13 @@ Choices that follow from that, and from how coders use the file:
 - Bot-owned cells get the row's Review Level colour (grey once Cleared or
   Synced); a row's cells are always written so the colour band is unbroken.
 
-Size: one module on purpose (about 480 lines). The cell emitters, the column plans and the
+The same cells, all locked and without dropdowns, make the monthly archive files
+(``render_archive``, called by ``archive``).
+
+Size: one module on purpose (about 470 lines). The cell emitters, the column plans and the
 splice of the rows into openpyxl's skeleton share one style table and one column order; the
-sheets with their own columns (Quality Review, Appeal Preparation, Trends, Lists) already live in
-their own modules and call back into these few functions.
+sheets with their own columns (Quality Review, Appeal Preparation, Trends, Lists) and the
+dropdowns (``validations``) already live in their own modules.
 """
 
 from __future__ import annotations
@@ -45,27 +48,25 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
-from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.protection import SheetProtection
 
 from bots.core.lifecycle import APPEAL_PREPARATION, RowState
 from bots.core.times import show_time
 from bots.core.workbook.layout import (
-    APPEAL_DOC_PREFIX, COLUMNS, FROZEN_COLUMNS, STATUSES, Column, WorkbookLayout, appeal_columns, column_letter,
+    COLUMNS, FROZEN_COLUMNS, STATUSES, Column, WorkbookLayout, appeal_columns, column_letter,
     print_setup,
 )
-from bots.core.workbook.lists import names_range, names_sheet, person_validations
+from bots.core.workbook.lists import names_range, names_sheet
 from bots.core.workbook.quality_sheet import quality_sheet
 from bots.core.workbook.summary import SummaryStats, summary_sheet
 from bots.core.workbook.trends import trends_sheet
+from bots.core.workbook.validations import EXCEL_EPOCH_ORDINAL, add_validations
 
 if TYPE_CHECKING:
     from bots.core.report import Report
 
-__all__ = ["SheetRows", "render_workbook"]
+__all__ = ["SheetRows", "render_archive", "render_workbook"]
 
-EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()
-MAX_ROW = 1_048_576
 MAX_TEXT = 32_767  # Excel's limit for one cell
 HEADER_FILL = {"bot": "1F4E78", "coder": "375623"}
 ROWS_PER_CHUNK = 2000  # rows joined and encoded at a time
@@ -107,17 +108,17 @@ class _ColumnPlan:
     width: float = 0.0  # this sheet's width of the column (fitted to its values)
 
 
-def _plan_columns(palette: _Palette, layout: WorkbookLayout,
-                  columns: Sequence[Column] = COLUMNS) -> list[_ColumnPlan]:
+def _plan_columns(palette: _Palette, layout: WorkbookLayout, columns: Sequence[Column] = COLUMNS,
+                  read_only: bool = False) -> list[_ColumnPlan]:
     """Each column's cell styles: by Review Level and closed for bot-owned cells, one
-    unlocked style for coder-owned cells."""
+    unlocked style for coder-owned cells (locked too in a ``read_only`` archive file)."""
     colours = layout.colours
     plans = []
     for i, col in enumerate(columns, 1):
         fmt = _NUMBER_FORMATS.get(col.kind, "General")
         align = Alignment(vertical="top", wrap_text=col.wrap)
         if col.coder:
-            sid = palette.style(protection=Protection(locked=False), number_format=fmt, alignment=align)
+            sid = palette.style(protection=Protection(locked=read_only), number_format=fmt, alignment=align)
             plans.append(_ColumnPlan(col, column_letter(i), (sid, sid, sid)))
             continue
         font = Font(color="0563C1", underline="single") if col.kind == "link" else (
@@ -342,59 +343,20 @@ def _fit_width(column: Column, rows: Sequence[dict[str, Any]]) -> float:
     return float(min(column.max_width, max(column.width, len(column.header) + 2, longest + 2)))
 
 
-def _protect(ws: Any) -> None:
+def _protect(ws: Any, read_only: bool = False) -> None:
     """Bot-owned cells locked, no password. Coders may filter, format, resize and insert
     rows; Excel still refuses to sort a range with locked cells on a protected sheet,
     so sorting needs Review > Unprotect Sheet. That is safe: rows are matched by
-    Exception ID, and the next write restores protection and every bot-owned cell."""
+    Exception ID, and the next write restores protection and every bot-owned cell.
+    An archive file (``read_only``) locks every cell and allows no inserted rows: nothing in it is read back."""
     ws.protection = SheetProtection(
-        sheet=True, sort=False, autoFilter=False, formatCells=False, formatColumns=False, formatRows=False,
-        insertRows=False, deleteRows=True, insertColumns=True, deleteColumns=True,
+        sheet=True, sort=False, autoFilter=False, formatCells=read_only, formatColumns=False, formatRows=False,
+        insertRows=read_only, deleteRows=True, insertColumns=True, deleteColumns=True,
         selectLockedCells=False, selectUnlockedCells=False)
 
 
-def _validations(ws: Any, queue: str, layout: WorkbookLayout, plans: Sequence[_ColumnPlan],
-                 names: str | None = None) -> None:
-    by_field = {p.column.field: p.letter for p in plans}
-    person_validations(ws, by_field, {p.column.field: p.column.header for p in plans}, names)
-
-    def whole(field_name: str) -> str:
-        letter = by_field[field_name]
-        return f"{letter}2:{letter}{MAX_ROW}"
-
-    status = DataValidation(type="list", formula1='"{}"'.format(",".join(STATUSES)), allow_blank=True,
-                            showErrorMessage=True, errorTitle="Status",
-                            error="Choose New, In Progress, Resolved or Escalated.")
-    status.add(whole("status"))
-    resolution = DataValidation(type="list", formula1='"{}"'.format(",".join(layout.choices(queue))),
-                                allow_blank=True, showErrorMessage=True, errorTitle="Resolution",
-                                error=f"Choose one of the {queue} resolutions from the list.")
-    resolution.add(whole("resolution"))
-    resolved_on = DataValidation(type="date", operator="between",
-                                 formula1=str(date(2000, 1, 1).toordinal() - EXCEL_EPOCH_ORDINAL),
-                                 formula2=str(date(2099, 12, 31).toordinal() - EXCEL_EPOCH_ORDINAL),
-                                 allow_blank=True, showErrorMessage=True, errorTitle="Resolved On",
-                                 error="Enter a date, e.g. 2026-11-03.")
-    resolved_on.add(whole("resolved_on"))
-    for dv in (status, resolution, resolved_on):
-        ws.data_validations.append(dv)
-    if "submitted_on" in by_field:  # the Appeal Preparation sheet
-        submitted = DataValidation(type="date", operator="between", formula1=resolved_on.formula1,
-                                   formula2=resolved_on.formula2, allow_blank=True, showErrorMessage=True,
-                                   errorTitle="Submitted On", error="Enter a date, e.g. 2026-11-03.")
-        submitted.add(whole("submitted_on"))
-        ticks = DataValidation(type="list", formula1='"Yes"', allow_blank=True, showErrorMessage=True,
-                               errorTitle="Checklist", error="Choose Yes when the document is in hand.")
-        for name in by_field:
-            if name.startswith(APPEAL_DOC_PREFIX):
-                ticks.add(whole(name))
-        ws.data_validations.append(submitted)
-        if ticks.sqref:
-            ws.data_validations.append(ticks)
-
-
 def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: Sequence[_ColumnPlan],
-                 written: str, names: str | None = None) -> tuple[Any, list[_ColumnPlan]]:
+                 written: str, names: str | None = None, read_only: bool = False) -> tuple[Any, list[_ColumnPlan]]:
     """The sheet around the rows, and the column plans with this sheet's widths (rows need them
     for their heights)."""
     ws = wb.create_sheet(sheet.title)
@@ -404,7 +366,7 @@ def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: 
         fitted.append(plan)
         dim = ws.column_dimensions[plan.letter]
         dim.width = plan.width
-        if plan.column.coder:  # empty cells, and rows a coder inserts, take the column's style
+        if plan.column.coder and not read_only:  # empty cells, and rows a coder inserts, take the column's style
             dim.protection = Protection(locked=False)
             dim.number_format = _NUMBER_FORMATS.get(plan.column.kind, "General")
         if plan.column.bookkeeping:  # grouped at the right, collapsed: the [+] above shows them
@@ -414,8 +376,10 @@ def _queue_sheet(wb: Workbook, sheet: SheetRows, layout: WorkbookLayout, plans: 
     ws.freeze_panes = f"{column_letter(FROZEN_COLUMNS + 1)}2"
     ws.auto_filter.ref = f"A1:{plans[-1].letter}{len(sheet.rows) + 1}"
     print_setup(ws, written)
-    _validations(ws, sheet.queue, layout, plans, names)
-    _protect(ws)
+    if not read_only:
+        add_validations(ws, sheet.queue, layout, {p.column.field: p.letter for p in plans},
+                        {p.column.field: p.column.header for p in plans}, names)
+    _protect(ws, read_only)
     header = []
     for plan in plans:
         cell = WriteOnlyCell(ws, value=plan.column.header)
@@ -448,12 +412,9 @@ def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: Summary
     sheet's checklist columns (``layout.appeal_columns``)."""
     wb = Workbook(write_only=True)
     summary = summary_sheet(wb, stats, tz)
-    plans = _plan_columns(_Palette(summary), layout)
     written = show_time(stats.written_at.replace(tzinfo=UTC), tz, seconds=False)
     names = names_range(people)
-    appeal_plans = _plan_columns(_Palette(summary), layout, appeal_columns(list(appeal_items)))
-    queue_sheets = [(sheet, *_queue_sheet(wb, sheet, layout, appeal_plans if sheet.queue == APPEAL_PREPARATION
-                                          else plans, written, names)) for sheet in sheets]
+    queue_sheets = _queue_sheets(wb, summary, sheets, layout, written, appeal_items, names)
     if quality is not None:
         quality_sheet(wb, quality, written, base_dir, reviewers=names_range(reviewers, "B"),
                       categories=names_range(categories, "C"))
@@ -461,6 +422,33 @@ def render_workbook(dest: IO[bytes], sheets: Sequence[SheetRows], stats: Summary
         trends_sheet(wb, trends, written)
     if people or quality is not None:
         names_sheet(wb, {"Team": list(people), "QA reviewers": list(reviewers), "Finding categories": list(categories)})
+    return _splice(wb, queue_sheets, dest, tz, base_dir)
+
+
+def render_archive(dest: IO[bytes], sheets: Sequence[SheetRows], cover: Callable[[Workbook], Any],
+                   layout: WorkbookLayout, *, tz: tzinfo, base_dir: Path, written_at: datetime,
+                   appeal_items: Sequence[str] = ()) -> int:
+    """A read-only archive file (``archive``): ``cover`` draws its first sheet, then the queue sheets with
+    the live workbook's columns and styles, every cell locked and no dropdowns."""
+    wb = Workbook(write_only=True)
+    first = cover(wb)
+    written = show_time(written_at.replace(tzinfo=UTC), tz, seconds=False)
+    queue_sheets = _queue_sheets(wb, first, sheets, layout, written, appeal_items, None, read_only=True)
+    return _splice(wb, queue_sheets, dest, tz, base_dir)
+
+
+def _queue_sheets(wb: Workbook, first: Any, sheets: Sequence[SheetRows], layout: WorkbookLayout, written: str,
+                  appeal_items: Sequence[str], names: str | None,
+                  read_only: bool = False) -> list[tuple[SheetRows, Any, list[_ColumnPlan]]]:
+    plans = _plan_columns(_Palette(first), layout, read_only=read_only)
+    appeal_plans = _plan_columns(_Palette(first), layout, appeal_columns(list(appeal_items)), read_only)
+    return [(sheet, *_queue_sheet(wb, sheet, layout, appeal_plans if sheet.queue == APPEAL_PREPARATION else plans,
+                                  written, names, read_only)) for sheet in sheets]
+
+
+def _splice(wb: Workbook, queue_sheets: list[tuple[SheetRows, Any, list[_ColumnPlan]]], dest: IO[bytes],
+            tz: tzinfo, base_dir: Path) -> int:
+    """Save ``wb``'s skeleton and copy it to ``dest`` with each queue sheet's rows in its ``sheetData``."""
     skeleton = io.BytesIO()
     wb.save(skeleton)
     parts = {ws.path.lstrip("/"): (sheet, fitted) for sheet, ws, fitted in queue_sheets}
