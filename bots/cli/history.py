@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from datetime import tzinfo
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
@@ -102,14 +103,17 @@ def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-
                                                        "rules_evaluated record as one object per rule.")] = False,
                ) -> None:
     """Print one claim's whole audit trail: every rule decision with its rule version, the input digest and
-    the edit-table versions, status reads with their evidence, pushes, coder edits."""
+    the edit-table versions, status reads with their evidence, pushes, coder edits; then where each of the
+    claim's exception rows is now (the workbook, or the archive file it was moved to)."""
     from bots.core.store.audit import decisions
     from bots.core.times import display_zone, show_time
 
     with user_errors():
         settings = get_settings()
         zone = display_zone(settings)
-        trail = open_store(settings).audit_trail(claim_id)
+        store = open_store(settings)
+        trail = store.audit_trail(claim_id)
+        places = store.row_places(claim_id)
     if json_out:
         for r in trail:
             for d in decisions(r):
@@ -117,6 +121,7 @@ def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-
         return
     if not trail:
         console.print(f"no audit records for {claim_id}")
+        _print_places(places, settings.workbook_path.name, zone)
         raise typer.Exit(1)
     for r in trail:
         head = f"#{r['seq']} {show_time(r['ts'], zone)} {r['bot'] or ''} {r['action']}"
@@ -138,4 +143,21 @@ def audit_show(claim_id: Annotated[str, typer.Argument(help="Claim id, e.g. CLM-
             line += f"  {r['detail']}"
         if r["evidence_path"]:
             line += f"\n      evidence {r['evidence_path']} sha256 {r['evidence_sha256']}"
+        console.print(line, highlight=False, markup=False)
+    _print_places(places, settings.workbook_path.name, zone)
+
+
+def _print_places(places: list[dict[str, Any]], workbook: str, zone: tzinfo) -> None:
+    """Where a claim's exception rows are now: the live workbook's sheet, or the archive file."""
+    from bots.core.times import show_time
+    from bots.core.workbook.layout import sheet_title
+
+    for p in places:
+        head = f"row {p['exception_id']} ({p['queue']}, {p['bot_status']}):"
+        if p["archived_at"]:
+            line = f"{head} archived {show_time(p['archived_at'], zone)} to {p['archive_file']} beside {workbook}"
+        else:
+            line = f"{head} in {workbook}, sheet {sheet_title(p['queue'])}"
+            if p["archive_file"]:
+                line += f" (found again after it was archived; its earlier copy is in {p['archive_file']})"
         console.print(line, highlight=False, markup=False)

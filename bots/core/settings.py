@@ -101,9 +101,18 @@ class BotConfig(_Strict):
         return v
 
 
+def _archive_days(v: int) -> int:
+    if not 0 <= v <= 3650:
+        raise ValueError("expected a number of days from 1 to 3650, or 0 to keep every row in the live workbook")
+    return v
+
+
 class WorkbookConfig(_Strict):
     path: str = "exceptions.xlsx"
     backups: int = Field(5, ge=0, le=50)
+    # Closed rows move to archive/<stem>-YYYY-MM.xlsx beside the workbook this many days after they
+    # closed (``workbook.archive``); 0: never, every row stays in the live workbook.
+    archive_after_days: Annotated[int, AfterValidator(_archive_days)] = 30
 
 
 class SchedulerConfig(_Strict):

@@ -12,7 +12,7 @@ One concern per module: ``base`` (engine, dialects, transactions), ``schema``
 aggregates per day for the leaders' dashboard), ``mirror`` (the workbook's coder
 edits and written state), ``ownership`` (the Assigned To the bots chose from the roster), ``quality`` (samples for QA
 review), ``changes`` (rule, table and payer profile changes with their effect), ``appeals`` (Appeal
-Preparation rows' own facts) and ``signins``
+Preparation rows' own facts), ``archive`` (rows moved out of the live workbook) and ``signins``
 (refused sign-ins remembered across runs). ``Store`` combines them.
 """
 
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from bots.core.lifecycle import ItemState, RowState, RunStatus
 from bots.core.store.appeals import AppealStore
+from bots.core.store.archive import ArchiveStore
 from bots.core.store.audit import AuditEntry, AuditStore, audit_hash
 from bots.core.store.base import GENESIS, canonical_json, digest, utcnow
 from bots.core.store.changes import ChangeStore
@@ -48,7 +49,7 @@ __all__ = [
 
 
 class Store(IntentStore, SignInStore, RunStore, AuditStore, ClaimStore, ReportStore, DashboardStore, MirrorStore,
-            OwnershipStore, QualityStore, ChangeStore, AppealStore):
+            OwnershipStore, QualityStore, ChangeStore, AppealStore, ArchiveStore):
     """Owns the engine; hands out transactions. Thread-safe (one connection per use)."""
 
 

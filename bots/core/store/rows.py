@@ -3,7 +3,8 @@ when it no longer occurs; resolutions ready to apply, and marking a row Synced o
 Coder-owned columns are mirrored from the workbook elsewhere and never set by a bot's decision.
 
 Bot Status moves (found, recur, clear, sync, retry cleared) are the row lifecycle's table
-in ``bots.core.lifecycle``; the statements here take their states from it.
+in ``bots.core.lifecycle``; the statements here take their states from it. A row that recurs
+after it was archived (``store.archive``) is live again.
 """
 
 from __future__ import annotations
@@ -103,8 +104,10 @@ class RowStore(StoreBase):
                     inserts.append({"exception_id": ex_id, "bot": bot, "item_ref": item_ref, "first_seen": now,
                                     "times_seen": 1, **fields})
                     continue
+                # An archived row found again is live again, with its history; ``archive_file`` still
+                # says where its earlier copy is (``store.archive``).
                 row = {"w_id": ex_id, "v_times_seen": cur.times_seen + (0 if cur.run_id == run_id else 1),
-                       "v_item_ref": item_ref, **{f"v_{k}": v for k, v in fields.items()}}
+                       "v_item_ref": item_ref, "v_archived_at": None, **{f"v_{k}": v for k, v in fields.items()}}
                 if cur.escalated_at:  # escalated to a senior: the row stays Senior whatever the bot says
                     row["v_review_level"] = "Senior"
                 check_row_move(cur.bot_status, RowState.OPEN, RowEvent.RECUR)
@@ -131,7 +134,9 @@ class RowStore(StoreBase):
                 still_there = exceptions.c.bot_status.in_(row_sources(RowEvent.CLEAR)) | (
                     (exceptions.c.queue == BOT_FAILURES)
                     & exceptions.c.bot_status.in_(row_sources(RowEvent.RETRY_CLEARED)))
-                cond = [exceptions.c.bot == bot, exceptions.c.item_ref.in_(refs), still_there]
+                # An archived row is closed history: a clear leaves it as archived.
+                cond = [exceptions.c.bot == bot, exceptions.c.item_ref.in_(refs), still_there,
+                        exceptions.c.archived_at.is_(None)]
                 if ids:
                     cond.append(exceptions.c.exception_id.not_in(ids))
                 conn.execute(update(exceptions).where(*cond)

@@ -176,6 +176,10 @@ exceptions = Table(
     Column("escalated_at", String(32)),  # when the bots took the escalation: the row stays Senior from then on
     Column("synced_at", String(32)),
     Column("written_at", String(32)),  # null: changed since the last workbook write
+    # Moved out of the live workbook into a monthly archive file (``workbook.archive``); null: live. A row
+    # found again is live again (``archived_at`` null) and keeps ``archive_file``: where its earlier copy is.
+    Column("archived_at", String(32)),
+    Column("archive_file", Text),  # relative to the workbook's folder, e.g. archive/exceptions-2026-08.xlsx
     Index("ix_exceptions_scope", "bot", "item_ref"),
 )
 

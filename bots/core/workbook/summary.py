@@ -78,6 +78,8 @@ class SummaryStats:
     overturned: dict[tuple[str, str], int] = field(default_factory=dict)  # QA fails per (rule id, version)
     latest_change: dict[str, Any] | None = None  # Store.latest_change: a rule or table change and its effect
     appeal_gaps: dict[tuple[str, str], AppealGaps] = field(default_factory=dict)  # per (payer, denial category)
+    archived: dict[str, int] = field(default_factory=dict)  # archived rows per archive file (``archive``)
+    archive_after_days: int = 0  # [workbook] archive_after_days (0: archiving off)
 
     @property
     def deadlines_missed(self) -> int:
@@ -183,6 +185,21 @@ def _count_appeal(stats: SummaryStats, row: dict[str, Any]) -> None:
         g.missed += row["appeal_missed"]
 
 
+ARCHIVE_FILES_SHOWN = 24  # two years of monthly files; older ones are counted in the total
+
+
+def _archive_rows(ws: Any, stats: SummaryStats, cell: Any) -> None:
+    """How many rows left this workbook for the archive files, and where they are."""
+    ws.append([])
+    after = (f"closed rows move there {stats.archive_after_days} days after they closed"
+             if stats.archive_after_days else "archiving is off ([workbook] archive_after_days = 0)")
+    ws.append([cell("Archived rows (not in this workbook)", bold=True), cell(sum(stats.archived.values()), bold=True),
+               cell(f"in the archive folder beside this workbook, one read-only file per month closed; {after}. "
+                    "A row found again comes back here. `bots audit show CLAIM` says where a claim's rows are.")])
+    for name, n in sorted(stats.archived.items(), reverse=True)[:ARCHIVE_FILES_SHOWN]:
+        ws.append([cell(name), n])
+
+
 def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     ws = wb.create_sheet(SUMMARY_SHEET)
     widths = (34, 18, 13, 10, 18, 20, 14, 18, 10, 10)  # B holds "Last written" (yyyy-mm-dd hh:mm)
@@ -232,6 +249,8 @@ def summary_sheet(wb: Workbook, stats: SummaryStats, tz: tzinfo) -> Any:
     ws.append([cell("Total", bold=True), total.open_entry, total.open_senior, total.open_entry + total.open_senior,
                age(total.oldest_open), total.resolved_7d, total.awaiting_sync, total.bot_check, total.cleared,
                total.total])
+    if stats.archived or stats.archive_after_days:
+        _archive_rows(ws, stats, cell)
     ws.append([])
     ws.append([cell("Senior backlog by person", bold=True), cell("open Senior rows")])
     for who, n in sorted(stats.senior_by_person.items(), key=lambda kv: (-kv[1], kv[0])):

@@ -22,16 +22,19 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
    (``appeals``);
 4. stops there if Excel or LibreOffice has the workbook open: the rows stay
    pending (``written_at IS NULL``) and the next run writes them;
-5. renders the whole workbook to a temporary file beside it, flushes it to
+5. moves closed rows out to the monthly archive files (``archive``; only rows the file just read
+   showed, so their edits are merged first);
+6. renders the live rows to a temporary file beside it, flushes it to
    disk and renames it over the old one, keeping rotating backups;
-6. marks written exactly the rows whose content went into that file, so a
+7. marks written exactly the rows whose content went into that file, so a
    bot that records an exception mid-write leaves it pending, not lost.
 
-Size: about 520 lines, kept together because it is the one place that orders a write: lock,
-read back, merge (identity, assignment, sign-off, appeals, QA each in its own module), then render
-under the same lock. What is left here is that sequence and its bookkeeping (notices, the
-``rows_as_of`` mark, backups); splitting the sequence would spread one transaction's order over
-files. The next concern that grows it should move the notices into their own module.
+Archived rows are not read (``Store.live_rows``): that is what keeps a year of rows fast.
+
+Size: about 500 lines, kept together because it is the one place that orders a write: lock,
+read back, merge (identity, assignment, sign-off, appeals, QA each in its own module), archive,
+then render under the same lock. What is left here is that sequence and its bookkeeping (the
+``rows_as_of`` mark, backups); the problems it reports are worded in ``notices``.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,7 @@ from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
 from bots.core.team import Role, Team, load_team, local_today
 from bots.core.times import display_zone
 from bots.core.workbook.appeals import appeal_pass, appeal_problems, appeal_view, merge_appeal_edits
+from bots.core.workbook.archive import ARCHIVE_DIR, ArchiveResult, archive_closed_rows
 from bots.core.workbook.assignment import assign_owners, bot_assigned
 from bots.core.workbook.checks import (
     MISSING_CHECK, REWORK_FIELDS, evidence_problems, is_signoff_problem, merged_bot_check, same_entry,
@@ -68,6 +72,7 @@ from bots.core.workbook.identity import check_identity, missing_message
 from bots.core.workbook.layout import (
     CODER_FIELDS, QUEUE_SHEETS, STATUSES, WorkbookLayout, load_layout, sheet_title,
 )
+from bots.core.workbook.notices import local_time, merge_problems, recent_notices
 from bots.core.workbook.reader import ReadBack, WorkbookUnreadable, read_coder_columns
 from bots.core.workbook.render import SheetRows, render_workbook
 from bots.core.workbook.review import review_pass
@@ -97,12 +102,16 @@ class WorkbookResult:
     problems: list[str] = field(default_factory=list)
     moved_aside: Path | None = None
     seconds: float = 0.0
+    archived: int = 0  # rows this write moved to the archive files
+    archive_files: list[str] = field(default_factory=list)  # the archive files it wrote
+    archive_seconds: float = 0.0  # of ``seconds``, the archive files' part
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "written": self.written, "message": self.message, "rows": self.rows,
                 "pending": self.pending, "edits": self.edits, "problems": self.problems,
                 "moved_aside": str(self.moved_aside) if self.moved_aside else None,
-                "seconds": round(self.seconds, 2)}
+                "seconds": round(self.seconds, 2), "archived": self.archived, "archive_files": self.archive_files,
+                "archive_seconds": round(self.archive_seconds, 2)}
 
 
 @dataclass
@@ -111,6 +120,7 @@ class MergeResult:
 
     edits: int = 0
     unknown: int = 0
+    archived_seen: dict[str, str] = field(default_factory=dict)  # file rows showing an archived row's ID -> its file
     busy: str | None = None  # why the file must not be replaced now (open in Excel, cannot be opened)
     problems: list[str] = field(default_factory=list)
     moved_aside: Path | None = None
@@ -158,10 +168,16 @@ def _apply_rows(store: Store, conn: Connection, readback: ReadBack | None, layou
                 result: MergeResult, shown_as_of: str | None, team: Team | None, today: date, now: str,
                 audit: list[AuditEntry], appeals: dict[str, dict[str, Any]]) -> None:
     result.as_of = now  # this transaction sees every row found up to now (BEGIN IMMEDIATE on SQLite)
-    rows = store.exception_rows(conn=conn)
+    rows = store.live_rows(conn)
     by_id = {r["exception_id"]: r for r in rows}
-    expected = [r["exception_id"] for r in rows if shown_as_of and r["first_seen"] <= shown_as_of]
+    # The last file held the rows found by then, except archived rows found again after it (``last_seen``
+    # is when they came back).
+    expected = [r["exception_id"] for r in rows if shown_as_of and r["first_seen"] <= shown_as_of
+                and not (r["archive_file"] and r["last_seen"] > shown_as_of)]
     identity = check_identity(readback, by_id, expected)
+    if readback is not None:
+        archived = store.archived_among(conn, [i for i in readback.seen if i not in by_id])
+        result.archived_seen = {i: r["archive_file"] for i, r in archived.items()}
     missing = set(identity.missing)
     coder_updates: list[dict[str, Any]] = []
     check_updates: dict[str, str | None] = {}
@@ -169,7 +185,7 @@ def _apply_rows(store: Store, conn: Connection, readback: ReadBack | None, layou
     for ex_id, values in (readback.values.items() if readback else ()):
         row = by_id.get(ex_id)
         if row is None:
-            result.unknown += 1
+            result.unknown += ex_id not in result.archived_seen
             continue
         if ex_id in identity.skip:
             continue
@@ -238,13 +254,6 @@ def _retry_requested(store: Store, conn: Connection, touched: list[dict[str, Any
             row.update(bot_status=RowState.SYNCED, synced_at=now, written_at=None)
 
 
-def _local_time(settings: Settings, iso_utc: str | None) -> str:
-    if not iso_utc:
-        return "an unknown time"
-    stamp = datetime.fromisoformat(iso_utc).replace(tzinfo=UTC).astimezone(display_zone(settings))
-    return stamp.strftime("%Y-%m-%d %H:%M")
-
-
 def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path,
            today: date | None = None) -> MergeResult:
     """Steps 2 and 3 of the module docstring. Call under :func:`writer_lock`. ``today``: the day
@@ -255,7 +264,7 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path,
                          appeals_config=load_appeals(settings), payers=settings.payers)
     last = store.get_meta(META_KEY, {}) or {}
     result.file_written_at = last.get("last_written_at")
-    result.shown_at = _local_time(settings, result.file_written_at)
+    result.shown_at = local_time(settings, result.file_written_at)
     if path.exists():
         try:
             result.readback = read_coder_columns(path)
@@ -281,28 +290,7 @@ def _merge(settings: Settings, store: Store, layout: WorkbookLayout, path: Path,
     shown_as_of = last.get("rows_as_of") if result.readback is not None else None
     with store.begin() as conn:
         _apply(store, conn, result.readback, layout, result, shown_as_of, team, today or local_today(settings))
-    if result.unknown:
-        result.problems.append(f"{result.unknown} workbook row(s) have an Exception ID the store does not know "
-                               "(a workbook from another installation, or a reset store?)")
-    if result.held:
-        result.problems.append(f"{len(result.held)} row(s) show an Exception ID that is on another row too or "
-                               "belongs to another claim: their entries were not saved and nothing on them "
-                               "syncs until the ID is fixed (see Bot Check)")
-        log.warning("workbook_id_conflicts", rows=len(result.held))
-    if result.missing:
-        per_sheet: dict[str, int] = {}
-        for row in result.missing:
-            per_sheet[sheet_title(row["queue"])] = per_sheet.get(sheet_title(row["queue"]), 0) + 1
-        where = ", ".join(f"{title}: {n}" for title, n in per_sheet.items())
-        gone = [t for t in per_sheet if result.readback and t not in result.readback.sheets]
-        result.problems.append(
-            f"{len(result.missing)} row(s) were missing from the file written at {result.shown_at} ({where}) "
-            "and have been restored; edits made on them after the last save could not be read"
-            + (f" (sheet {', '.join(repr(t) for t in gone)} was deleted)" if gone else ""))
-        log.warning("workbook_rows_restored", rows=len(result.missing), sheets=len(per_sheet),
-                    sheets_deleted=len(gone))
-    if result.edits:
-        log.info("coder_edits_read", edits=result.edits, rows_read=result.readback.rows if result.readback else 0)
+    merge_problems(result)
     return result
 
 
@@ -361,19 +349,6 @@ def appeal_items(merged: MergeResult) -> list[str]:
     return items
 
 
-NOTICE_DAYS = 7  # how long the Summary keeps saying what a write could not merge
-NOTICE_LIMIT = 20
-
-
-def _notices(last: dict[str, Any], problems: list[str], now: str) -> list[dict[str, str]]:
-    """This sync's problems and those of the last week, newest first, one entry per text."""
-    cutoff = (utcnow() - timedelta(days=NOTICE_DAYS)).isoformat(timespec="seconds")
-    kept = {n["text"]: n["at"] for n in last.get("notices", []) if n.get("at", "") >= cutoff}
-    kept.update(dict.fromkeys(problems, now))
-    newest = sorted(kept.items(), key=lambda kv: kv[1], reverse=True)[:NOTICE_LIMIT]
-    return [{"at": at, "text": text} for text, at in newest]
-
-
 def _remember(store: Store, result: WorkbookResult, notices: list[dict[str, str]] | None = None,
               rows_as_of: str | None = None) -> None:
     last = store.get_meta(META_KEY, {}) or {}
@@ -399,15 +374,16 @@ def _lists(merged: MergeResult) -> dict[str, Any]:
 
 def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout: WorkbookLayout,
                 ready: set[str], notices: list[dict[str, str]], merged: MergeResult, trends: Any = None,
-                latest_change: dict[str, Any] | None = None) -> int:
+                latest_change: dict[str, Any] | None = None, archived: dict[str, int] | None = None) -> int:
     """Render to a temporary file beside ``path``, flush it to disk, rename it into place."""
     tmp = temp_path(path)
     try:
         with tmp.open("wb") as fh:
             tz = display_zone(settings)
-            shown = [(_local_time(settings, n["at"]), n["text"]) for n in notices]
+            shown = [(local_time(settings, n["at"]), n["text"]) for n in notices]
             stats = summarize(sheets, utcnow(), ready, shown, merged.samples)
             stats.latest_change = latest_change
+            stats.archived, stats.archive_after_days = archived or {}, settings.config.workbook.archive_after_days
             written = render_workbook(fh, sheets, stats, layout,
                                       tz=tz, base_dir=path.parent, trends=trends, **_lists(merged))
             fh.flush()
@@ -418,6 +394,19 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
         tmp.unlink(missing_ok=True)
         raise
     return written
+
+
+def _archive(settings: Settings, store: Store, layout: WorkbookLayout, merged: MergeResult) -> ArchiveResult:
+    """Step 5: closed rows the file just read showed go to the archive files. A file we wrote that could
+    not be read (missing, moved aside) archives nothing: edits on its rows may still be re-entered."""
+    if merged.readback is not None:
+        seen: set[str] | None = set(merged.readback.seen)
+    elif (store.get_meta(META_KEY, {}) or {}).get("last_written_at"):
+        return ArchiveResult()
+    else:
+        seen = None  # no workbook was ever written: nobody could have typed anything
+    return archive_closed_rows(settings, store, layout, merged.rows, seen, merged.appeals, appeal_items(merged),
+                               merged.today or utcnow().date())
 
 
 def sync_workbook(settings: Settings, store: Store, *, today: date | None = None) -> WorkbookResult:
@@ -451,17 +440,26 @@ def sync_workbook(settings: Settings, store: Store, *, today: date | None = None
                               "they will be written on the next run")
             log.warning("workbook_busy", reason=merged.busy, pending=result.pending, edits=merged.edits)
         else:
-            if merged.readback is not None and (merged.readback.keep_copy or merged.unknown) and path.exists():
+            if merged.readback is not None and (merged.readback.keep_copy or merged.unknown or merged.archived_seen) \
+                    and path.exists():
                 kept = copy_aside(path, "unmerged")
                 problems.append(f"the previous workbook was kept as {kept.name} because part of it could not "
                                 "be merged (see the problems above)")
+            archived = _archive(settings, store, layout, merged)
+            problems.extend(archived.problems)
+            if archived.archived:  # out of this write: the live file no longer shows them
+                rows = merged.rows = [r for r in rows if r["exception_id"] not in archived.archived]
+                for ex_id in archived.archived:
+                    snapshot.pop(ex_id, None)
+            result.archived, result.archive_files = len(archived.archived), archived.files
+            result.archive_seconds = archived.seconds
             sheets = _sheets(merged, problems)
             ready = {r["exception_id"] for r in rows if ready_to_sync(r)}
-            notices = _notices(store.get_meta(META_KEY, {}) or {}, problems,
-                               utcnow().isoformat(timespec="seconds"))
+            notices = recent_notices(store.get_meta(META_KEY, {}) or {}, problems,
+                                     utcnow().isoformat(timespec="seconds"))
             try:
                 result.rows = _write_file(path, sheets, settings, layout, ready, notices, merged,
-                                          trend_report(settings, store), store.latest_change())
+                                          trend_report(settings, store), store.latest_change(), store.archive_counts())
                 result.written = True
             except Exception as exc:  # disk full, permission denied, file locked on Windows
                 log.exception("workbook_write_failed", error_type=type(exc).__name__)
@@ -471,6 +469,9 @@ def sync_workbook(settings: Settings, store: Store, *, today: date | None = None
             if result.written:
                 result.pending = store.mark_written(snapshot, utcnow().isoformat(timespec="microseconds"))
                 result.message = f"wrote {result.rows} rows to {path}"
+                if result.archived:
+                    result.message += (f" after moving {result.archived} closed row(s) to "
+                                       f"{len(result.archive_files)} archive file(s) in {ARCHIVE_DIR}/")
                 if merged.edits:
                     result.message += f" ({merged.edits} coder edit(s) read back)"
                 if result.pending:
