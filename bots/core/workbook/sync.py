@@ -31,15 +31,15 @@ and mirrors the coder-owned ones; the workbook is rendered from it. Every sync:
 
 Archived rows are not read (``Store.live_rows``): that is what keeps a year of rows fast.
 
-Size: about 500 lines, kept together because it is the one place that orders a write: lock,
-read back, merge (identity, assignment, sign-off, appeals, QA each in its own module), archive,
-then render under the same lock. What is left here is that sequence and its bookkeeping (the
-``rows_as_of`` mark, backups); the problems it reports are worded in ``notices``.
+Kept together because it is the one place that orders a write: lock, read back, merge (identity,
+assignment, sign-off, appeals, QA each in its own module), archive, then render under the same
+lock. What is left here is that sequence and its bookkeeping (the ``rows_as_of`` mark, backups);
+the problems it reports are worded in ``notices``, the rows laid out per sheet in ``sheets``, and
+``bots workbook status`` reads in ``status``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -50,29 +50,30 @@ from typing import Any
 from sqlalchemy import Connection
 
 from bots.core.appeals import AppealsConfig, load_appeals
-from bots.core.lifecycle import APPEAL_PREPARATION, RowState, ready_to_sync, retry_by_bot_requested
+from bots.core.lifecycle import RowState, ready_to_sync, retry_by_bot_requested
 from bots.core.logging import get_logger
 from bots.core.payers import Payers
 from bots.core.settings import Settings
 from bots.core.quality import QualityConfig, load_quality
 from bots.core.store import AuditEntry, Store, exception_fingerprint, utcnow
-from bots.core.team import Role, Team, load_team, local_today
+from bots.core.team import Team, load_team, local_today
 from bots.core.times import display_zone
-from bots.core.workbook.appeals import appeal_pass, appeal_problems, appeal_view, merge_appeal_edits
+from bots.core.workbook.appeals import appeal_pass, appeal_problems, merge_appeal_edits
 from bots.core.workbook.archive import ARCHIVE_DIR, ArchiveResult, archive_closed_rows
 from bots.core.workbook.assignment import assign_owners, bot_assigned
 from bots.core.workbook.checks import (
     MISSING_CHECK, REWORK_FIELDS, evidence_problems, is_signoff_problem, merged_bot_check, same_entry,
 )
 from bots.core.workbook.files import (
-    backup_path, copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
+    copy_aside, move_aside, office_lock, remove_stale_temps, replace_with_backups, temp_path,
     writer_lock,
 )
 from bots.core.workbook.identity import check_identity, missing_message
 from bots.core.workbook.layout import (
-    CODER_FIELDS, QUEUE_SHEETS, STATUSES, WorkbookLayout, load_layout, sheet_title,
+    CODER_FIELDS, STATUSES, WorkbookLayout, load_layout,
 )
 from bots.core.workbook.notices import local_time, merge_problems, recent_notices
+from bots.core.workbook.sheets import appeal_items, queue_sheets, sheet_lists
 from bots.core.workbook.reader import ReadBack, WorkbookUnreadable, read_coder_columns
 from bots.core.workbook.render import SheetRows, render_workbook
 from bots.core.workbook.review import review_pass
@@ -80,9 +81,7 @@ from bots.core.workbook.signoff import signoff_problems, take_escalations
 from bots.core.workbook.summary import summarize
 from bots.core.workbook.trends import trend_report
 
-__all__ = [
-    "MergeResult", "WorkbookResult", "evidence_problems", "merge_coder_edits", "sync_workbook", "workbook_status",
-]
+__all__ = ["META_KEY", "MergeResult", "WorkbookResult", "evidence_problems", "merge_coder_edits", "sync_workbook"]
 
 META_KEY = "workbook"
 
@@ -311,44 +310,6 @@ def merge_coder_edits(settings: Settings, store: Store, *, today: date | None = 
 
 # ---- write -------------------------------------------------------------------------------------
 
-def _sheets(merged: MergeResult, problems: list[str]) -> list[SheetRows]:
-    """Rows per sheet. Rows already in the workbook keep the coders' order (a held row its own
-    place, standing in for the store row it shows); new and restored rows follow, oldest first."""
-    order = merged.readback.order if merged.readback else {}
-    by_sheet: dict[str, SheetRows] = {q: SheetRows(q, q, []) for q in QUEUE_SHEETS}
-    shown = [r for r in merged.rows if r["exception_id"] not in merged.covered] + merged.held
-    items, today = appeal_items(merged), merged.today or utcnow().date()
-    for row in shown:
-        title = sheet_title(row["queue"])
-        if title == APPEAL_PREPARATION:  # the appeal's own cells beside the row's
-            row = appeal_view(row, merged.appeals.get(row["exception_id"]), items, today)
-        if title not in by_sheet:
-            by_sheet[title] = SheetRows(title, row["queue"], [])
-        by_sheet[title].rows.append(row)
-    unplaced = float("inf")
-
-    def place(r: dict[str, Any]) -> tuple[Any, ...]:
-        pos = r.get("_pos", order.get(r["exception_id"], unplaced))
-        return pos, r["first_seen"] or "", r["exception_id"]
-
-    for sheet in by_sheet.values():
-        sheet.rows.sort(key=place)
-    extra = [t for t in by_sheet if t not in QUEUE_SHEETS]
-    for title in extra:
-        problems.append(f"queue {by_sheet[title].queue!r} is not one of the workbook's sheets: its "
-                        f"{len(by_sheet[title].rows)} row(s) are on sheet {title!r}")
-    return [by_sheet[q] for q in QUEUE_SHEETS] + [by_sheet[t] for t in sorted(extra)]
-
-
-def appeal_items(merged: MergeResult) -> list[str]:
-    """The Appeal Preparation sheet's checklist columns: config/appeals.toml's items, then any an
-    appeal still needs that the file no longer lists (a checklist is fixed when its appeal opens)."""
-    items = list(merged.appeals_config.items) if merged.appeals_config else []
-    for a in merged.appeals.values():
-        items.extend(i for i in json.loads(a["items"] or "[]") if i not in items)
-    return items
-
-
 def _remember(store: Store, result: WorkbookResult, notices: list[dict[str, str]] | None = None,
               rows_as_of: str | None = None) -> None:
     last = store.get_meta(META_KEY, {}) or {}
@@ -360,16 +321,6 @@ def _remember(store: Store, result: WorkbookResult, notices: list[dict[str, str]
     if result.written:
         record.update(last_written_at=now, last_written_rows=result.rows, rows_as_of=rows_as_of)
     store.set_meta(META_KEY, record)
-
-
-def _lists(merged: MergeResult) -> dict[str, Any]:
-    """What the dropdowns offer and the Quality Review sheet shows (``render_workbook``'s keywords)."""
-    team = merged.team
-    return {"people": team.names if team else (),
-            "quality": merged.samples if merged.quality is not None else None,
-            "reviewers": [p.name for p in team.with_role(Role.QA, Role.SENIOR)] if team else (),
-            "categories": merged.quality.finding_categories if merged.quality else (),
-            "appeal_items": appeal_items(merged)}
 
 
 def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout: WorkbookLayout,
@@ -385,7 +336,7 @@ def _write_file(path: Path, sheets: list[SheetRows], settings: Settings, layout:
             stats.latest_change = latest_change
             stats.archived, stats.archive_after_days = archived or {}, settings.config.workbook.archive_after_days
             written = render_workbook(fh, sheets, stats, layout,
-                                      tz=tz, base_dir=path.parent, trends=trends, **_lists(merged))
+                                      tz=tz, base_dir=path.parent, trends=trends, **sheet_lists(merged))
             fh.flush()
             os.fsync(fh.fileno())
         settings.file_access.workbook(tmp)  # its mode before it takes the workbook's name
@@ -453,7 +404,7 @@ def sync_workbook(settings: Settings, store: Store, *, today: date | None = None
                     snapshot.pop(ex_id, None)
             result.archived, result.archive_files = len(archived.archived), archived.files
             result.archive_seconds = archived.seconds
-            sheets = _sheets(merged, problems)
+            sheets = queue_sheets(merged, problems)
             ready = {r["exception_id"] for r in rows if ready_to_sync(r)}
             notices = recent_notices(store.get_meta(META_KEY, {}) or {}, problems,
                                      utcnow().isoformat(timespec="seconds"))
@@ -483,45 +434,3 @@ def sync_workbook(settings: Settings, store: Store, *, today: date | None = None
     log.info("workbook_synced", written=result.written, rows=result.rows, pending=result.pending,
              edits=result.edits, problems=len(problems), seconds=round(result.seconds, 2))
     return result
-
-
-# ---- status --------------------------------------------------------------------------------------
-
-def workbook_status(settings: Settings, store: Store) -> dict[str, Any]:
-    """For ``bots workbook status``: pending rows, the last write, rows awaiting sync, Bot Check rows, lock."""
-    path = settings.workbook_path
-    lock = office_lock(path)
-    counts = store.exception_counts("bot_status")
-    pending = store.unwritten_count()
-    checks = store.bot_check_rows()
-    last = store.get_meta(META_KEY, {}) or {}
-    lock_age = None
-    if lock is not None:
-        try:
-            lock_age = round((time.time() - lock.stat().st_mtime) / 60, 1)
-        except OSError:
-            lock_age = None
-    return {
-        "path": str(path),
-        "exists": path.exists(),
-        "lock_present": lock is not None,
-        "lock_file": str(lock) if lock else None,
-        "lock_age_minutes": lock_age,
-        "rows": sum(counts.values()),
-        "open_rows": counts.get(RowState.OPEN, 0),
-        "cleared_rows": counts.get(RowState.CLEARED, 0),
-        "synced_rows": counts.get(RowState.SYNCED, 0),
-        "pending_rows": pending,
-        "awaiting_sync": len(store.ready_resolutions()),
-        "bot_check_rows": len(checks),
-        "bot_checks": [{"exception_id": c["exception_id"], "sheet": sheet_title(c["queue"]), "bot_check": c["bot_check"]}
-                       for c in checks[:20]],
-        "last_attempt_at": last.get("at"),
-        "last_result": last.get("message"),
-        "last_attempt_written": last.get("written"),
-        "last_written_at": last.get("last_written_at"),
-        "last_written_rows": last.get("last_written_rows"),
-        "problems": last.get("problems", []),
-        "backups": [str(p) for n in range(1, settings.config.workbook.backups + 1)
-                    if (p := backup_path(path, n)).exists()],
-    }
