@@ -2,6 +2,7 @@
 5,000 coder edits present (goal: the merge in under 20 s on a 2-core machine).
 
     python bench/workbook_bench.py [--rows 50000] [--new 10000] [--edits 5000] [--openpyxl-edits]
+    python bench/workbook_bench.py --year [--rows 250000] [--new-per-day 1000]
 
 Steps, each through the public API:
 1. 50,000 exceptions go into a fresh store (bulk-inserted rows exactly as
@@ -18,6 +19,16 @@ Steps, each through the public API:
    coder edits back, stores and audits them, and rewrites all 60,000 rows:
    ``merge_s``.
 
+``--year`` simulates a year of rows instead (issue 18): 250,000 rows, 20% open, 80% closed
+(half Cleared, half resolved by a coder and Synced) with closing times spread over the last 12
+months. Each sync runs in a fresh process, so its peak memory is its own:
+1. the first sync with archiving (no workbook yet): every closed month goes to its archive file
+   (``archive_s``, all months at once: the one-time cost) and the live rows are written;
+2. a day later (every timestamp moved back a day, 1,000 rows found, 1,000 open rows cleared):
+   the merge reads the live file back, the rows that crossed ``archive_after_days`` overnight are
+   archived (only their month's file is written again) and the live workbook is rewritten. Its
+   ``live_s`` (the sync without the archive files) is the figure with the goal: under 10 s.
+
 Prints the machine, the figures, and as its last line one JSON object.
 """
 
@@ -25,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -143,6 +155,118 @@ def _inject_by_openpyxl(path: Path, edits: dict[str, dict[str, Any]]) -> None:
     wb.save(path)
 
 
+YEAR_OPEN = 0.2  # share of open rows; the rest closed over the last 12 months
+LAYOUT = WorkbookLayout()
+APPEALING = ("Appeal", "Reconsideration requested", "Underpayment appeal")  # config/appeals.toml opened_by
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+def _year_rows(count: int, evidence_dir: Path, rng: random.Random) -> list[dict[str, Any]]:
+    """A year of rows: 20% open (found in the last 40 days), the rest closed at a random moment of the
+    last 365 days, half Cleared, half resolved by a coder (with full evidence) and Synced."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = _rows(0, count, "bench-year", evidence_dir, rng)
+    coder = dict.fromkeys(("status", "resolution", "resolution_note", "resolved_by", "resolved_on",
+                           "coder_updated_at", "synced_at"))
+    for n, row in enumerate(rows):
+        row.update(coder)
+        if rng.random() < YEAR_OPEN:
+            continue
+        closed = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
+        row.update(first_seen=_iso(closed - timedelta(days=rng.uniform(0, 30))), last_seen=_iso(closed),
+                   bot_status="Cleared")
+        if n % 2:
+            who = f"coder{n % 25:02d}"
+            choices = [c for c in LAYOUT.choices(row["queue"]) if c not in APPEALING]  # no appeal to open
+            row.update(bot_status="Synced", status="Resolved", resolution=choices[n % len(choices)],
+                       resolution_note=f"fixed per documentation, ticket {n}", resolved_by=who,
+                       resolved_on=closed.date().isoformat(), coder_updated_at=_iso(closed - timedelta(hours=2)),
+                       synced_at=_iso(closed), assigned_to=who)
+    return rows
+
+
+def _next_day(db: Path, count: int, evidence_dir: Path, rng: random.Random) -> list[dict[str, Any]]:
+    """Move every timestamp of the store a day back (a day passes), clear ``count`` open rows now;
+    return ``count`` rows found now (for the caller to insert)."""
+    def day_back(value: str | None) -> str | None:
+        return _iso(datetime.fromisoformat(value) - timedelta(days=1)) if value else value
+
+    now = _iso(datetime.now(UTC).replace(tzinfo=None))
+    with sqlite3.connect(db) as conn:
+        conn.create_function("day_back", 1, day_back, deterministic=True)
+        conn.execute("UPDATE exceptions SET first_seen = day_back(first_seen), last_seen = day_back(last_seen), "
+                     "synced_at = day_back(synced_at), coder_updated_at = day_back(coder_updated_at)")
+        conn.execute("UPDATE exceptions SET bot_status = 'Cleared', last_seen = ?, written_at = NULL WHERE "
+                     "exception_id IN (SELECT exception_id FROM exceptions WHERE bot_status = 'Open' "
+                     "AND archived_at IS NULL ORDER BY exception_id LIMIT ?)", (now, count))
+        rows_as_of = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'workbook'").fetchone()[0])
+        rows_as_of["rows_as_of"] = day_back(rows_as_of["rows_as_of"])
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'workbook'", (json.dumps(rows_as_of),))
+    return _rows(10_000_000, count, "bench-year-2", evidence_dir, rng, backdate=False)
+
+
+def _sync_in_child(home: str, config_dir: str) -> dict[str, Any]:
+    """One sync_workbook in this (fresh) process: its figures and this process's peak memory."""
+    settings = Settings(home=Path(home), config_dir=Path(config_dir), _env_file=None)
+    settings.ensure_dirs()
+    configure_logging(settings.logs_dir, "INFO", console=False)
+    store = Store(settings.db_url)
+    started = time.perf_counter()
+    result = sync_workbook(settings, store)
+    total = time.perf_counter() - started
+    store.close()
+    return {"written": result.written, "message": result.message[:300], "live_rows": result.rows,
+            "archived": result.archived, "archive_files": len(result.archive_files), "total_s": round(total, 2),
+            "archive_s": round(result.archive_seconds, 2), "live_s": round(total - result.archive_seconds, 2),
+            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def year(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="workbook-year-"))
+    settings = Settings(home=work / "var", config_dir=REPO / "config", _env_file=None)
+    settings.ensure_dirs()
+    configure_logging(settings.logs_dir, "INFO", console=False)
+    store = Store(settings.db_url)
+    rng = random.Random(7)
+    days = settings.config.workbook.archive_after_days
+    print(f"machine: {platform.platform()}; {os.cpu_count()} CPUs; Python {platform.python_version()}; "
+          f"openpyxl {openpyxl.__version__}; load average {os.getloadavg()[0]:.2f}")
+    print(f"working folder: {work}; archive_after_days = {days}")
+    started = time.perf_counter()
+    rows = _year_rows(args.rows, settings.evidence_dir, rng)
+    _insert(store, rows)
+    closed = sum(r["bot_status"] != "Open" for r in rows)
+    del rows
+    print(f"set-up: {args.rows} rows, {closed} closed over 12 months, in {time.perf_counter() - started:.1f} s")
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Pool(1, maxtasksperchild=1) as pool:
+        first = pool.apply(_sync_in_child, (str(settings.home), str(settings.config_dir)))
+    print(f"first sync: archived {first['archived']} rows to {first['archive_files']} files in "
+          f"{first['archive_s']} s, live write of {first['live_rows']} rows {first['live_s']} s, "
+          f"peak {first['peak_mb']} MB")
+    _insert(store, _next_day(settings.home / "bots.db", args.new_per_day, settings.evidence_dir, rng))
+    with spawn.Pool(1, maxtasksperchild=1) as pool:
+        day2 = pool.apply(_sync_in_child, (str(settings.home), str(settings.config_dir)))
+    print(f"a day later: archived {day2['archived']} rows ({day2['archive_files']} file(s) rewritten) in "
+          f"{day2['archive_s']} s, live write of {day2['live_rows']} rows {day2['live_s']} s (goal < 10 s), "
+          f"peak {day2['peak_mb']} MB")
+    archive = settings.workbook_path.parent / "archive"
+    files = sorted(archive.glob("*.xlsx"))
+    print(f"archive: {len(files)} files, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB; live workbook "
+          f"{settings.workbook_path.stat().st_size / 1e6:.1f} MB")
+    store.close()
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    ok = first["written"] and day2["written"]
+    print(json.dumps({"bench": "workbook-year", "rows": args.rows, "closed": closed, "archive_after_days": days,
+                      "first": first, "day2": day2, "live_s": day2["live_s"], "peak_mb": max(first["peak_mb"],
+                      day2["peak_mb"]), "load_avg": round(os.getloadavg()[0], 2)}))
+    return 0 if ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=50_000)
@@ -150,7 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edits", type=int, default=5_000)
     parser.add_argument("--openpyxl-edits", action="store_true", help="type the edits with openpyxl (slow setup)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
+    parser.add_argument("--year", action="store_true", help="a year of rows with archiving (--rows default 250000)")
+    parser.add_argument("--new-per-day", type=int, default=1_000, help="--year: rows found and cleared a day later")
     args = parser.parse_args(argv)
+    if args.year:
+        if args.rows == parser.get_default("rows"):
+            args.rows = 250_000
+        return year(args)
 
     work = Path(tempfile.mkdtemp(prefix="workbook-bench-"))
     settings = Settings(home=work / "var", config_dir=REPO / "config", _env_file=None)
