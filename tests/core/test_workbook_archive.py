@@ -197,3 +197,27 @@ def test_archiving_off_keeps_every_row_and_a_bad_setting_names_file_key_and_valu
         _ = Settings(home=settings.home, config_dir=config_dir, _env_file=None).config
     message = str(err.value)
     assert str(config_dir / "bots.toml") in message and "workbook.archive_after_days" in message and "-7" in message
+
+
+def test_a_deleted_archive_file_is_written_again_and_a_row_pasted_back_from_it_is_not_merged(
+        settings: Settings, store: Store) -> None:
+    ids = _year_of_rows(settings, store)
+    first = sync_workbook(settings, store)
+    name = stored(store)[ids["CLM-3001"]]["archive_file"]
+    archive = settings.workbook_path.parent / name
+    archive.unlink()
+    # A coder copies the archived row back into the live workbook and types on it.
+    wb = load_workbook(settings.workbook_path)
+    ws = wb["Claim Edits"]
+    ws.append([ids["CLM-3001"], "CLM-3001"] + [None] * 10 + ["Dana Coder", "In Progress"])
+    wb.save(settings.workbook_path)
+
+    result = sync_workbook(settings, store)
+
+    assert first.archived == 2 and result.written and archive.exists()
+    assert {r["Exception ID"] for r in sheet_rows(archive, "Claim Edits")} >= {ids["CLM-3001"]}
+    assert any("archived row" in p and name in p for p in result.problems), result.problems
+    assert not any("does not know" in p for p in result.problems)
+    assert list(settings.workbook_path.parent.glob("exceptions.unmerged-*.xlsx"))  # what was typed is kept
+    assert stored(store)[ids["CLM-3001"]]["status"] == "Resolved"  # not merged
+    assert ids["CLM-3001"] not in rows_by_id(settings.workbook_path)

@@ -356,8 +356,13 @@ def _archive(settings: Settings, store: Store, layout: WorkbookLayout, merged: M
         return ArchiveResult()
     else:
         seen = None  # no workbook was ever written: nobody could have typed anything
-    return archive_closed_rows(settings, store, layout, merged.rows, seen, merged.appeals, appeal_items(merged),
-                               merged.today or utcnow().date())
+    try:
+        return archive_closed_rows(settings, store, layout, merged.rows, seen, merged.appeals, appeal_items(merged),
+                                   merged.today or utcnow().date())
+    except Exception as exc:  # never at the cost of the live write: rows not marked archived stay live
+        log.exception("archive_failed", error_type=type(exc).__name__)
+        return ArchiveResult(problems=[f"closed rows could not be archived ({type(exc).__name__}); they stay in "
+                                       "the workbook and are archived at a later write"])
 
 
 def sync_workbook(settings: Settings, store: Store, *, today: date | None = None) -> WorkbookResult:
