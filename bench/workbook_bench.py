@@ -61,6 +61,9 @@ from bots.core.workbook.layout import QUEUE_SHEETS, WorkbookLayout, load_layout
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = ("NCCI-PTP", "MUE", "DOC-SIGNATURE", "PORTAL-F2", "PORTAL-P3", "PAY-VARIANCE")
+# config/appeals.toml's opened_by: a resolution that opens an Appeal Preparation row. The benches' coders
+# never choose one, so the store copy that renders their edits opens no row the real store lacks.
+APPEALING = ("Appeal", "Reconsideration requested", "Underpayment appeal")
 
 
 def _rows(start: int, count: int, run_id: str, evidence_dir: Path, rng: random.Random, *,
@@ -110,7 +113,7 @@ def _edits(ids: list[str], count: int, queues: dict[str, str], layout: WorkbookL
             edits[ex_id] = {"assigned_to": who, "status": "In Progress", "resolution_note": f"called payer, ref {i}"}
         else:
             edits[ex_id] = {"assigned_to": who, "status": "Resolved",
-                            "resolution": layout.choices(queues[ex_id])[i % 3],
+                            "resolution": [c for c in layout.choices(queues[ex_id]) if c not in APPEALING][i % 3],
                             "resolution_note": f"fixed per documentation, ticket {i}", "resolved_by": who,
                             "resolved_on": "2026-11-20"}
     return edits
@@ -157,7 +160,6 @@ def _inject_by_openpyxl(path: Path, edits: dict[str, dict[str, Any]]) -> None:
 
 YEAR_OPEN = 0.2  # share of open rows; the rest closed over the last 12 months
 LAYOUT = WorkbookLayout()
-APPEALING = ("Appeal", "Reconsideration requested", "Underpayment appeal")  # config/appeals.toml opened_by
 
 
 def _iso(moment: datetime) -> str:
