@@ -48,7 +48,11 @@ class FaultInjector:
         faults = rt.faults
         draw = rt.rng.random()
         if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000)
+            rt.stats.hold(app_id)
+            try:
+                await asyncio.sleep(faults.latency_ms / 1000)
+            finally:
+                rt.stats.release(app_id)
 
         if faults.in_maintenance(app_id):
             rt.stats.maintenance_503[app_id] += 1

@@ -80,10 +80,24 @@ class Stats:
     saves: Counter[str] = field(default_factory=Counter)           # billing saves stored
     saves_from_tab: Counter[str] = field(default_factory=Counter)  # ...of them posted by a browser tab
     csrf_refused: Counter[str] = field(default_factory=Counter)    # saves refused: no or a stale token
+    delayed: Counter[str] = field(default_factory=Counter)         # pages held for latency_ms
+    delayed_at_once: Counter[str] = field(default_factory=Counter)  # most pages held at the same moment
+    _holding: Counter[str] = field(default_factory=Counter)        # pages held now (not served)
+
+    def hold(self, app: str) -> None:
+        """A page starts its latency wait: counted, and the most held at once remembered."""
+        self.delayed[app] += 1
+        self._holding[app] += 1
+        self.delayed_at_once[app] = max(self.delayed_at_once[app], self._holding[app])
+
+    def release(self, app: str) -> None:
+        self._holding[app] -= 1
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, counter in vars(self).items():
+            if name.startswith("_"):
+                continue
             out[name] = {app: counter.get(app, 0) for app in APPS}
         out["total_requests"] = sum(self.requests.values())
         out["served_503"] = sum(self.errors_503.values()) + sum(self.maintenance_503.values())

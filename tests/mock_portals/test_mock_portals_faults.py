@@ -134,29 +134,25 @@ def test_captcha_after_login_cannot_be_passed(page: Page, portals: MockPortals, 
 
 
 def test_latency_delays_portal_pages_without_serialising_them(portals: MockPortals) -> None:
+    """Pages wait ``latency_ms`` side by side (the server's own count of pages held at once), and
+    admin requests never wait. Counted by the server, not timed: a loaded machine cannot fail it."""
     portals.set_faults("latency_ms=300")
 
-    async def measure() -> tuple[float, float, float]:
+    async def measure() -> float:
         async with httpx.AsyncClient(base_url=portals.url) as client:
             start = time.perf_counter()
             await client.get("/acme/login")
             one = time.perf_counter() - start
-
-            start = time.perf_counter()
             responses = await asyncio.gather(*(client.get("/beacon/login") for _ in range(12)))
-            twelve = time.perf_counter() - start
             assert all(r.status_code == 200 for r in responses)
-
-            start = time.perf_counter()
             await client.get("/__admin/stats")
-            admin = time.perf_counter() - start
-            return one, twelve, admin
+            return one
 
-    one, twelve, admin = run_async(measure())
-    assert one >= 0.29
-    # Serialised, twelve requests would take 12 x latency; allow half of that for a loaded CI box.
-    assert twelve < 6 * one
-    assert admin < one / 2, "admin requests are never delayed"
+    one = run_async(measure())
+    stats = httpx.get(f"{portals.url}/__admin/stats").json()
+    assert one >= 0.29  # a page waits at least the latency (asyncio.sleep never wakes early)
+    assert stats["delayed"] == {**{app: 0 for app in stats["delayed"]}, "acme": 1, "beacon": 12}  # admin: none
+    assert stats["delayed_at_once"]["beacon"] > 1  # the twelve waited together, not one after another
 
 
 def test_parallel_sessions_under_latency_each_read_their_own_claim(portals: MockPortals) -> None:
