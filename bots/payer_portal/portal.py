@@ -39,7 +39,8 @@ def site_config(profile: PayerProfile, credentials: PayerCredentials) -> SiteCon
     sel = profile.selectors
     return SiteConfig(
         name=profile.id, base_url=credentials.base_url, concurrency=profile.concurrency,
-        min_interval=profile.min_delay_ms / 1000, fetch_mode=profile.fetch_mode, timeout_ms=profile.timeout_ms,
+        min_interval=profile.min_delay_ms / 1000, fetch_mode=profile.fetch_mode, reader=profile.reader,
+        timeout_ms=profile.timeout_ms,
         login_path=profile.pages.login, logout_path=profile.pages.logout,
         # Signed out: the sign-in form, or the code step of a sign-in that stopped half way.
         login_marker=", ".join([sel.login.form] + ([sel.otp.code] if sel.otp else [])),

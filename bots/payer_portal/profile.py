@@ -201,6 +201,9 @@ class PayerProfile(SiteProfile):
     id: str = ""  # the file name; set by the loader
     search_flow: Literal["claim_number", "member_dos"]
     fetch_mode: Literal["page", "request"] = "request"
+    # Who reads fetched pages (request mode): the browser's DOMParser, or lexbor in the bot's own
+    # process (the same selectors and answers, no trip to the browser's one parser tab).
+    reader: Literal["browser", "lexbor"] = "browser"
     date_format: str = "%Y-%m-%d"
     not_found_category: Literal["A4", "D0"] = "A4"
     prior_auth_codes: list[str] = Field(default_factory=list)
