@@ -57,7 +57,8 @@ What a :class:`SitePool` (one per site and run) takes care of:
   HTTP 5xx → ``PortalUnavailable``, CAPTCHA → ``CaptchaChallenge``. Nothing above a page
   object needs to import Playwright's errors.
 - **Evidence**: :meth:`Document.save_html` and :meth:`Document.screenshot` save through the
-  run's :class:`~bots.core.evidence.EvidenceFolder`; a ``SystemFault`` leaving a lease gets
+  run's :class:`~bots.core.evidence.EvidenceFolder`, in a worker thread (the loop never waits on
+  the disk); a ``SystemFault`` leaving a lease gets
   a screenshot of what the tab showed (``exc.screenshot``), which the runner links from the
   Bot Failures row. A faulted lease's tab is closed, so a retry starts on a fresh page.
 - **Fetch modes**: ``"page"`` navigates the lease's tab (for pages that need JavaScript);

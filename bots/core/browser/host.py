@@ -179,6 +179,11 @@ class BrowserHost:
             raise RuntimeError("this BrowserHost was started without an evidence folder")
         return self.evidence.save(name, content)
 
+    async def keep_evidence(self, name: str, content: bytes | str) -> EvidenceFile:
+        """``save_evidence`` from the loop: the file is written in a worker thread, since a write
+        (create, write, chmod) on a busy disk took milliseconds that every page load waited on."""
+        return await asyncio.to_thread(self.save_evidence, name, content)
+
     def close(self) -> None:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
