@@ -17,8 +17,17 @@ each added latency, and measures lookups per second for:
     reuse, blocked resources, request-mode fetches, evidence and audit for every lookup
     and the exception workbook written at the end; the rate is claims / run seconds.
 
+For the bot it also prints what a lookup costs: portal requests per lookup (the mock's own
+count, sign-ins included), and CPU seconds per lookup of the bot process (every thread: runner,
+store, workbook, the browser host's loop) plus its browser children (the Playwright driver and
+every Chromium process: browser, GPU, renderers, utilities), read from /proc while the run goes
+(every 0.2 s, so a process that ends between two reads loses at most that much), and of the mock
+server (its own process, not counted in the bot's). The load average before and after each run is
+printed beside the figures: the machine is shared, so compare ratios taken at similar load.
+
 Prints the figures and the machine. The last lines are one JSON object per latency, the
-300 ms line last. Goal on the reference 2-core machine: the bot at least 10 lookups/s at 300 ms.
+300 ms line last. Goal on the reference 2-core machine (issue 18): the bot at least 25 lookups/s at
+300 ms with at most 8 contexts per payer.
 """
 
 from __future__ import annotations
@@ -30,8 +39,10 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -195,6 +206,76 @@ def bot(url: str, worklist: Path, folder: Path, n: int) -> tuple[float, dict[str
     return n / result.seconds, result.as_dict()
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: int) -> tuple[int, float, str] | None:
+    """(parent pid, CPU seconds so far, start time) of a live process, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK, fields[19]
+
+
+class CpuMeter:
+    """CPU seconds used by this process and its descendants (minus ``exclude`` and theirs) while
+    the ``with`` block runs. Children are read from /proc every ``every`` seconds and remembered
+    by (pid, start time), so the browser's processes count even after they ended (not the last
+    ``every`` seconds of one that ended early). This process's own time is ``getrusage``'s."""
+
+    def __init__(self, exclude: tuple[int, ...] = (), every: float = 0.2):
+        self.exclude, self.every = set(exclude), every
+        self._seen: dict[tuple[int, str], float] = {}
+        self._start: dict[tuple[int, str], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="cpu-meter", daemon=True)
+        self.own = self.children = 0.0
+
+    def _sample(self) -> None:
+        stats = {pid: st for pid in (int(p) for p in os.listdir("/proc") if p.isdigit())
+                 if (st := _proc_stat(pid)) is not None}
+        kids: dict[int, list[int]] = {}
+        for pid, (ppid, _cpu, _started) in stats.items():
+            kids.setdefault(ppid, []).append(pid)
+        todo = [pid for pid in kids.get(os.getpid(), []) if pid not in self.exclude]
+        while todo:
+            pid = todo.pop()
+            _ppid, cpu, started = stats[pid]
+            self._seen[(pid, started)] = cpu
+            todo.extend(kids.get(pid, []))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    @staticmethod
+    def _self_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def __enter__(self) -> CpuMeter:
+        self._sample()
+        self._start = dict(self._seen)
+        self._own0 = self._self_cpu()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.own = self._self_cpu() - self._own0
+        self.children = sum(cpu - self._start.get(key, 0.0) for key, cpu in self._seen.items())
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds a live process has used so far (0 when it is gone)."""
+    st = _proc_stat(pid)
+    return st[1] if st else 0.0
+
+
 def machine() -> str:
     with sync_playwright() as p:
         browser = p.chromium.launch(**launch_kwargs())
@@ -208,7 +289,8 @@ def machine() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--claims", type=int, default=500)
-    parser.add_argument("--naive-claims", type=int, default=40, help="claims the naive baseline looks up")
+    parser.add_argument("--naive-claims", type=int, default=40,
+                        help="claims the naive baseline looks up (0: skip it)")
     parser.add_argument("--latencies", default="0,300", help="added portal latencies in ms, comma-separated")
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated files and run folders here")
     args = parser.parse_args()
@@ -220,25 +302,48 @@ def main() -> int:
     profiles = load_profiles(REPO / "config" / "payers")
     naive_claims = claims[:min(args.naive_claims, len(claims))]
     print(f"machine: {machine()}")
-    print(f"claims: {len(claims)} (acme and beacon alternating); naive baseline on the first "
-          f"{len(naive_claims)}" + (", its rate extrapolated to all" if len(naive_claims) < len(claims) else ""))
+    naive_note = (f"naive baseline on the first {len(naive_claims)}"
+                  + (", its rate extrapolated to all" if len(naive_claims) < len(claims) else "")
+                  if naive_claims else "naive baseline skipped")
+    print(f"claims: {len(claims)} (acme and beacon alternating); {naive_note}")
     lines = []
     for latency in latencies:
         portals = Portals(data, latency)
         try:
-            naive_rate = naive(portals.url, naive_claims, profiles)
+            naive_rate = naive(portals.url, naive_claims, profiles) if naive_claims else float("nan")
             portals.reset()
-            bot_rate, summary = bot(portals.url, worklist, folder / f"bot-{latency}ms", len(claims))
+            load_before, mock_before = os.getloadavg()[0], process_cpu(portals.proc.pid)
+            with CpuMeter(exclude=(portals.proc.pid,)) as cpu:
+                bot_rate, summary = bot(portals.url, worklist, folder / f"bot-{latency}ms", len(claims))
+            mock_cpu, load_after = process_cpu(portals.proc.pid) - mock_before, os.getloadavg()[0]
+            requests = portals.stats()["requests"]
         finally:
             portals.stop()
-        ratio = bot_rate / naive_rate
-        print(f"latency {latency} ms: naive {naive_rate:.2f} lookups/s ({len(naive_claims)} claims"
-              f"{', extrapolated' if len(naive_claims) < len(claims) else ''}); bot {bot_rate:.2f} lookups/s "
-              f"({len(claims)} claims in {summary['seconds']:.1f} s: {summary['done']} status updates, "
+        n = len(claims)
+        ratio = bot_rate / naive_rate if naive_claims else float("nan")
+        per_lookup = {"bot_process": cpu.own / n, "browser_children": cpu.children / n, "mock_server": mock_cpu / n}
+        portal_requests = requests.get("acme", 0) + requests.get("beacon", 0)
+        naive_text = (f"naive {naive_rate:.2f} lookups/s ({len(naive_claims)} claims"
+                      f"{', extrapolated' if len(naive_claims) < len(claims) else ''}); " if naive_claims else "")
+        print(f"latency {latency} ms: {naive_text}bot {bot_rate:.2f} lookups/s "
+              f"({n} claims in {summary['seconds']:.1f} s: {summary['done']} status updates, "
               f"{summary['exceptions']} exceptions, {summary['retries']} retries, browser start, sign-ins "
-              f"and workbook included); ratio {ratio:.1f}x")
-        lines.append({"bench": "portal", "latency_ms": latency, "claims": len(claims),
-                      "naive_per_s": round(naive_rate, 2), "bot_per_s": round(bot_rate, 2), "ratio": round(ratio, 1)})
+              f"and workbook included){f'; ratio {ratio:.1f}x' if naive_claims else ''}; load average {load_before:.2f} before, "
+              f"{load_after:.2f} after")
+        print(f"  per lookup: {portal_requests / n:.2f} portal requests (acme {requests.get('acme', 0)}, beacon "
+              f"{requests.get('beacon', 0)}, sign-ins included); CPU {(cpu.own + cpu.children) / n * 1000:.1f} ms "
+              f"= bot process {per_lookup['bot_process'] * 1000:.1f} + its browser (Playwright driver and "
+              f"Chromium) {per_lookup['browser_children'] * 1000:.1f}; mock server "
+              f"{per_lookup['mock_server'] * 1000:.1f} ms (not included)")
+        lines.append({"bench": "portal", "latency_ms": latency, "claims": n,
+                      "naive_per_s": round(naive_rate, 2) if naive_claims else None, "bot_per_s": round(bot_rate, 2),
+                      "ratio": round(ratio, 1) if naive_claims else None,
+                      "bot_seconds": round(summary["seconds"], 2), "requests_per_lookup": round(portal_requests / n, 3),
+                      "cpu_s_per_lookup": round((cpu.own + cpu.children) / n, 4),
+                      "cpu_s_per_lookup_bot_process": round(per_lookup["bot_process"], 4),
+                      "cpu_s_per_lookup_browser": round(per_lookup["browser_children"], 4),
+                      "cpu_s_per_lookup_mock": round(per_lookup["mock_server"], 4),
+                      "load_avg_before": round(load_before, 2), "load_avg_after": round(load_after, 2)})
     if args.keep is None:
         shutil.rmtree(folder, ignore_errors=True)
     for line in lines:

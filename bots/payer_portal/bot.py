@@ -26,10 +26,10 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
-
 
 from bots.core.browser import BrowserHost
 from bots.core.claims import Claim
@@ -161,32 +161,40 @@ class PayerPortalBot:
     def preflight(self, run: RunContext) -> list[SetupProblem]:
         """Each payer this run will visit (it has claimable items and a profile, and is not in its
         maintenance window): credentials set, TOTP secret usable, then one real sign-in, whose
-        session the lookups share. See ``bots.core.preflight``."""
+        session the lookups share. See ``bots.core.preflight``. The payers sign in at the same
+        time (each is its own site): the run waits for the slowest sign-in, not for their sum."""
         session = self._sessions[run.run_id]
         payers = {r["reference"].split(":", 1)[0] for r in claimable_items(run)} & set(session.profiles)
         now = datetime.now(UTC)
-        problems: list[SetupProblem] = []
+        problems: dict[str, SetupProblem | None] = {}
+        sign_ins: list[str] = []
         for pid in sorted(payers):
             profile, creds = session.profiles[pid], session.credentials[pid]
             if profile.maintenance_end(now) is not None:
                 continue  # its lookups are deferred to the window's end; nothing to sign in to now
-            needed = PayerCredentials.needed(needs_totp=profile.selectors.otp is not None)
-            envs = [profile.env_name(w) for w in needed]
             problem = missing_credentials(pid, profile.display_name,
                                           [profile.env_name(m) for m in creds.missing(profile.selectors.otp is not None)])
             if problem is None and profile.selectors.otp is not None:
                 assert creds.totp_secret is not None
                 problem = totp_problem(pid, profile.display_name, profile.env_name("totp_secret"),
                                        creds.totp_secret.get_secret_value())
+            problems[pid] = problem
             if problem is None:
-                host, portal = session.portal(profile)
-                problem = sign_in_problem(host, portal.site, display=profile.display_name, credential_envs=envs,
-                                          url_env=profile.env_name("url"),
-                                          retry=self.settings.config.retry_for(self.name), run=run,
-                                          credential=[getattr(creds, w) for w in needed])
-            if problem is not None:
-                problems.append(problem)
-        return problems
+                sign_ins.append(pid)
+        if sign_ins:
+            with ThreadPoolExecutor(max_workers=len(sign_ins), thread_name_prefix="preflight") as pool:
+                for pid, problem in zip(sign_ins, pool.map(functools.partial(self._sign_in, session, run), sign_ins)):
+                    problems[pid] = problem
+        return [p for _pid, p in sorted(problems.items()) if p is not None]
+
+    def _sign_in(self, session: _Session, run: RunContext, pid: str) -> SetupProblem | None:
+        profile, creds = session.profiles[pid], session.credentials[pid]
+        needed = PayerCredentials.needed(needs_totp=profile.selectors.otp is not None)
+        host, portal = session.portal(profile)
+        return sign_in_problem(host, portal.site, display=profile.display_name,
+                               credential_envs=[profile.env_name(w) for w in needed],
+                               url_env=profile.env_name("url"), retry=self.settings.config.retry_for(self.name),
+                               run=run, credential=[getattr(creds, w) for w in needed])
 
     def process(self, item: ClaimedItem, ctx: ItemContext) -> Outcome:
         session = self._sessions[ctx.run_id]

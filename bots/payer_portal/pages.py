@@ -102,7 +102,8 @@ class NoMatch:
 
 class SearchPage:
     """The claim search. The search form submits by GET, so the bot goes straight to the URL it
-    would produce (``pages.search``) and recognises where that lands."""
+    would produce (``pages.search``) and recognises where that lands. A portal with a detail page
+    per claim number (``pages.detail``) is asked for that page first (``open_detail``)."""
 
     def __init__(self, lease: Lease, profile: PayerProfile):
         self.lease = lease
@@ -120,6 +121,21 @@ class SearchPage:
         self._answer = {**self._kinds, **DetailPage.fields(profile)}
         if sel.results is not None:
             self._answer.update(ResultsPage.fields(profile))
+        self._direct = {"detail": self._kinds["detail"], "page_not_found": Field(sel.system.not_found),
+                        **DetailPage.fields(profile)}
+
+    async def open_detail(self, claim: Claim) -> DetailPage | None:
+        """The claim's own detail page (``pages.detail``) in one request; ``None`` when the portal
+        has no page there (HTTP 404 or its "page not found"): the search then gives its answer."""
+        path = self.profile.detail_path(claim.claim_id, claim.member_id, claim.date_of_service)
+        assert path is not None, "open_detail needs pages.detail"
+        doc = await self.lease.open(self.lease.site.url(path), self._direct)
+        _require(doc, {}, "claim detail", self.profile)
+        if doc.has("detail"):
+            return DetailPage(self.lease, self.profile, doc)
+        if doc.status == 404 or doc.has("page_not_found"):
+            return None
+        raise _unrecognised(doc, "claim detail (pages.detail)", {"detail": self._kinds["detail"]}, self.profile)
 
     async def search(self, claim: Claim) -> DetailPage | ResultsPage | NoMatch:
         path = self.profile.search_path(claim.claim_id, claim.member_id, claim.date_of_service)

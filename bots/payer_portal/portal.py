@@ -1,9 +1,11 @@
 """One payer's portal for one run: its site pool in the shared browser, sign-in, and the lookup flow.
 
 The flow for one claim, inside one lease (a signed-in browser context):
-search → (results → the only row) → detail → read → HTML snapshot → route → screenshot
-when the route raises exceptions. Routing happens while the lease is held so an exception's
-screenshot shows exactly the page the decision was made on.
+(the claim's own detail page, where the profile has one) or search → (results → the only row)
+→ detail → read → route; then the HTML snapshot, and a screenshot when the route raises
+exceptions. A fetched page (request mode) is its own evidence, so it is saved and rendered after
+the context went back to the pool; a tab (page mode) is saved and shot while the lease is held,
+so the picture shows exactly the page the decision was made on.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def site_config(profile: PayerProfile, credentials: PayerCredentials) -> SiteCon
     sel = profile.selectors
     return SiteConfig(
         name=profile.id, base_url=credentials.base_url, concurrency=profile.concurrency,
-        min_interval=profile.min_delay_ms / 1000, fetch_mode=profile.fetch_mode, timeout_ms=profile.timeout_ms,
+        min_interval=profile.min_delay_ms / 1000, fetch_mode=profile.fetch_mode, reader=profile.reader,
+        timeout_ms=profile.timeout_ms,
         login_path=profile.pages.login, logout_path=profile.pages.logout,
         # Signed out: the sign-in form, or the code step of a sign-in that stopped half way.
         login_marker=", ".join([sel.login.form] + ([sel.otp.code] if sel.otp else [])),
@@ -69,14 +72,23 @@ class PayerPortal:
     async def check(self, claim: Claim, decide: Callable[[Lookup], Decision]) -> Checked:
         async with self.site.lease(label=claim.claim_id) as lease:
             lookup, doc = await self._look_up(lease, claim)
-            snapshot = await doc.save_html(lookup.page)
             decision = decide(lookup)
-            shoot = decision.exceptions or decision.fault
-            screenshot = await doc.screenshot("fault" if decision.fault else "exception") if shoot else None
+            if doc.fetched_html is None:  # the tab shows the page only while the lease is held
+                return await self._evidence(lookup, decision, doc)
+        # Rendering a fetched page needs no context: the next lookup may have it meanwhile.
+        return await self._evidence(lookup, decision, doc)
+
+    @staticmethod
+    async def _evidence(lookup: Lookup, decision: Decision, doc: Document) -> Checked:
+        snapshot = await doc.save_html(lookup.page)
+        shoot = decision.exceptions or decision.fault
+        screenshot = await doc.screenshot("fault" if decision.fault else "exception") if shoot else None
         return Checked(lookup, decision, snapshot, screenshot)
 
     async def _look_up(self, lease: Lease, claim: Claim) -> tuple[Lookup, Document]:
-        landed = await SearchPage(lease, self.profile).search(claim)
+        search = SearchPage(lease, self.profile)
+        direct = await search.open_detail(claim) if self.profile.pages.detail else None
+        landed = direct or await search.search(claim)
         if isinstance(landed, NoMatch):
             return Lookup("not_found", page="search"), landed.doc
         if isinstance(landed, ResultsPage):

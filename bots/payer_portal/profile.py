@@ -123,18 +123,33 @@ class CredentialNames(_Strict):
 
 class Pages(_Strict):
     """Paths under ``base_url``. ``search`` is the URL the search form submits (GET), with
-    ``{claim_id}``, ``{member_id}``, ``{dos}`` (ISO) or ``{dos_us}`` (MM/DD/YYYY) filled in."""
+    ``{claim_id}``, ``{member_id}``, ``{dos}`` (ISO) or ``{dos_us}`` (MM/DD/YYYY) filled in.
+
+    ``detail``, when the portal has one, is a claim's own detail page by claim number
+    (``{claim_id}``): a lookup then opens it directly, one request instead of the search and the
+    page it leads to, and searches only when the portal has no page there (HTTP 404 or its
+    "page not found"), so a claim the portal does not know still shows the search's own answer.
+    Leave it out for a portal whose search must be seen (e.g. member and date searches that may
+    match several claims)."""
 
     login: str = "/login"
     search: str
+    detail: str | None = None
     logout: str | None = None
 
-    @field_validator("search")
+    @field_validator("search", "detail")
     @classmethod
-    def _known_fields(cls, v: str) -> str:
-        unknown = set(re.findall(r"{(\w*)}", v)) - SEARCH_FIELDS
+    def _known_fields(cls, v: str | None) -> str | None:
+        unknown = set(re.findall(r"{(\w*)}", v or "")) - SEARCH_FIELDS
         if unknown:
             raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; use {', '.join(sorted(SEARCH_FIELDS))}")
+        return v
+
+    @field_validator("detail")
+    @classmethod
+    def _by_claim(cls, v: str | None) -> str | None:
+        if v is not None and "{claim_id}" not in v:
+            raise ValueError("the detail page's path needs {claim_id}")
         return v
 
 
@@ -201,6 +216,9 @@ class PayerProfile(SiteProfile):
     id: str = ""  # the file name; set by the loader
     search_flow: Literal["claim_number", "member_dos"]
     fetch_mode: Literal["page", "request"] = "request"
+    # Who reads fetched pages (request mode): the browser's DOMParser, or lexbor in the bot's own
+    # process (the same selectors and answers, no trip to the browser's one parser tab).
+    reader: Literal["browser", "lexbor"] = "browser"
     date_format: str = "%Y-%m-%d"
     not_found_category: Literal["A4", "D0"] = "A4"
     prior_auth_codes: list[str] = Field(default_factory=list)
@@ -249,10 +267,20 @@ class PayerProfile(SiteProfile):
         return self.status_words.get(normalize_word(word))
 
     def search_path(self, claim_id: str, member_id: str, date_of_service: str) -> str:
+        return self._fill(self.pages.search, claim_id, member_id, date_of_service)
+
+    def detail_path(self, claim_id: str, member_id: str, date_of_service: str) -> str | None:
+        """The claim's own detail page (``pages.detail``), or ``None`` when the portal has none."""
+        if self.pages.detail is None:
+            return None
+        return self._fill(self.pages.detail, claim_id, member_id, date_of_service)
+
+    @staticmethod
+    def _fill(template: str, claim_id: str, member_id: str, date_of_service: str) -> str:
         dos = date.fromisoformat(date_of_service)
         values = {"claim_id": claim_id, "member_id": member_id, "dos": dos.isoformat(),
                   "dos_us": dos.strftime("%m/%d/%Y")}
-        return re.sub(r"{(\w+)}", lambda m: quote(values[m.group(1)], safe=""), self.pages.search)
+        return re.sub(r"{(\w+)}", lambda m: quote(values[m.group(1)], safe=""), template)
 
     def maintenance_end(self, now: datetime) -> datetime | None:
         """When the maintenance window ``now`` (aware) falls in ends (UTC, naive), else ``None``."""

@@ -57,13 +57,15 @@ What a :class:`SitePool` (one per site and run) takes care of:
   HTTP 5xx → ``PortalUnavailable``, CAPTCHA → ``CaptchaChallenge``. Nothing above a page
   object needs to import Playwright's errors.
 - **Evidence**: :meth:`Document.save_html` and :meth:`Document.screenshot` save through the
-  run's :class:`~bots.core.evidence.EvidenceFolder`; a ``SystemFault`` leaving a lease gets
+  run's :class:`~bots.core.evidence.EvidenceFolder`, in the host's writer thread (the loop never
+  waits on the disk); a ``SystemFault`` leaving a lease gets
   a screenshot of what the tab showed (``exc.screenshot``), which the runner links from the
   Bot Failures row. A faulted lease's tab is closed, so a retry starts on a fresh page.
 - **Fetch modes**: ``"page"`` navigates the lease's tab (for pages that need JavaScript);
   ``"request"`` GETs through the context's request API (same cookies, no rendering) and
-  reads the HTML with the browser's own ``DOMParser`` in a shared helper tab, so the same
-  CSS selectors apply and the evidence is the exact HTML the site sent. A screenshot of a
+  reads the HTML with the browser's own ``DOMParser`` in a shared helper tab or, with
+  ``reader="lexbor"``, in this process, so the same CSS selectors apply and the evidence is the
+  exact HTML the site sent. A screenshot of a
   fetched page renders that HTML in one of the host's render tabs.
 
 Reading is one round trip per page: :class:`Field` specs go to the browser together and

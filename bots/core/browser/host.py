@@ -8,6 +8,7 @@ helper tabs: one that parses fetched HTML and a few that render HTML for screens
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import contextlib
 import functools
@@ -18,7 +19,7 @@ from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Browser, BrowserContext, CDPSession, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from bots.core.browser.discovery import launch_kwargs
@@ -60,6 +61,7 @@ class BrowserHost:
         self._parser: Page | None = None
         self._render_sem = asyncio.Semaphore(max(1, render_tabs))
         self._render_idle: list[Page] = []
+        self._cdp: dict[int, CDPSession] = {}  # render tab → its DevTools session (screenshots)
         self._rendered: dict[str, bytes] = {}  # sha256 of HTML → PNG, the last 32
         self._helper_stats: dict[str, int] = {"blocked": 0}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -69,6 +71,8 @@ class BrowserHost:
         self._sites: dict[str, SitePool] = {}
         self._sites_lock = threading.Lock()
         self._evidence_seq = itertools.count(1)
+        # One writer thread for the run: a pool that starts threads on demand cost more than the writes.
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
 
     @property
     def browser(self) -> Browser:
@@ -80,6 +84,7 @@ class BrowserHost:
         if self._loop is not None:
             return self
         kwargs = launch_kwargs(self.executable, headless=self.headless)
+        self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="browser-host", daemon=True)
         self._thread.start()
@@ -150,7 +155,7 @@ class BrowserHost:
             try:
                 with translate_errors("rendering a page for its screenshot"):
                     await tab.set_content(html, wait_until="load")
-                    png = await tab.screenshot(full_page=True, type="png")
+                    png = await self._full_page_png(tab)
                 healthy = True
                 self._rendered[key] = png
                 while len(self._rendered) > 32:
@@ -160,8 +165,26 @@ class BrowserHost:
                 if healthy:
                     self._render_idle.append(tab)
                 else:
+                    self._cdp.pop(id(tab), None)
                     with contextlib.suppress(PlaywrightError):
                         await tab.close()
+
+    async def _full_page_png(self, tab: Page) -> bytes:
+        """The whole page as PNG, encoded for speed (Chromium's ``optimizeForSpeed``): encoding
+        was most of a screenshot's CPU, and evidence PNGs are read by people, not compared. The
+        page is captured beyond the viewport only when it is larger than the viewport."""
+        cdp = self._cdp.get(id(tab))
+        if cdp is None:
+            cdp = self._cdp[id(tab)] = await tab.context.new_cdp_session(tab)
+        metrics = await cdp.send("Page.getLayoutMetrics")
+        content, view = metrics["cssContentSize"], metrics["cssLayoutViewport"]
+        width, height = max(content["width"], view["clientWidth"]), max(content["height"], view["clientHeight"])
+        beyond = width > view["clientWidth"] or height > view["clientHeight"]
+        params: dict[str, Any] = {"format": "png", "optimizeForSpeed": True, "captureBeyondViewport": beyond}
+        if beyond:
+            params["clip"] = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+        shot = await cdp.send("Page.captureScreenshot", params)
+        return base64.b64decode(shot["data"])
 
     async def _helper_context(self) -> BrowserContext:
         async with self._helper_lock:
@@ -179,6 +202,12 @@ class BrowserHost:
             raise RuntimeError("this BrowserHost was started without an evidence folder")
         return self.evidence.save(name, content)
 
+    async def keep_evidence(self, name: str, content: bytes | str) -> EvidenceFile:
+        """``save_evidence`` from the loop: the file is written by the host's evidence thread, since
+        a write (create, write, chmod) on a busy disk took milliseconds every page load waited on."""
+        assert self._loop is not None and self._writer is not None
+        return await self._loop.run_in_executor(self._writer, self.save_evidence, name, content)
+
     def close(self) -> None:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
@@ -189,6 +218,9 @@ class BrowserHost:
         except Exception as exc:  # closing must not hide the run's own outcome
             log.warning("browser_close_failed", error_type=type(exc).__name__, error=str(exc))
         finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             if not thread.is_alive():
@@ -213,14 +245,15 @@ class BrowserHost:
         log.info("browser_started", version=self._browser.version, headless=self.headless)
 
     async def _shutdown(self) -> None:
-        for pool in list(self._sites.values()):
-            await pool.close()
+        # Each site signs out with a request of its own: at the same time, not one after another.
+        await asyncio.gather(*(pool.close() for pool in list(self._sites.values())))
         self._sites.clear()
         if self._helper is not None:
             with contextlib.suppress(PlaywrightError):
                 await self._helper.close()
             self._helper = self._parser = None
             self._render_idle.clear()
+            self._cdp.clear()
         if self._browser is not None:
             with contextlib.suppress(PlaywrightError):
                 await self._browser.close()

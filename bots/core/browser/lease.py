@@ -168,7 +168,7 @@ class Lease:
         else:
             with translate_errors(f"{self.site.name}: taking a screenshot"):
                 png = await (await self.open_tab()).screenshot(full_page=True, type="png")
-        return self.pool.host.save_evidence(self.evidence_name(kind, "png"), png)
+        return await self.pool.host.keep_evidence(self.evidence_name(kind, "png"), png)
 
     async def failure_screenshot(self, exc: BaseException) -> EvidenceFile | None:
         """Best effort: what the tab showed when ``exc`` happened (a note page if nothing loaded)."""
@@ -177,7 +177,7 @@ class Lease:
                 note = (f"<h1>{html_lib.escape(self.site.name)}: no page loaded</h1>"
                         f"<p>{html_lib.escape(type(exc).__name__)}: {html_lib.escape(str(exc))}</p>")
                 png = await self.pool.host.render(note)
-                return self.pool.host.save_evidence(self.evidence_name("failure", "png"), png)
+                return await self.pool.host.keep_evidence(self.evidence_name("failure", "png"), png)
             return await self.screenshot("failure")
         except Exception as shot_error:  # the fault matters more than its picture
             log.warning("failure_screenshot_failed", site=self.site.name, error_type=type(shot_error).__name__,

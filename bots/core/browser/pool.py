@@ -228,9 +228,11 @@ class SitePool:
             with contextlib.suppress(PlaywrightError):  # the session times out on its own anyway
                 await self._slots[0].context.request.get(self.url(self.config.logout_path),
                                                          timeout=self.config.timeout_ms, max_redirects=0)
-        for slot in self._slots:
+        async def close_context(slot: _Slot) -> None:
             with contextlib.suppress(PlaywrightError):
                 await slot.context.close()
+
+        await asyncio.gather(*(close_context(slot) for slot in self._slots))
         self._slots.clear()
         self._idle.clear()
         self._login_slot = None

@@ -161,7 +161,7 @@ class Document:
 
     async def save_html(self, kind: str) -> EvidenceFile:
         """The page's HTML as evidence (0600, sha256)."""
-        return self.lease.pool.host.save_evidence(self.lease.evidence_name(kind, "html"), await self.html())
+        return await self.lease.pool.host.keep_evidence(self.lease.evidence_name(kind, "html"), await self.html())
 
     async def screenshot(self, kind: str) -> EvidenceFile:
         """A full-page PNG of this document as evidence (a fetched page is rendered first)."""
