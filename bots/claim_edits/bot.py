@@ -13,7 +13,7 @@ rather than one per rule: a scan hashes, signs and inserts a dozen times fewer.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from bots.claim_edits.changes import record_rules_change
@@ -59,6 +59,12 @@ class ClaimEditsBot:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._sessions: dict[str, _Session] = {}
+
+    @property
+    def process_factory(self) -> Callable[[Settings], ClaimEditsBot] | None:
+        """How a helper process builds this bot (``processes`` > 1). A subclass (a test's bot with other
+        behaviour) is not rebuilt as the plain bot: it runs in one process unless it names its own."""
+        return ClaimEditsBot if type(self) is ClaimEditsBot else None
 
     def enqueue(self, run: RunContext) -> int:
         # A changed rules file sends every unsubmitted claim back before the queue is filled (a change record).

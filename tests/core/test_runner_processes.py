@@ -8,6 +8,7 @@ and its items go back to the queue, and claim_edits decides the same with two pr
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import threading
@@ -172,3 +173,20 @@ def test_claim_edits_decides_the_same_with_a_helper_process(tmp_path: Path, proc
         store.close()
     assert outcomes["one"] == outcomes["two"]
     assert outcomes["one"][0]  # the worklist raises rows: the comparison compares something
+
+
+def test_a_bot_that_cannot_be_rebuilt_in_a_helper_stays_in_one_process(tmp_path: Path) -> None:
+    """A bot under claim_edits' name that is not the registered bot (here a CountingBot with no
+    ``process_factory``) must not get helpers built from the registry: they would run the real
+    claim_edits over its items. The run works every item in its own process and says nothing of helpers."""
+    trace = tmp_path / "trace.txt"
+    settings = _probe_settings(tmp_path, "plain", trace, processes=2, batch_size=2)
+    store = Store(settings.db_url)
+    from fake_bots import CountingBot
+
+    bot = CountingBot(30, trace=str(trace))
+    result = run_bot(bot, settings, store, write_workbook=False)
+    assert result.ok and result.counts["done"] == 30
+    assert "worked by" not in result.message
+    assert {pid for pid, _ in _trace(trace)} == {os.getpid()}, "every item was worked in the run's own process"
+    assert store.item_counts("claim_edits") == {"done": 30}

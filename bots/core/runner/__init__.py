@@ -333,12 +333,17 @@ def _start_helpers(bot: Bot, ctx: RunContext) -> WorkerProcesses:
     """Helper processes for a bot configured with ``processes`` > 1 (``bots.core.runner.processes``)."""
     if ctx.config.processes < 2:
         return WorkerProcesses()
+    # Only a bot that says how a helper rebuilds it gets helpers: a helper built any other way (the
+    # registry's factory for a bot that is not the registered one) would work the queue differently.
+    factory = getattr(bot, "process_factory", None)
+    if factory is None:
+        ctx.log.warning("processes_ignored", processes=ctx.config.processes,
+                        reason="the bot does not say how a helper process builds it")
+        return WorkerProcesses()
     from bots.core import registry
 
     counts = ctx.store.item_counts(bot.name)
     claimable = sum(counts.get(state, 0) for state in item_sources(ItemEvent.CLAIM))
-    # A bot may name how a helper builds it (a test's bot); otherwise its registered factory does.
-    factory = getattr(bot, "process_factory", None) or registry.spec(bot.name).factory
     return WorkerProcesses.start(ctx, claimable=claimable, factory=factory, handoffs=registry.handoff_targets())
 
 

@@ -161,6 +161,9 @@ class Bot(Protocol):
     # Optional: ``preflight(run) -> list[SetupProblem]``, called inside ``session`` before any item
     # is claimed (see ``bots.core.preflight`` for the contract). Not declared here so a bot with
     # nothing to check (claim_edits) needs no stub; the runner looks it up with ``getattr``.
+    # Optional too: ``process_factory`` (a picklable ``Settings -> Bot``), which a bot whose items
+    # cost CPU names so ``processes = N`` can start helper processes (``core/runner/processes.py``);
+    # without it the run stays in one process whatever ``processes`` says.
 
 
 class Preflighted(Bot, Protocol):
