@@ -723,6 +723,9 @@ def main() -> int:
     return 0 if not any(r["problems"] for r in results) else 1
 
 
+WAITS = {"select", "wait", "_wait_for_tstate_lock", "acquire", "sleep", "poll", "_worker", "get"}
+
+
 def _package(frame: str) -> str:
     """Where a py-spy frame ``func (path/to/file.py:12)`` lives: ``bots.core.store``, ``sqlalchemy``, ``json``."""
     m = re.search(r"\((.*?)(?::\d+)?\)$", frame)
@@ -749,20 +752,30 @@ def print_profiles(folder: Path) -> dict[str, Any]:
             continue
         own: Counter[str] = Counter()
         packages: Counter[str] = Counter()
-        total = 0
+        sql: Counter[str] = Counter()
+        total = waiting = 0
         for line in path.read_text().splitlines():
             stack, _, n = line.rpartition(" ")
             if not stack or not n.isdigit():
                 continue
             leaf = stack.split(";")[-1]
+            if leaf.split(" (", 1)[0].rsplit(".", 1)[-1] in WAITS:  # py-spy's idle guess lets these through
+                waiting += int(n)
+                continue
             total += int(n)
             own[re.sub(r"\(.*/", "(", leaf)] += int(n)
             packages[_package(leaf)] += int(n)
+            if "sqlalchemy/" in leaf or "/store/base.py" in leaf:  # the store: which call of ours waits in it
+                ours = [f for f in stack.split(";") if "(bots/" in f or "/bots/" in f]
+                sql[re.sub(r"\(.*/", "(", ours[-1]) if ours else "?"] += int(n)
         share = lambda c: [(k, round(100 * v / total, 1)) for k, v in c.most_common(10)] if total else []  # noqa: E731
-        out[bot] = {"samples": total, "by_package": share(packages), "top_frames": share(own)}
-        print(f"   profile {bot} ({total} samples of threads at work): by package "
+        out[bot] = {"samples": total, "waiting_samples": waiting, "by_package": share(packages),
+                    "top_frames": share(own), "store_by_caller": share(sql)}
+        print(f"   profile {bot} ({total} samples at work, {waiting} more waiting in select/locks left out): by package "
               + ", ".join(f"{k} {p}%" for k, p in out[bot]["by_package"][:8]))
         print(f"   {'':<8}busiest frames: " + "; ".join(f"{k} {p}%" for k, p in out[bot]["top_frames"][:6]))
+        print(f"   {'':<8}in the store (SQLAlchemy innermost), by our caller: "
+              + "; ".join(f"{k} {p}%" for k, p in out[bot]["store_by_caller"][:5]))
     return out
 
 
