@@ -435,6 +435,16 @@ def db_url_of(robots: list[Robot]) -> str:
     return robots[0].env.get("BOTS_DATABASE_URL") or f"sqlite:///{(robots[0].home / 'bots.db').resolve()}"
 
 
+def enqueued_since(log: Path, offset: int, bot: str) -> bool:
+    """Whether ``bot``'s run logged ``items_enqueued`` (its enqueue committed) past ``offset``."""
+    try:
+        with log.open("rb") as fh:
+            fh.seek(offset)
+            return any(b'"items_enqueued"' in line and f'"bot": "{bot}"'.encode() in line for line in fh)
+    except OSError:
+        return False
+
+
 def claimed_any(db_url: str, bot: str) -> bool:
     """Whether some item of ``bot`` has left ``new`` (the first robot enqueued and claimed)."""
     from sqlalchemy import create_engine, text
@@ -453,17 +463,24 @@ def run_stage(bot: str, robots: list[Robot], portals: Portals, pg: PgCluster | N
     before = load()
     mock0 = proc_cpu(portals.proc.pid)
     pg0 = proc_cpu(pg.postmaster_pid(), reaped=True) if pg else 0.0
+    log = robots[0].home / "logs" / "bots.jsonl"
+    offset = log.stat().st_size if log.exists() else 0
     started = [robots[0].start(bot, profile)]
     gap = 0.0
     if len(robots) > 1:
         if not together:
-            # Two claim_edits runs starting at once on a fresh database both load the sample NCCI
-            # tables and leave neither active (both runs fail: KeyError 'mue'); the second robot
-            # starts once the first has claimed work. --start-together shows it.
+            # The second robot starts once the first has queued the stage's items: two runs
+            # enqueueing the same new items at once would insert the same references. For
+            # claim_edits, once the first has claimed work: two first runs on a fresh database both
+            # load the sample NCCI tables and leave neither active (both fail, KeyError 'mue').
+            # --start-together starts them at once.
+            def ready() -> bool:
+                return (claimed_any(db_url_of(robots), bot) if bot == "claim_edits"
+                        else enqueued_since(log, offset, bot))
+
             t0 = time.monotonic()
-            while not claimed_any(db_url_of(robots), bot) and time.monotonic() - t0 < 120 \
-                    and started[0][0].poll() is None:
-                time.sleep(0.2)
+            while not ready() and time.monotonic() - t0 < 120 and started[0][0].poll() is None:
+                time.sleep(0.1)
             gap = time.monotonic() - t0
         started += [r.start(bot) for r in robots[1:]]
     runs = [r.finish(bot, *s) for r, s in zip(robots, started, strict=True)]
