@@ -32,7 +32,7 @@ throwaway PostgreSQL cluster (``tests/pg_cluster.py``; removed at the end) and r
 three times, each on an empty database: one robot pinned to core 0 (``taskset -c 0``), two robots
 pinned to cores 0 and 1 sharing the queue (standing in for two machines: their own BOTS_HOME and
 browser, one database, one audit key, one workbook on a share), and two robots unpinned. The second
-robot starts once the first has claimed work (see ``--start-together``).
+robot of a stage starts once the first has queued its items (see ``run_stage``, ``--start-together``).
 
 After each configuration it checks that no work was done twice: each claim_edits / payer_portal
 item's outcome is in the audit trail once (``item_outcome`` done / exception / failed), and every
