@@ -284,6 +284,7 @@ class RobotRun:
     bot_hwm: int
     started: float
     ended: float
+    phases: tuple[float, float, float, float] | None = None  # run start, first item, last item, run end
 
 
 @dataclass
@@ -295,11 +296,17 @@ class Robot:
     cpus: str | None  # taskset's list, None unpinned
     home: Path
     spy: subprocess.Popen[bytes] | None = None
+    log_offset: int = 0
 
     def command(self, *args: str) -> list[str]:
         return (["taskset", "-c", self.cpus] if self.cpus else []) + [sys.executable, "-m", "bots", *args]
 
+    @property
+    def log(self) -> Path:
+        return self.home / "logs" / "bots.jsonl"
+
     def start(self, bot: str, profile: Path | None = None) -> tuple[subprocess.Popen[bytes], Sampler, float]:
+        self.log_offset = self.log.stat().st_size if self.log.exists() else 0
         log = self.home / f"{bot}.out"
         with open(log, "wb") as out, open(self.home / f"{bot}.err", "wb") as err:
             proc = subprocess.Popen(self.command("run", bot, "--json"), stdout=out, stderr=err, env=self.env, cwd=REPO)
@@ -331,7 +338,7 @@ class Robot:
         summary = json.loads(out[-1])
         total = usage.ru_utime + usage.ru_stime
         return RobotRun(self.index, summary, ended - started, total, {"bot": own, "under_it": total - own},
-                        sampler.peak_pss, sampler.bot_hwm, started, ended)
+                        sampler.peak_pss, sampler.bot_hwm, started, ended, phases(self.log, self.log_offset, bot))
 
 
 # ---- one configuration ---------------------------------------------------------------------------
@@ -379,6 +386,12 @@ class Stage:
                "statuses": sorted({r.summary["status"] for r in self.runs}), "load_avg_before": self.load}
         if self.pg_cpu is not None:
             out["postgres_cpu_s_per_item"] = round(self.pg_cpu / n, 4)
+        known = [r.phases for r in self.runs if r.phases]
+        if len(known) == len(self.runs):
+            # Fixed costs against the items: process and browser start, sign-in, workbook write.
+            out["phases_s"] = {"start_to_first_item": round(max(p[1] - p[0] for p in known), 1),
+                               "items": round(max(p[2] for p in known) - min(p[1] for p in known), 1),
+                               "last_item_to_end": round(max(p[3] - p[2] for p in known), 1)}
         # Where the time goes: a robot using about all of its core(s) is CPU-bound; well below, it
         # waits on the portals (their latency times the contexts a payer allows) or on a lock.
         out["robot_cores_busy"] = round(self.cpu / self.seconds, 2)
@@ -433,6 +446,40 @@ def robots_for(cfg: Config, folder: Path, url: str, db_url: str | None) -> list[
 
 def db_url_of(robots: list[Robot]) -> str:
     return robots[0].env.get("BOTS_DATABASE_URL") or f"sqlite:///{(robots[0].home / 'bots.db').resolve()}"
+
+
+def _ts(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def phases(log: Path, offset: int, bot: str) -> tuple[float, float, float, float] | None:
+    """From the robot's log past ``offset``: when its run started, its first and last item
+    finished, and the run finished (None when items are not logged at info level)."""
+    start = end = None
+    items: list[float] = []
+    try:
+        with log.open("rb") as fh:
+            fh.seek(offset)
+            for raw in fh:
+                try:
+                    e = json.loads(raw)
+                except ValueError:
+                    continue
+                if e.get("bot") != bot:
+                    continue
+                if e.get("event") == "run_started":
+                    start = _ts(e["timestamp"])
+                elif e.get("event") == "run_finished":
+                    end = _ts(e["timestamp"])
+                elif e.get("event") == "item_finished" and e.get("item"):
+                    items.append(_ts(e["timestamp"]))
+    except OSError:
+        return None
+    if start is None or end is None or not items:
+        return None
+    return start, min(items), max(items), end
 
 
 def enqueued_since(log: Path, offset: int, bot: str) -> bool:
@@ -627,6 +674,10 @@ def print_config(r: dict[str, Any]) -> None:
                      f"{ceiling['robot_on_1_core']} items/s for a robot on one core, "
                      f"{ceiling['all_processes_on_2_cores']} on 2 cores with mock"
                      f"{' and PostgreSQL' if 'postgres_cpu_s_per_item' in f else ''}")
+        if "phases_s" in f:
+            ph = f["phases_s"]
+            extra.append(f"run start to first item {ph['start_to_first_item']} s, items {ph['items']} s, last item to "
+                         f"run end {ph['last_item_to_end']} s")
         if "per_robot_items" in f:
             extra.append(f"items per robot {f['per_robot_items']}, second robot started after "
                          f"{f['second_robot_started_after_s']} s")
@@ -680,10 +731,17 @@ def speedups(results: list[dict[str, Any]]) -> dict[str, Any] | None:
             continue
         ratios = {b: round(one["stages"][b]["seconds"] / by[name]["stages"][b]["seconds"], 2) for b in STAGES}
         ratios["end_to_end"] = round(one["end_to_end_s"] / by[name]["end_to_end_s"], 2)
+        items = {b: round(one["stages"][b]["phases_s"]["items"] / by[name]["stages"][b]["phases_s"]["items"], 2)
+                 for b in STAGES if "phases_s" in one["stages"][b] and "phases_s" in by[name]["stages"][b]
+                 and by[name]["stages"][b]["phases_s"]["items"]}
+        out.setdefault("items_phase_speedup", {})[name] = items
         out["speedup_vs_1_pinned"][name] = ratios
         missed = [b for b in STAGES if ratios[b] < 1.8]
         print(f"   {name:<22}" + ", ".join(f"{k} {v}x" for k, v in ratios.items())
               + ("" if name.endswith("unpinned") else f"; goal {'met' if not missed else 'MISSED on ' + ', '.join(missed)}"))
+        if items:
+            print(f"   {'':<22}first item to last only (start-up and workbook write left out): "
+                  + ", ".join(f"{k} {v}x" for k, v in items.items()))
     return out
 
 
