@@ -72,6 +72,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_portals import Portals
+from portal_bench import DENIAL_CODES, STATUSES  # the payers' status mix: most paid or still pending
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # pg_cluster: the throwaway cluster the PostgreSQL tests use
@@ -85,20 +86,6 @@ CLK = os.sysconf("SC_CLK_TCK")
 UNSUBMITTED = 0.35  # share of claims not yet submitted (claim_edits' work)
 RESOLVED = 0.6      # share of claims with claim_edits rows a coder resolves before status_sync runs
 
-# (acme word, beacon word, share, paid?): portal_bench's mix, most claims paid or still pending.
-STATUSES = [
-    ("Paid", "FINALIZED - PAID", 0.38, True),
-    ("In Process", "PENDED", 0.14, False),
-    ("Pending Review", "IN REVIEW", 0.08, False),
-    ("Accepted", "ACCEPTED", 0.08, False),
-    ("Received", "RECEIVED", 0.05, False),
-    ("Denied", "DENIED", 0.10, False),
-    ("Additional Information Requested", "ADDL INFO REQUESTED", 0.06, False),
-    ("Rejected", "REJECTED", 0.04, False),
-    ("Finalized - No Payment", "FINALIZED - NO PAY", 0.04, False),
-    ("Adjusted", "REVISED", 0.03, True),
-]
-DENIAL_CODES = ["CO-50", "CO-197", "CO-97", "CO-16", "CO-18", "CO-29", "CO-151", "CO-204"]
 # claim_edits scenarios: (name, share, lines as (code, modifiers, units, note present)).
 EDITS = [
     ("clean", 0.60, [("99213", "", 1, True)]),
