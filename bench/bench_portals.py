@@ -14,10 +14,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class Portals:
-    def __init__(self, data: Path, latency_ms: int):
+    """``faults``: more of the mock's fault spec beside the latency (``error_rate=0.03``)."""
+
+    def __init__(self, data: Path, latency_ms: int, faults: str = ""):
+        spec = ",".join(s for s in (f"latency_ms={latency_ms}", faults) if s)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mock_portals", "--port", "0", "--data", str(data),
-             "--faults", f"latency_ms={latency_ms}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+             "--faults", spec], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True, cwd=REPO)
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()
@@ -29,8 +32,8 @@ class Portals:
         urllib.request.urlopen(urllib.request.Request(self.url + "/__admin/reset", method="POST"), timeout=10).read()
 
     def queue(self) -> dict[str, dict[str, Any]]:
-        """The billing app's work queue, by claim id."""
-        with urllib.request.urlopen(self.url + "/billing/api/queue", timeout=30) as resp:
+        """The billing app's work queue, by claim id (each entry with its change history)."""
+        with urllib.request.urlopen(self.url + "/billing/api/queue", timeout=120) as resp:
             return {e["claim_id"]: e for e in json.load(resp)["queue"]}
 
     def stats(self) -> dict[str, Any]:

@@ -1,18 +1,12 @@
 """The store on PostgreSQL: what several robot machines sharing one database rely on.
 
-A throwaway cluster is started from the machine's PostgreSQL binaries (initdb, pg_ctl) on a
-Unix socket in a temporary folder; the tests skip where there are none.
+A throwaway cluster (``pg_cluster.PgCluster``: the machine's initdb and pg_ctl, a Unix socket in a
+temporary folder) serves the module; the tests skip where none can start.
 """
 
 from __future__ import annotations
 
-import os
-import pwd
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,49 +19,17 @@ from bots.core.runner import run_bot
 from bots.core.settings import Settings
 from bots.core.store import AuditEntry, Store, WorkItemSpec
 from fake_bots import CountingBot, HelperProbeBot
-
-
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin")) if Path("/usr/lib/postgresql").exists() else []
-    return str(versions[-1] / name) if versions and (versions[-1] / name).exists() else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from pg_cluster import ClusterUnavailable, PgCluster
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("no PostgreSQL server binaries on this machine")
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the server as")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    base = Path(tempfile.mkdtemp(prefix="rcm-pg-"))
-    if prefix:
-        shutil.chown(base, "postgres")
-    data, port = base / "data", _free_port()
-    env = {**os.environ, "LC_ALL": "C"}
-    subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"],
-                   check=True, capture_output=True, env=env)
-    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-l", str(base / "log"), "-w", "-o",
-                    f"-p {port} -k {base} -c listen_addresses='' -c fsync=off", "start"],
-                   check=True, capture_output=True, env=env)
     try:
-        yield f"postgresql+psycopg://postgres@/postgres?host={base}&port={port}"
-    finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, env=env)
-        shutil.rmtree(base, ignore_errors=True)
+        cluster = PgCluster()
+    except ClusterUnavailable as exc:
+        pytest.skip(str(exc))
+    with cluster:
+        yield cluster.url
 
 
 @pytest.fixture
