@@ -109,6 +109,9 @@ class PayerPortalBot:
         zone = ZoneInfo(self.settings.config.timezone)
         submitted_by = (datetime.now(zone).date() - timedelta(days=sel.min_age_days)).isoformat()
         checked_by = (utcnow() - timedelta(days=sel.recheck_days)).isoformat(timespec="seconds")
+        # Finished items as they stand before the due claims are read: a robot beside this one that
+        # finishes one of them meanwhile has just looked it up, and it is not reopened (``reopen``).
+        finished = run.store.reopenable_items(self.name, (ItemState.DONE, ItemState.EXCEPTION))
         # Named on the command line (run.only_refs): look now, whatever the age.
         rows = run.store.claims_due_for_status(submitted_by=submitted_by, checked_by=checked_by,
                                                also=run.only_refs)
@@ -119,9 +122,8 @@ class PayerPortalBot:
         refs = [s.reference for s in specs]
         with run.store.begin() as conn:
             added = run.store.enqueue(self.name, specs, conn=conn)
-            again = [r["reference"] for r in run.store.work_items(
-                self.name, references=refs, states=(ItemState.DONE, ItemState.EXCEPTION), conn=conn)] if refs else []
-            reopened = run.store.reopen(self.name, again, conn) if again else 0
+            again = {r: finished[r] for r in refs if r in finished}
+            reopened = run.store.reopen(self.name, again, conn, as_read=again) if again else 0
         return added + reopened
 
     def references_for_claims(self, store: Store, claim_ids: set[str]) -> list[str]:

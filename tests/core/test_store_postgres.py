@@ -140,3 +140,46 @@ def test_a_run_with_a_helper_process_shares_the_postgres_queue(pg_store: Store, 
     assert len({pid for pid, _ref in done}) == 2
     assert pg_store.item_counts("claim_edits") == {"done": 40}
     assert pg_store.verify_audit() == []
+
+
+def test_a_reopen_waiting_on_a_robot_that_finishes_the_item_leaves_it_finished(pg_store: Store) -> None:
+    """Robot B read the finished items and reopens the due ones while robot A holds one in an open
+    transaction (claimed again and finished). B's UPDATE waits on A's row lock; when A commits, the
+    row it re-reads has a new ``updated_at``, so B leaves it alone (read committed re-checks the
+    locked row) and reopens only the item nobody touched."""
+    from sqlalchemy import text
+
+    from bots.core.store.base import iso, utcnow
+
+    pg_store.enqueue("payer_portal", [WorkItemSpec(reference=r, digest="d") for r in ("acme:A", "acme:B")])
+    with pg_store.begin() as conn:
+        conn.execute(text("UPDATE work_items SET state = 'done'"))
+    as_read = pg_store.reopenable_items("payer_portal")
+    assert set(as_read) == {"acme:A", "acme:B"}
+
+    robot_b = Store(pg_store.url)
+    reopened: list[int] = []
+
+    def reopen() -> None:
+        with robot_b.begin() as conn:
+            reopened.append(robot_b.reopen("payer_portal", list(as_read), conn, as_read=as_read))
+
+    with pg_store.begin() as conn:  # robot A: the item claimed and finished in one open transaction
+        conn.execute(text("UPDATE work_items SET state = 'done', updated_at = :t WHERE reference = 'acme:A'"),
+                     {"t": iso(utcnow())})
+        waiter = threading.Thread(target=reopen)
+        waiter.start()
+        watcher = create_engine(pg_store.url)
+        with watcher.connect() as probe:  # B is blocked on A's row lock before A commits
+            for _ in range(600):
+                if probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).scalar():
+                    break
+                threading.Event().wait(0.05)
+            else:
+                pytest.fail("robot B never waited on robot A's row lock")
+        watcher.dispose()
+    waiter.join(30)
+    robot_b.close()
+    assert reopened == [1]
+    states = {r["reference"]: (r["state"], r["cycles"]) for r in pg_store.work_items("payer_portal")}
+    assert states == {"acme:A": ("done", 1), "acme:B": ("new", 2)}

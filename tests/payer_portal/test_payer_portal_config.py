@@ -16,7 +16,7 @@ from bots.core.logging import scrub_phi
 from bots.core.runner import RunContext
 from bots.core.settings import Settings
 from config_helpers import edit_toml, read_toml, write_toml
-from bots.core.store import ItemState, Store
+from bots.core.store import ClaimStatusRead, ItemState, ItemStateChange, Store
 from store_helpers import set_columns
 from bots.payer_portal import create_bot
 from bots.payer_portal.claim_status import parse_carc, parse_date, parse_money
@@ -156,3 +156,35 @@ def test_claims_are_selected_oldest_first_by_age_and_last_check_and_due_ones_reo
     after = items(store)
     assert after["acme:CLM-1004"]["state"] == "new" and after["acme:CLM-1004"]["cycles"] == 2
     assert after["acme:CLM-1005"]["state"] == "failed"
+
+
+def test_an_item_another_robot_finishes_while_this_one_enqueues_is_not_reopened(
+        settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two robots on one queue: robot B reads the due claims while robot A still holds one of them;
+    A then finishes it (status read, item done) before B reopens the finished ones. B must leave it
+    done: the claim was just looked up, and a reopen would look it up twice (seen in the pipeline
+    bench with two robots on PostgreSQL). An item nobody touched is reopened as before."""
+    load_sample(store)
+    bot = create_bot(settings)
+
+    def enqueue(run_id: str) -> int:
+        return bot.enqueue(RunContext(settings, store, BOT, run_id, None, threading.Event(), {}))
+
+    enqueue("run-a")
+    held = store.claim_items(BOT, "run-a", limit=1, lease_seconds=600)[0]
+    set_columns(store, "work_items", {"reference": "acme:CLM-1004"}, state=ItemState.DONE)  # due again, idle
+    read_due = store.claims_due_for_status
+
+    def robot_a_finishes_meanwhile(**kw):  # type: ignore[no-untyped-def]
+        rows = read_due(**kw)  # B's read: A's claim is still due
+        with store.begin() as conn:
+            store.set_item_states(conn, [ItemStateChange(held, ItemState.DONE)])
+            store.apply_intents(conn, [ClaimStatusRead(held.claim_key, "P1", "In Process",
+                                                       datetime.now(UTC).isoformat(timespec="seconds"), False)])
+        return rows
+
+    monkeypatch.setattr(store, "claims_due_for_status", robot_a_finishes_meanwhile)
+    assert enqueue("run-b") == 1
+    after = items(store)
+    assert after[held.reference]["state"] == "done" and after[held.reference]["cycles"] == 1
+    assert after["acme:CLM-1004"]["state"] == "new" and after["acme:CLM-1004"]["cycles"] == 2

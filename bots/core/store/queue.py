@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select, tuple_, update
 
 from bots.core.lifecycle import ItemEvent, ItemState, RunStatus, check_item_move, item_sources, item_target
 from bots.core.store.base import StoreBase, canonical_json, chunks as _chunks, iso as _iso, utcnow
@@ -155,20 +155,39 @@ class QueueStore(StoreBase):
             )
         return len(new_rows) + len(reopen)
 
-    def reopen(self, bot: str, references: Iterable[str], conn: Connection) -> int:
-        """Start a new cycle for terminal items (e.g. a claim due for another status check)."""
+    def reopen(self, bot: str, references: Iterable[str], conn: Connection,
+               *, as_read: Mapping[str, str] | None = None) -> int:
+        """Start a new cycle for terminal items (e.g. a claim due for another status check).
+
+        ``as_read`` (reference → ``updated_at``, from ``reopenable_items``) reopens an item only if
+        nobody touched it since it was read: a robot beside this one that claimed and finished it
+        meanwhile changed ``updated_at``, and its item stays finished. The check is on the row the
+        UPDATE locks, so it holds on PostgreSQL's read-committed as on SQLite.
+        """
         refs = list(references)
         n = 0
         now = _iso(utcnow())
+        values = dict(state=item_target(ItemEvent.REOPEN), attempts=0, not_before=None, updated_at=now,
+                      finished_at=None, cycles=work_items.c.cycles + 1)
+        base = update(work_items).where(work_items.c.bot == bot,
+                                        work_items.c.state.in_(item_sources(ItemEvent.REOPEN))).values(values)
         for chunk in _chunks(refs, 500):
-            n += conn.execute(
-                update(work_items)
-                .where(work_items.c.bot == bot, work_items.c.reference.in_(chunk),
-                       work_items.c.state.in_(item_sources(ItemEvent.REOPEN)))
-                .values(state=item_target(ItemEvent.REOPEN), attempts=0, not_before=None, updated_at=now,
-                        finished_at=None, cycles=work_items.c.cycles + 1)
-            ).rowcount
+            if as_read is None:
+                stmt = base.where(work_items.c.reference.in_(chunk))
+            else:
+                stmt = base.where(tuple_(work_items.c.reference, work_items.c.updated_at).in_(
+                    [(r, as_read[r]) for r in chunk]))
+            n += conn.execute(stmt).rowcount
         return n
+
+    def reopenable_items(self, bot: str, states: Sequence[str] | None = None) -> dict[str, str]:
+        """Reference → ``updated_at`` of the bot's items ``reopen`` can start again (or those of
+        these of its states), as of now: read before deciding which to reopen, and pass to
+        ``reopen(as_read=...)``."""
+        wanted = [s for s in item_sources(ItemEvent.REOPEN) if states is None or s in states]
+        with self.read() as conn:
+            return dict(conn.execute(select(work_items.c.reference, work_items.c.updated_at).where(
+                work_items.c.bot == bot, work_items.c.state.in_(wanted))).all())
 
     def recover_abandoned(self, bot: str) -> int:
         """Mark in-progress items of dead runs, or with expired leases, ``abandoned``.
