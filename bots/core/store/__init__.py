@@ -12,8 +12,8 @@ One concern per module: ``base`` (engine, dialects, transactions), ``schema``
 aggregates per day for the leaders' dashboard), ``mirror`` (the workbook's coder
 edits and written state), ``ownership`` (the Assigned To the bots chose from the roster), ``quality`` (samples for QA
 review), ``changes`` (rule, table and payer profile changes with their effect), ``appeals`` (Appeal
-Preparation rows' own facts), ``archive`` (rows moved out of the live workbook) and ``signins``
-(refused sign-ins remembered across runs). ``Store`` combines them.
+Preparation rows' own facts), ``archive`` (rows moved out of the live workbook), ``signins``
+(refused sign-ins remembered across runs) and ``locks`` (named locks across processes and machines). ``Store`` combines them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from bots.core.store.changes import ChangeStore
 from bots.core.store.claims import ClaimStore
 from bots.core.store.dashboard import DashboardStore
 from bots.core.store.intents import ClaimStatusRead, Intent, IntentStore, RowSynced, StatusUpdate
+from bots.core.store.locks import StoreLock
 from bots.core.store.mirror import MirrorStore, exception_fingerprint
 from bots.core.store.ownership import OwnershipStore
 from bots.core.store.quality import QualityStore
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENESIS", "AuditEntry", "ClaimStatusRead", "ClaimedItem", "ExceptionBatchEntry", "Intent", "ItemState",
-    "ItemStateChange", "RowState", "RowSynced", "RunStatus", "StatusUpdate", "Store", "WorkItemSpec", "audit_hash",
+    "ItemStateChange", "RowState", "RowSynced", "RunStatus", "StatusUpdate", "Store", "StoreLock", "WorkItemSpec", "audit_hash",
     "canonical_json", "digest", "exception_fingerprint", "exception_id", "open_store", "utcnow",
 ]
 
