@@ -34,7 +34,9 @@ from sqlalchemy import Connection, Table, delete, select, update
 
 from bots.claim_edits.changes import BOT, affected_refs, table_diff
 from bots.claim_edits.cms_files import data_rows, detect_kind, is_code, table_files, table_layout
-from bots.claim_edits.tables import KINDS, MUE, PTP, edit_table_versions, ensure_tables, ncci_mue, ncci_ptp
+from bots.claim_edits.tables import (
+    KINDS, MUE, PTP, edit_table_versions, ensure_tables, ncci_mue, ncci_ptp, tables_lock,
+)
 from bots.core.errors import InputError
 from bots.core.logging import get_logger
 from bots.core.store import Store, utcnow
@@ -267,13 +269,16 @@ def staged_table(store: Store, paths: Sequence[Path], *, kind: str | None = None
     if kind is not None and kind not in KINDS:
         raise InputError(f"unknown table kind {kind!r}; use ptp or mue")
     given = [Path(p) for p in paths]
-    with table_files(given) as files:
-        staged = _load_files(store, given, [f.path for f in files], [f.name for f in files], kind=kind)
-    try:
-        yield staged
-    finally:
-        if not staged.activated:
-            _drop_versions(store, staged.kind, [staged.version_id])
+    # One load at a time per database, from staging to the switch: an activation drops every other
+    # version of its kind, and must not drop one another robot or operator is loading.
+    with tables_lock(store):
+        with table_files(given) as files:
+            staged = _load_files(store, given, [f.path for f in files], [f.name for f in files], kind=kind)
+        try:
+            yield staged
+        finally:
+            if not staged.activated:
+                _drop_versions(store, staged.kind, [staged.version_id])
 
 
 def import_tables(store: Store, paths: Sequence[Path], *, kind: str | None = None) -> ImportResult:
@@ -368,7 +373,15 @@ def _drop_versions(store: Store, kind: str, version_ids: list[int]) -> None:
 
 
 def load_samples_if_missing(store: Store, reference_dir: Path) -> list[ImportResult]:
-    """On first use, load the shipped sample tables for any kind never imported."""
+    """On first use, load the shipped sample tables for any kind never imported (once, whichever of
+    several robots starting together gets there first: the others find them loaded)."""
+    if set(active_versions(store)) >= set(SAMPLE_FILES):
+        return []
+    with tables_lock(store):
+        return _load_samples(store, reference_dir)
+
+
+def _load_samples(store: Store, reference_dir: Path) -> list[ImportResult]:
     active = active_versions(store)
     loaded = []
     for kind, name in SAMPLE_FILES.items():

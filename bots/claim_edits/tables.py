@@ -13,11 +13,14 @@ B-tree in file order instead of a table plus an index.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
+import weakref
 
-from bots.core.store import Store
+from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, String, Table, Text
 
-__all__ = ["PTP", "MUE", "KINDS", "edit_table_versions", "ensure_tables", "metadata", "ncci_mue", "ncci_ptp"]
+from bots.core.store import Store, StoreLock
+
+__all__ = ["PTP", "MUE", "KINDS", "edit_table_versions", "ensure_tables", "metadata", "ncci_mue", "ncci_ptp",
+           "tables_lock"]
 
 PTP = "ptp"
 MUE = "mue"
@@ -64,6 +67,21 @@ ncci_mue = Table(
 )
 
 
+# Engines whose database is known to have the edit tables (one check per store, not per call).
+_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def tables_lock(store: Store) -> StoreLock:
+    """Held while the edit tables are created, loaded or switched: two robots' first runs on one
+    database would otherwise both load the samples, and each drop the version the other loaded."""
+    return StoreLock(store, "edit_tables")
+
+
 def ensure_tables(store: Store) -> None:
-    """Create the edit tables if this database has never seen them (idempotent)."""
-    metadata.create_all(store.engine)
+    """Create the edit tables if this database has never seen them (idempotent; under the tables
+    lock, as two robots creating them at once on PostgreSQL collide on the type catalogue)."""
+    if store.engine in _ready:
+        return
+    with tables_lock(store):
+        metadata.create_all(store.engine)
+    _ready.add(store.engine)

@@ -183,3 +183,41 @@ def test_a_reopen_waiting_on_a_robot_that_finishes_the_item_leaves_it_finished(p
     assert reopened == [1]
     states = {r["reference"]: (r["state"], r["cycles"]) for r in pg_store.work_items("payer_portal")}
     assert states == {"acme:A": ("done", 1), "acme:B": ("new", 2)}
+
+
+def test_two_robots_first_edit_scans_on_a_fresh_database_load_the_sample_tables_once(pg_store: Store) -> None:
+    """Two robots' first claim_edits runs start together on an empty shared database: one creates
+    the edit tables and loads the sample NCCI tables, the other waits and finds them loaded. Before
+    the tables lock, both created the tables (a duplicate-type error) and each activation dropped
+    the version the other had loaded, leaving no MUE table."""
+    from bots.claim_edits.importer import active_versions, load_samples_if_missing
+    from bots.claim_edits.tables import ensure_tables
+
+    reference = Path(__file__).resolve().parents[2] / "config" / "reference"
+    barrier = threading.Barrier(2)
+    loaded: list[int] = []
+    errors: list[str] = []
+
+    def robot() -> None:
+        store = Store(pg_store.url)
+        barrier.wait()
+        try:
+            ensure_tables(store)
+            loaded.append(len(load_samples_if_missing(store, reference)))
+        except Exception as exc:  # noqa: BLE001 - the test reports what broke
+            errors.append(repr(exc))
+        finally:
+            store.close()
+
+    robots = [threading.Thread(target=robot) for _ in range(2)]
+    for t in robots:
+        t.start()
+    for t in robots:
+        t.join(120)
+    assert errors == []
+    assert sorted(loaded) == [0, 2], "one robot loaded both sample tables, the other found them loaded"
+    active = active_versions(pg_store)
+    assert set(active) == {"ptp", "mue"}
+    with pg_store.read() as conn:
+        versions = conn.exec_driver_sql("SELECT kind, count(*) FROM edit_table_versions GROUP BY kind").all()
+    assert dict(versions) == {"ptp": 1, "mue": 1}
