@@ -48,8 +48,11 @@ def test_two_robots_claiming_at_once_never_take_the_same_item(pg_store: Store) -
     pg_store.enqueue("payer_portal", [WorkItemSpec(reference=f"acme:CLM-{i}", digest="d") for i in range(200)])
     taken: dict[str, list[str]] = {"a": [], "b": []}
 
+    ready = threading.Barrier(2)
+
     def robot(name: str) -> None:
         store = Store(pg_store.url)  # a second machine: its own engine and connections
+        ready.wait()  # both claim from the start, however long opening the store took
         while items := store.claim_items("payer_portal", f"run-{name}", limit=7, lease_seconds=60):
             taken[name].extend(i.reference for i in items)
         store.close()

@@ -186,3 +186,28 @@ def test_a_database_from_an_earlier_release_gains_new_columns(tmp_path: Path) ->
         assert (run["items"], run["done"], run["carried_over"]) == (5, 2, 3)
     finally:
         store.close()
+
+
+def test_a_database_from_an_earlier_release_gains_new_indexes(tmp_path: Path) -> None:
+    """Opening an older bots.db builds the indexes added since (one claim's items, the live rows),
+    and opening a current one again changes nothing."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    Store(f"sqlite:///{path}").close()
+
+    def indexes() -> set[str]:
+        with sqlite3.connect(path) as raw:
+            return {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+    current = indexes()
+    assert {"ix_work_items_claim_key", "ix_exceptions_archived"} <= current
+    with sqlite3.connect(path) as raw:  # as the previous release created it
+        raw.execute("DROP INDEX ix_work_items_claim_key")
+        raw.execute("DROP INDEX ix_exceptions_archived")
+    Store(f"sqlite:///{path}").close()
+    assert indexes() == current
+    with sqlite3.connect(path) as raw:
+        plan = " ".join(r[3] for r in raw.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM work_items WHERE bot = 'status_sync' AND claim_key = 'acme:CLM-1'"))
+    assert "ix_work_items_claim_key" in plan, "one claim's items are found by the index, not a scan"

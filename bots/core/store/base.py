@@ -87,8 +87,14 @@ class StoreBase:
         self._anchor: sqlite3.Connection | None = None
         if not create:
             return
-        metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        # Robots starting together on a new shared database would each create the tables (a
+        # duplicate-type error on PostgreSQL): one creates, the others wait and find them.
+        from bots.core.store.locks import StoreLock
+
+        with StoreLock(self, "schema"):
+            metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
+            _add_missing_indexes(self.engine)
         # The chain head row exists from the start, so every append can lock it
         # (FOR UPDATE on PostgreSQL): two first appends must not both start at seq 1.
         with self.begin() as conn:
@@ -195,6 +201,20 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _add_missing_indexes(engine: Engine) -> None:
+    """Indexes added to a table after a database was created (``create_all`` makes a new table's
+    indexes, never a new index on an old table). Built once, on the first start after an upgrade."""
+    inspector = inspect(engine)
+    existing_tables = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing_tables:
+            continue
+        have = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in have:
+                index.create(engine)
 
 
 def _add_missing_columns(engine: Engine) -> None:

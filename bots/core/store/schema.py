@@ -83,6 +83,7 @@ work_items = Table(
     Column("cycles", Integer, nullable=False, default=1),
     UniqueConstraint("bot", "reference", name="uq_work_items_bot_reference"),
     Index("ix_work_items_claim", "bot", "state", "sort_key", "id"),
+    Index("ix_work_items_claim_key", "bot", "claim_key"),  # one claim's items (status_sync's turn order)
 )
 
 runs = Table(
@@ -181,6 +182,7 @@ exceptions = Table(
     Column("archived_at", String(32)),
     Column("archive_file", Text),  # relative to the workbook's folder, e.g. archive/exceptions-2026-08.xlsx
     Index("ix_exceptions_scope", "bot", "item_ref"),
+    Index("ix_exceptions_archived", "archived_at"),  # the live rows among a year of archived ones
 )
 
 # A decision sampled for quality review (``bots.core.quality``): one row of the Quality Review sheet.
