@@ -32,7 +32,8 @@ throwaway PostgreSQL cluster (``tests/pg_cluster.py``; removed at the end) and r
 three times, each on an empty database: one robot pinned to core 0 (``taskset -c 0``), two robots
 pinned to cores 0 and 1 sharing the queue (standing in for two machines: their own BOTS_HOME and
 browser, one database, one audit key, one workbook on a share), and two robots unpinned. The second
-robot of a stage starts once the first has queued its items (see ``run_stage``, ``--start-together``).
+robots of a stage start at the same moment, as two machines on one schedule would (``--stagger``:
+the second once the first has queued its items, see ``run_stage``).
 
 After each configuration it checks that no work was done twice: each claim_edits / payer_portal
 item's outcome is in the audit trail once (``item_outcome`` done / exception / failed), and every
@@ -397,7 +398,7 @@ def load() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def prepare_config(folder: Path, shared: Path) -> Path:
+def prepare_config(folder: Path, shared: Path, *, pinned: bool) -> Path:
     config = folder / "config"
     shutil.copytree(REPO / "config", config)
     for path in (config / "payers").glob("*.toml"):  # the bench must not depend on the day it runs
@@ -405,13 +406,16 @@ def prepare_config(folder: Path, shared: Path) -> Path:
     bots_toml = config / "bots.toml"  # one workbook on the share, whichever robot writes it
     bots_toml.write_text(re.sub(r'(?m)^path = "exceptions.xlsx".*$', f'path = "{shared / "exceptions.xlsx"}"',
                                 bots_toml.read_text()))
+    if pinned:  # a robot on one core (taskset) is a one-core machine: claim_edits' helper would share it
+        bots_toml.write_text(re.sub(r"(?ms)(^\[bots\.claim_edits\]\n.*?)^processes = \d+", r"\g<1>processes = 1",
+                                    bots_toml.read_text(), count=1))
     return config
 
 
 def robots_for(cfg: Config, folder: Path, url: str, db_url: str | None) -> list[Robot]:
     shared = folder / "shared"
     shared.mkdir(parents=True, exist_ok=True)
-    config = prepare_config(folder, shared)
+    config = prepare_config(folder, shared, pinned=any(cfg.pins))
     key = secrets.token_hex(32)  # one audit key for every robot, as BOTS_AUDIT_KEY on each machine
     robots = []
     for i in range(cfg.robots):
@@ -503,11 +507,11 @@ def run_stage(bot: str, robots: list[Robot], portals: Portals, pg: PgCluster | N
     gap = 0.0
     if len(robots) > 1:
         if not together:
-            # The second robot starts once the first has queued the stage's items: two runs
-            # enqueueing the same new items at once would insert the same references. For
-            # claim_edits, once the first has claimed work: two first runs on a fresh database both
-            # load the sample NCCI tables and leave neither active (both fail, KeyError 'mue').
-            # --start-together starts them at once.
+            # --stagger: the second robot starts once the first has queued the stage's items
+            # (claim_edits: once it has claimed work), to see the speed-up without the start-up
+            # both robots pay. By default they start together: their enqueues insert the same new
+            # items (ON CONFLICT DO NOTHING) and their first claim_edits runs share one load of the
+            # sample tables (the tables lock).
             def ready() -> bool:
                 return (claimed_any(db_url_of(robots), bot) if bot == "claim_edits"
                         else enqueued_since(log, offset, bot))
@@ -738,9 +742,9 @@ def main() -> int:
     parser.add_argument("--robots", type=int, choices=(1, 2), default=1)
     parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster instead of SQLite")
     parser.add_argument("--faults", default="latency_ms=300,error_rate=0.03", help="the mock portals' fault spec")
-    parser.add_argument("--start-together", action="store_true",
-                        help="start the robots of a stage at the same moment (default: the second once the first "
-                             "has claimed work)")
+    parser.add_argument("--stagger", action="store_true",
+                        help="start the second robot of a stage once the first has queued its items "
+                             "(default: both at the same moment)")
     parser.add_argument("--profile", action="store_true",
                         help="sample the (first) robot of each stage with py-spy; the top frames are printed")
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated files and run folders here")
@@ -765,7 +769,7 @@ def main() -> int:
             for cfg in configs:
                 print(f"{cfg.name}, {n} claims: starting (load average {load()})", flush=True)
                 r = run_config(cfg, gen, root / f"claims-{n}" / cfg.name, args.faults, pg,
-                               together=args.start_together, profile=args.profile)
+                               together=not args.stagger, profile=args.profile)
                 print_config(r)
                 if args.profile:
                     r["profile_top"] = print_profiles(root / f"claims-{n}" / cfg.name)

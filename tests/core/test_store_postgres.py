@@ -224,3 +224,41 @@ def test_two_robots_first_edit_scans_on_a_fresh_database_load_the_sample_tables_
     with pg_store.read() as conn:
         versions = conn.exec_driver_sql("SELECT kind, count(*) FROM edit_table_versions GROUP BY kind").all()
     assert dict(versions) == {"ptp": 1, "mue": 1}
+
+
+def test_two_robots_queueing_the_same_new_items_at_once_add_each_once(pg_store: Store) -> None:
+    """Two robots started by the same schedule enqueue the same new claims: robot B read the queue
+    before robot A committed its insert, so both insert the same references. B's insert waits on
+    A's, then leaves A's rows as they are (no unique-key error failing B's run) and says it added
+    none."""
+    from sqlalchemy import text
+
+    specs = [WorkItemSpec(reference=f"acme:CLM-{i}", claim_key=f"acme:CLM-{i}", digest="d") for i in range(300)]
+    robot_b = Store(pg_store.url)
+    added_b: list[int] = []
+    errors: list[str] = []
+
+    def enqueue_b() -> None:
+        try:
+            added_b.append(robot_b.enqueue("claim_edits", specs))
+        except Exception as exc:  # noqa: BLE001 - the test reports what broke
+            errors.append(repr(exc))
+
+    with pg_store.begin() as conn:  # robot A's enqueue, not yet committed
+        added_a = pg_store.enqueue("claim_edits", specs, conn=conn)
+        waiter = threading.Thread(target=enqueue_b)
+        waiter.start()
+        watcher = create_engine(pg_store.url)
+        with watcher.connect() as probe:  # B's insert waits on A's uncommitted rows
+            for _ in range(600):
+                if probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).scalar():
+                    break
+                threading.Event().wait(0.05)
+            else:
+                pytest.fail("robot B's insert never waited on robot A's")
+        watcher.dispose()
+    waiter.join(30)
+    robot_b.close()
+    assert errors == []
+    assert (added_a, added_b) == (300, [0])
+    assert pg_store.item_counts("claim_edits") == {"new": 300}

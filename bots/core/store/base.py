@@ -127,14 +127,17 @@ class StoreBase:
         with self._read_engine.connect() as conn:
             yield conn
 
+    def _insert(self, table: Table) -> Any:
+        """The dialect's INSERT (``on_conflict_do_nothing`` / ``on_conflict_do_update``)."""
+        return (sqlite.insert if self.is_sqlite else postgresql.insert)(table)
+
     def upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]],
                keys: Sequence[str], update_cols: Sequence[str] | None = None,
                where_changed: str | None = None) -> None:
         """INSERT … ON CONFLICT DO UPDATE, on SQLite and PostgreSQL alike."""
         if not rows:
             return
-        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
-        stmt = dialect_insert(table)
+        stmt = self._insert(table)
         cols = update_cols if update_cols is not None else [c for c in rows[0] if c not in keys]
         if cols:
             where = None
@@ -167,8 +170,7 @@ class StoreBase:
         Atomic across processes (one INSERT … ON CONFLICT DO NOTHING): of several callers
         racing for the same key exactly one gets True. Alerts use it as "sent once" marks.
         """
-        dialect_insert = sqlite.insert if self.is_sqlite else postgresql.insert
-        stmt = dialect_insert(meta).values(key=key, value=canonical_json(value), updated_at=iso(utcnow()))
+        stmt = self._insert(meta).values(key=key, value=canonical_json(value), updated_at=iso(utcnow()))
         with self.begin() as conn:
             return conn.execute(stmt.on_conflict_do_nothing(index_elements=["key"])).rowcount == 1
 

@@ -143,7 +143,15 @@ class QueueStore(StoreBase):
             # In claim order: a batch then claims (and settles) neighbouring rows, a few pages of the
             # table and its index rather than a page per item.
             new_rows.sort(key=lambda r: r["sort_key"])
-            conn.execute(work_items.insert(), new_rows)
+            # ON CONFLICT DO NOTHING: a robot beside this one (PostgreSQL, read committed) may insert
+            # the same new items between the read above and this insert; its rows stand.
+            # (SQLite's writer lock already keeps them apart.) RETURNING counts the rows this one added.
+            insert = self._insert(work_items).on_conflict_do_nothing(index_elements=["bot", "reference"])
+            if self.is_sqlite:
+                conn.execute(insert, new_rows)
+            else:
+                added = len(conn.execute(insert.returning(work_items.c.id), new_rows).all())
+                new_rows = new_rows[:added]  # only the count is used below
         for row in reopen:
             conn.execute(
                 update(work_items)
