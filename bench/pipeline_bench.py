@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_portals import Portals
-from portal_bench import DENIAL_CODES, STATUSES  # the payers' status mix: most paid or still pending
+from portal_bench import portal_claim  # the payers' status mix: most paid or still pending
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # pg_cluster: the throwaway cluster the PostgreSQL tests use
@@ -139,21 +139,8 @@ def generate(n: int, folder: Path, seed: int = 20261130) -> Generated:
                             "updated_at": "2026-11-01T08:00:00+00:00", "history": []})
             continue
         dos = today - timedelta(days=rng.randint(45, 120))
-        acme_word, beacon_word, _share, paid = rng.choices(STATUSES, [s[2] for s in STATUSES])[0]
-        billed = rng.choice([125.0, 185.0, 248.0, 326.0, 417.0, 1150.0])
-        expected = round(billed * 0.75, 2)
-        paid_amount = (expected if rng.random() > 0.08 else round(expected - 25.0, 2)) if paid else (
-            0.0 if acme_word in ("Denied", "Finalized - No Payment") else None)
-        carc = (["CO-45"] if paid else [rng.choice(DENIAL_CODES)] if acme_word == "Denied" else
-                ["PR-1"] if acme_word == "Finalized - No Payment" else [])
-        portal[payer].append({
-            "claim_id": claim_id, "member_id": member, "patient_name": f"PATIENT, BENCH{i}",
-            "date_of_service": dos.isoformat(), "billed": billed,
-            "status": acme_word if payer == "acme" else beacon_word,
-            "status_date": (dos + timedelta(days=20)).isoformat(), "paid": paid_amount,
-            "paid_date": (dos + timedelta(days=20)).isoformat() if paid else None,
-            "check_number": f"EFT{i:06d}" if paid else "", "payer_claim_number": f"PCN{i:07d}", "carc": carc,
-            "remarks": ""})
+        record, billed, expected = portal_claim(rng, i, payer, claim_id, member, dos)
+        portal[payer].append(record)
         rows.append({**base, "date_of_service": dos.isoformat(), "line_no": 1, "procedure_code": "99213",
                      "modifiers": "", "units": 1, "charge": f"{billed:.2f}", "note_id": f"N-{i}",
                      "note_date": dos.isoformat(), "submitted_date": (dos + timedelta(days=2)).isoformat(),

@@ -90,34 +90,41 @@ class BenchClaim:
     dos: str
 
 
+def portal_claim(rng: random.Random, i: int, payer: str, claim_id: str, member: str,
+                 dos: date) -> tuple[dict[str, Any], float, float]:
+    """One submitted claim as the mock payer portal holds it, its status drawn from the payers'
+    mix (``STATUSES``); with its billed and expected amounts (the pipeline bench uses it too)."""
+    acme_word, beacon_word, _share, paid = rng.choices(STATUSES, [s[2] for s in STATUSES])[0]
+    billed = rng.choice([125.0, 185.0, 248.0, 326.0, 417.0, 1150.0])
+    expected = round(billed * 0.75, 2)
+    paid_amount = (expected if rng.random() > 0.08 else round(expected - 25.0, 2)) if paid else (
+        0.0 if acme_word in ("Denied", "Finalized - No Payment") else None)
+    carc = (["CO-45"] if paid else [rng.choice(DENIAL_CODES)] if acme_word == "Denied" else
+            ["PR-1"] if acme_word == "Finalized - No Payment" else [])
+    record = {
+        "claim_id": claim_id, "member_id": member, "patient_name": f"PATIENT, BENCH{i}",
+        "date_of_service": dos.isoformat(), "billed": billed,
+        "status": acme_word if payer == "acme" else beacon_word,
+        "status_date": (dos + timedelta(days=20)).isoformat(), "paid": paid_amount,
+        "paid_date": (dos + timedelta(days=20)).isoformat() if paid else None,
+        "check_number": f"EFT{i:06d}" if paid else "", "payer_claim_number": f"PCN{i:07d}", "carc": carc,
+        "remarks": ""}
+    return record, billed, expected
+
+
 def generate(n: int, folder: Path, rng: random.Random) -> tuple[Path, Path, list[BenchClaim]]:
     """The portal data file and the matching worklist for ``n`` claims."""
     today = date.today()
     portal: dict[str, list[dict[str, Any]]] = {"acme": [], "beacon": []}
     rows: list[dict[str, Any]] = []
     claims: list[BenchClaim] = []
-    words = [s for s in STATUSES]
-    weights = [s[2] for s in STATUSES]
     for i in range(n):
         payer = "acme" if i % 2 == 0 else "beacon"
         claim_id = f"CLM-{500000 + i}"
         member = (f"A{700000000 + i}" if payer == "acme" else f"BCN{800000000 + i}")
         dos = today - timedelta(days=rng.randint(45, 120))
-        acme_word, beacon_word, _share, paid = rng.choices(words, weights)[0]
-        billed = round(rng.choice([125.0, 185.0, 248.0, 326.0, 417.0, 1150.0]), 2)
-        expected = round(billed * 0.75, 2)
-        paid_amount = (expected if rng.random() > 0.08 else round(expected - 25.0, 2)) if paid else (
-            0.0 if acme_word in ("Denied", "Finalized - No Payment") else None)
-        carc = (["CO-45"] if paid else [rng.choice(DENIAL_CODES)] if acme_word == "Denied" else
-                ["PR-1"] if acme_word == "Finalized - No Payment" else [])
-        portal[payer].append({
-            "claim_id": claim_id, "member_id": member, "patient_name": f"PATIENT, BENCH{i}",
-            "date_of_service": dos.isoformat(), "billed": billed,
-            "status": acme_word if payer == "acme" else beacon_word,
-            "status_date": (dos + timedelta(days=20)).isoformat(), "paid": paid_amount,
-            "paid_date": (dos + timedelta(days=20)).isoformat() if paid else None,
-            "check_number": f"EFT{i:06d}" if paid else "", "payer_claim_number": f"PCN{i:07d}", "carc": carc,
-            "remarks": ""})
+        record, billed, expected = portal_claim(rng, i, payer, claim_id, member, dos)
+        portal[payer].append(record)
         rows.append({
             "claim_id": claim_id, "payer_id": payer, "member_id": member, "patient_name": f"PATIENT, BENCH{i}",
             "patient_dob": "1970-01-01", "date_of_service": dos.isoformat(), "provider_npi": "1234567893",

@@ -44,6 +44,22 @@ def pg_store(pg_url: str) -> Iterator[Store]:
     store.close()
 
 
+def _wait_until_a_session_waits_on_a_lock(url: str) -> None:
+    """Return once some session of the cluster waits on a lock (another robot's transaction)."""
+    from sqlalchemy import text
+
+    watcher = create_engine(url)
+    try:
+        with watcher.connect() as probe:
+            for _ in range(600):
+                if probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).scalar():
+                    return
+                threading.Event().wait(0.05)
+        pytest.fail("the second robot never waited on the first one's lock")
+    finally:
+        watcher.dispose()
+
+
 def test_two_robots_claiming_at_once_never_take_the_same_item(pg_store: Store) -> None:
     pg_store.enqueue("payer_portal", [WorkItemSpec(reference=f"acme:CLM-{i}", digest="d") for i in range(200)])
     taken: dict[str, list[str]] = {"a": [], "b": []}
@@ -172,15 +188,7 @@ def test_a_reopen_waiting_on_a_robot_that_finishes_the_item_leaves_it_finished(p
                      {"t": iso(utcnow())})
         waiter = threading.Thread(target=reopen)
         waiter.start()
-        watcher = create_engine(pg_store.url)
-        with watcher.connect() as probe:  # B is blocked on A's row lock before A commits
-            for _ in range(600):
-                if probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).scalar():
-                    break
-                threading.Event().wait(0.05)
-            else:
-                pytest.fail("robot B never waited on robot A's row lock")
-        watcher.dispose()
+        _wait_until_a_session_waits_on_a_lock(pg_store.url)  # B is blocked on A's row lock before A commits
     waiter.join(30)
     robot_b.close()
     assert reopened == [1]
@@ -231,7 +239,6 @@ def test_two_robots_queueing_the_same_new_items_at_once_add_each_once(pg_store: 
     before robot A committed its insert, so both insert the same references. B's insert waits on
     A's, then leaves A's rows as they are (no unique-key error failing B's run) and says it added
     none."""
-    from sqlalchemy import text
 
     specs = [WorkItemSpec(reference=f"acme:CLM-{i}", claim_key=f"acme:CLM-{i}", digest="d") for i in range(300)]
     robot_b = Store(pg_store.url)
@@ -248,15 +255,7 @@ def test_two_robots_queueing_the_same_new_items_at_once_add_each_once(pg_store: 
         added_a = pg_store.enqueue("claim_edits", specs, conn=conn)
         waiter = threading.Thread(target=enqueue_b)
         waiter.start()
-        watcher = create_engine(pg_store.url)
-        with watcher.connect() as probe:  # B's insert waits on A's uncommitted rows
-            for _ in range(600):
-                if probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).scalar():
-                    break
-                threading.Event().wait(0.05)
-            else:
-                pytest.fail("robot B's insert never waited on robot A's")
-        watcher.dispose()
+        _wait_until_a_session_waits_on_a_lock(pg_store.url)  # B's insert waits on A's uncommitted rows
     waiter.join(30)
     robot_b.close()
     assert errors == []
