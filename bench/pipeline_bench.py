@@ -52,7 +52,6 @@ two pinned robots at least 1.8x one pinned robot on every stage.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -73,7 +72,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_portals import Portals
-from portal_bench import portal_claim  # the payers' status mix: most paid or still pending
+from portal_bench import PASSWORDS, SECRET, portal_claim, write_bench_files  # the payers, their status mix
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # pg_cluster: the throwaway cluster the PostgreSQL tests use
@@ -81,8 +80,6 @@ sys.path.insert(0, str(REPO / "tests"))  # pg_cluster: the throwaway cluster the
 from pg_cluster import PgCluster  # noqa: E402
 
 STAGES = ("claim_edits", "payer_portal", "status_sync")
-SECRET = "JBSWY3DPEHPK3PXPBEACONRB"
-PASSWORDS = {"acme": "acme-robot-pass", "beacon": "beacon-robot-pass", "billing": "billing-robot-pass"}
 CLK = os.sysconf("SC_CLK_TCK")
 UNSUBMITTED = 0.35  # share of claims not yet submitted (claim_edits' work)
 RESOLVED = 0.6      # share of claims with claim_edits rows a coder resolves before status_sync runs
@@ -112,7 +109,6 @@ class Generated:
 
 def generate(n: int, folder: Path, seed: int = 20261130) -> Generated:
     """The mock portals' data (both payers and billing) and the worklist for ``n`` claims."""
-    from bots.core.worklist import COLUMNS
 
     rng = random.Random(seed)
     today = date.today()
@@ -147,18 +143,7 @@ def generate(n: int, folder: Path, seed: int = 20261130) -> Generated:
                      "expected_amount": f"{expected:.2f}"})
         billing.append({"claim_id": claim_id, "payer_id": payer, "status": "Submitted", "note": "",
                         "updated_at": "2026-11-01T08:00:00+00:00", "history": []})
-    data = {"payers": {
-        "acme": {"users": [{"username": "robot", "password": PASSWORDS["acme"]}], "claims": portal["acme"]},
-        "beacon": {"users": [{"username": "robot", "password": PASSWORDS["beacon"], "totp_secret": SECRET}],
-                   "claims": portal["beacon"]}},
-        "billing": {"users": [{"username": "robot", "password": PASSWORDS["billing"]}], "queue": billing}}
-    folder.mkdir(parents=True, exist_ok=True)
-    data_path, worklist = folder / "portal_data.json", folder / "worklist.csv"
-    data_path.write_text(json.dumps(data))
-    with worklist.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    data_path, worklist = write_bench_files(folder, portal, rows, billing)
     return Generated(data_path, worklist, unsubmitted, n - unsubmitted)
 
 

@@ -64,7 +64,7 @@ from bots.payer_portal.profile import PayerProfile, load_profiles
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "JBSWY3DPEHPK3PXPBEACONRB"
-PASSWORDS = {"acme": "acme-robot-pass", "beacon": "beacon-robot-pass"}
+PASSWORDS = {"acme": "acme-robot-pass", "beacon": "beacon-robot-pass", "billing": "billing-robot-pass"}
 
 # (acme word, beacon word, share, paid?) — most claims are paid or still pending.
 STATUSES = [
@@ -133,17 +133,28 @@ def generate(n: int, folder: Path, rng: random.Random) -> tuple[Path, Path, list
             "note_signed": "Y", "note_date": dos.isoformat(), "time_minutes": "",
             "submitted_date": (dos + timedelta(days=2)).isoformat(), "expected_amount": f"{expected:.2f}"})
         claims.append(BenchClaim(claim_id, payer, member, dos.isoformat()))
-    data = {"payers": {
+    data_path, worklist = write_bench_files(folder, portal, rows)
+    return data_path, worklist, claims
+
+
+def write_bench_files(folder: Path, portal: dict[str, list[dict[str, Any]]], rows: list[dict[str, Any]],
+                      billing: list[dict[str, Any]] | None = None) -> tuple[Path, Path]:
+    """The mock portals' data file (the payers' claims, and the billing queue if given) and the
+    worklist CSV, in ``folder``."""
+    data: dict[str, Any] = {"payers": {
         "acme": {"users": [{"username": "robot", "password": PASSWORDS["acme"]}], "claims": portal["acme"]},
         "beacon": {"users": [{"username": "robot", "password": PASSWORDS["beacon"], "totp_secret": SECRET}],
                    "claims": portal["beacon"]}}}
+    if billing is not None:
+        data["billing"] = {"users": [{"username": "robot", "password": PASSWORDS["billing"]}], "queue": billing}
+    folder.mkdir(parents=True, exist_ok=True)
     data_path, worklist = folder / "portal_data.json", folder / "worklist.csv"
     data_path.write_text(json.dumps(data))
     with worklist.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    return data_path, worklist, claims
+    return data_path, worklist
 
 
 def naive(url: str, claims: list[BenchClaim], profiles: dict[str, PayerProfile]) -> float:
