@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, make_url, select
+from sqlalchemy import Connection, Engine, Index, Table, create_engine, event, inspect, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import QueuePool
 
@@ -93,8 +93,7 @@ class StoreBase:
 
         with StoreLock(self, "schema"):
             metadata.create_all(self.engine)
-            _add_missing_columns(self.engine)
-            _add_missing_indexes(self.engine)
+            _upgrade_tables(self.engine)
         # The chain head row exists from the start, so every append can lock it
         # (FOR UPDATE on PostgreSQL): two first appends must not both start at seq 1.
         with self.begin() as conn:
@@ -205,30 +204,19 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _add_missing_indexes(engine: Engine) -> None:
-    """Indexes added to a table after a database was created (``create_all`` makes a new table's
-    indexes, never a new index on an old table). Built once, on the first start after an upgrade."""
-    inspector = inspect(engine)
-    existing_tables = set(inspector.get_table_names())
-    for table in metadata.sorted_tables:
-        if table.name not in existing_tables:
-            continue
-        have = {i["name"] for i in inspector.get_indexes(table.name)}
-        for index in table.indexes:
-            if index.name not in have:
-                index.create(engine)
+def _upgrade_tables(engine: Engine) -> None:
+    """Columns and indexes added to a table after a database was created.
 
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Columns added to a table after a database was created: ``ALTER TABLE … ADD COLUMN``.
-
-    ``create_all`` makes missing tables, never missing columns, so a database from an earlier
-    release would otherwise fail on the first query naming a new column. A new column must be
-    nullable or carry a ``server_default``; nothing else about an existing table is changed.
+    ``create_all`` makes missing tables (with their indexes), never a missing column or index of an
+    existing one, so a database from an earlier release would otherwise fail on the first query
+    naming a new column, or scan where a new index was meant. A new column must be nullable or carry
+    a ``server_default``; it is added with ``ALTER TABLE … ADD COLUMN``, a new index built once, on
+    the first start after the upgrade. Nothing else about an existing table is changed.
     """
     inspector = inspect(engine)
     existing_tables = set(inspector.get_table_names())
     statements: list[str] = []
+    indexes: list[Index] = []
     for table in metadata.sorted_tables:
         if table.name not in existing_tables:
             continue
@@ -242,8 +230,12 @@ def _add_missing_columns(engine: Engine) -> None:
                 if not column.nullable:
                     ddl += " NOT NULL"
             statements.append(ddl)
+        have_indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        indexes += [index for index in table.indexes if index.name not in have_indexes]
     if statements:
         with engine.begin() as conn:
             for ddl in statements:
                 conn.exec_driver_sql(ddl)
+    for index in indexes:  # after the columns: a new index may be on a new column
+        index.create(engine)
 

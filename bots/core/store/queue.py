@@ -139,6 +139,7 @@ class QueueStore(StoreBase):
                 state, dig = existing[s.reference]
                 if dig != s.digest and state in movable:
                     reopen.append(row)
+        added = len(new_rows)
         if new_rows:
             # In claim order: a batch then claims (and settles) neighbouring rows, a few pages of the
             # table and its index rather than a page per item.
@@ -151,7 +152,6 @@ class QueueStore(StoreBase):
                 conn.execute(insert, new_rows)
             else:
                 added = len(conn.execute(insert.returning(work_items.c.id), new_rows).all())
-                new_rows = new_rows[:added]  # only the count is used below
         for row in reopen:
             conn.execute(
                 update(work_items)
@@ -161,7 +161,7 @@ class QueueStore(StoreBase):
                         lease_expires=None, updated_at=now, finished_at=None,
                         cycles=work_items.c.cycles + 1)
             )
-        return len(new_rows) + len(reopen)
+        return added + len(reopen)
 
     def reopen(self, bot: str, references: Iterable[str], conn: Connection,
                *, as_read: Mapping[str, str] | None = None) -> int:
