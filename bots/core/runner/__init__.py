@@ -20,6 +20,12 @@ A bot reports a business exception by returning ``Outcome.exceptions`` or by
 raising ``BusinessException``; the runner turns the second into the first, so
 both are recorded the same way, intents included. What a bot gets and returns (the
 contexts, ``Outcome``, the ``Bot`` protocol) is in ``bots.core.runner.context``.
+
+Size: about 490 lines, kept as one module on purpose: the run's stages (recover, merge, enqueue,
+preflight, the worker loop, the batched commit, finish) share ``_Run``'s counters and the one
+transaction per batch, and reading them in order is how an operator's question about a run is
+answered. What stands apart already lives beside it (``context``, ``processes``, the settle rules
+in ``lifecycle``, the commit's payloads in the store).
 """
 
 from __future__ import annotations
